@@ -1,0 +1,463 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qcow2 header decoding and validation, and L1/L2 entry decoding.
+ *
+ * The checks follow QEMU's qcow2_do_open() (block/qcow2.c), which defines
+ * what a valid image is, with one deliberate difference: QEMU lets metadata
+ * lie past the end of the file (reads there return zeros), qsnap refuses it,
+ * because no image QEMU writes has it and a kernel reader should not have to
+ * reason about tables that are half outside their container.
+ */
+#include "qcow2.h"
+
+int qcow2_error(struct qcow2_image *img, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(img->err, sizeof(img->err), fmt, ap);
+	va_end(ap);
+	return -err;
+}
+
+/* Read @len bytes at @off, refusing ranges outside the file. */
+static int qcow2_pread(struct qcow2_image *img, const struct qcow2_io *io,
+		       void *buf, size_t len, u64 off, const char *what)
+{
+	int ret;
+
+	if (off > io->file_size || len > io->file_size - off)
+		return qcow2_error(img, EINVAL,
+				   "%s at offset %llu runs past the end of the file (%llu bytes)",
+				   what, (unsigned long long)off,
+				   (unsigned long long)io->file_size);
+	ret = io->pread(io->opaque, buf, len, off);
+	if (ret < 0)
+		return qcow2_error(img, -ret, "cannot read %s at offset %llu",
+				   what, (unsigned long long)off);
+	return 0;
+}
+
+/*
+ * A table of @entries entries of @entry_len bytes at @offset: not larger
+ * than @max_bytes, cluster-aligned, and inside the file (QEMU's
+ * qcow2_validate_table() plus the end-of-file bound).
+ */
+static int qcow2_validate_table(struct qcow2_image *img, u64 offset,
+				u64 entries, u64 entry_len, u64 max_bytes,
+				const char *name)
+{
+	u64 size;
+
+	if (entries > max_bytes / entry_len)
+		return qcow2_error(img, EFBIG,
+				   "%s too large: %llu entries (at most %llu)",
+				   name, (unsigned long long)entries,
+				   (unsigned long long)(max_bytes / entry_len));
+	size = entries * entry_len;
+	if (qcow2_offset_into_cluster(img, offset))
+		return qcow2_error(img, EINVAL,
+				   "%s offset %#llx is not cluster-aligned",
+				   name, (unsigned long long)offset);
+	if (offset > img->file_size || size > img->file_size - offset)
+		return qcow2_error(img, EINVAL,
+				   "%s (offset %#llx, %llu bytes) extends past the end of the file (%llu bytes)",
+				   name, (unsigned long long)offset,
+				   (unsigned long long)size,
+				   (unsigned long long)img->file_size);
+	return 0;
+}
+
+static int qcow2_decode_header(struct qcow2_image *img,
+			       const struct qcow2_io *io)
+{
+	struct qcow2_header_v3 h;
+	u32 magic;
+	int ret;
+
+	if (io->file_size < sizeof(h.v2))
+		return qcow2_error(img, EINVAL,
+				   "file too small for a qcow2 header (%llu bytes)",
+				   (unsigned long long)io->file_size);
+	memset(&h, 0, sizeof(h));
+	ret = qcow2_pread(img, io, &h.v2, sizeof(h.v2), 0, "header");
+	if (ret)
+		return ret;
+
+	magic = be32_to_cpu(h.v2.magic);
+	if (magic != QCOW2_MAGIC)
+		return qcow2_error(img, EINVAL,
+				   "not a qcow2 image (magic %#010x)", magic);
+	img->version = be32_to_cpu(h.v2.version);
+	if (img->version != 2 && img->version != 3)
+		return qcow2_error(img, EOPNOTSUPP,
+				   "unsupported qcow2 version %u", img->version);
+	img->cluster_bits = be32_to_cpu(h.v2.cluster_bits);
+	if (img->cluster_bits < QCOW2_MIN_CLUSTER_BITS ||
+	    img->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
+		return qcow2_error(img, EINVAL,
+				   "unsupported cluster size: cluster_bits %u (must be %u to %u)",
+				   img->cluster_bits, QCOW2_MIN_CLUSTER_BITS,
+				   QCOW2_MAX_CLUSTER_BITS);
+	img->cluster_size = 1ULL << img->cluster_bits;
+
+	if (img->version == 2) {
+		img->header_length = sizeof(h.v2);
+		img->refcount_order = 4;
+	} else {
+		if (io->file_size < sizeof(h))
+			return qcow2_error(img, EINVAL,
+					   "file too small for a qcow2 v3 header (%llu bytes)",
+					   (unsigned long long)io->file_size);
+		ret = qcow2_pread(img, io, &h, sizeof(h), 0, "header");
+		if (ret)
+			return ret;
+		img->incompatible_features = be64_to_cpu(h.incompatible_features);
+		img->compatible_features = be64_to_cpu(h.compatible_features);
+		img->autoclear_features = be64_to_cpu(h.autoclear_features);
+		img->refcount_order = be32_to_cpu(h.refcount_order);
+		img->header_length = be32_to_cpu(h.header_length);
+		if (img->header_length < sizeof(h))
+			return qcow2_error(img, EINVAL,
+					   "header_length %u is shorter than the v3 header (%zu bytes)",
+					   img->header_length, sizeof(h));
+		if (img->header_length > img->cluster_size)
+			return qcow2_error(img, EINVAL,
+					   "header_length %u exceeds the cluster size (%llu)",
+					   img->header_length,
+					   (unsigned long long)img->cluster_size);
+		if (img->header_length > QCOW2_COMPRESSION_TYPE_OFFSET) {
+			u8 type;
+
+			ret = qcow2_pread(img, io, &type, 1,
+					  QCOW2_COMPRESSION_TYPE_OFFSET,
+					  "compression type");
+			if (ret)
+				return ret;
+			img->compression_type = type;
+		}
+	}
+
+	img->backing_file_offset = be64_to_cpu(h.v2.backing_file_offset);
+	img->backing_file_size = be32_to_cpu(h.v2.backing_file_size);
+	img->size = be64_to_cpu(h.v2.size);
+	img->crypt_method = be32_to_cpu(h.v2.crypt_method);
+	img->l1_size = be32_to_cpu(h.v2.l1_size);
+	img->l1_table_offset = be64_to_cpu(h.v2.l1_table_offset);
+	img->nb_snapshots = be32_to_cpu(h.v2.nb_snapshots);
+	img->snapshots_offset = be64_to_cpu(h.v2.snapshots_offset);
+
+	ret = qcow2_validate_table(img, be64_to_cpu(h.v2.refcount_table_offset),
+				   be32_to_cpu(h.v2.refcount_table_clusters),
+				   img->cluster_size, QCOW2_MAX_REFTABLE_SIZE,
+				   "refcount table");
+	if (ret)
+		return ret;
+	if (!h.v2.refcount_table_clusters)
+		return qcow2_error(img, EINVAL,
+				   "image has no refcount table (refcount_table_clusters 0)");
+	return 0;
+}
+
+static int qcow2_check_features(struct qcow2_image *img)
+{
+	const u64 known = QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT |
+			  QCOW2_INCOMPAT_DATA_FILE |
+			  QCOW2_INCOMPAT_COMPRESSION | QCOW2_INCOMPAT_EXTL2;
+	u64 unknown = img->incompatible_features & ~known;
+
+	if (unknown)
+		return qcow2_error(img, EOPNOTSUPP,
+				   "unknown incompatible feature bits %#llx, please upgrade qsnap",
+				   (unsigned long long)unknown);
+	if (img->incompatible_features & QCOW2_INCOMPAT_DATA_FILE)
+		return qcow2_error(img, EOPNOTSUPP,
+				   "image uses an external data file (incompatible bit 2): not supported yet");
+	if (img->incompatible_features & QCOW2_INCOMPAT_EXTL2)
+		return qcow2_error(img, EOPNOTSUPP,
+				   "image uses extended L2 entries (incompatible bit 4): not supported yet");
+
+	/* QEMU's validate_compression_type() */
+	if (img->compression_type != QCOW2_COMPRESSION_ZLIB &&
+	    img->compression_type != QCOW2_COMPRESSION_ZSTD)
+		return qcow2_error(img, EOPNOTSUPP,
+				   "unknown compression type %u",
+				   img->compression_type);
+	if (!!(img->incompatible_features & QCOW2_INCOMPAT_COMPRESSION) !=
+	    (img->compression_type != QCOW2_COMPRESSION_ZLIB))
+		return qcow2_error(img, EINVAL,
+				   "compression type %u does not match incompatible bit 3",
+				   img->compression_type);
+
+	if (img->refcount_order > 6)
+		return qcow2_error(img, EINVAL,
+				   "refcount_order %u too large (at most 6)",
+				   img->refcount_order);
+	if (img->crypt_method != QCOW2_CRYPT_NONE)
+		return qcow2_error(img, EOPNOTSUPP,
+				   "image is encrypted (crypt_method %u); qsnap reads unencrypted images only",
+				   img->crypt_method);
+
+	if (img->backing_file_offset > img->cluster_size ||
+	    img->backing_file_size > QCOW2_MAX_BACKING_FILE_NAME ||
+	    img->backing_file_size >
+	    img->cluster_size - img->backing_file_offset)
+		return qcow2_error(img, EINVAL,
+				   "invalid backing file name (offset %llu, %u bytes)",
+				   (unsigned long long)img->backing_file_offset,
+				   img->backing_file_size);
+	if (img->backing_file_offset && img->backing_file_size)
+		return qcow2_error(img, EOPNOTSUPP,
+				   "image has a backing file: backing chains are not supported yet");
+	return 0;
+}
+
+/*
+ * Walk the header extensions between the header and the backing file name
+ * (or the end of the first cluster).  None of them changes how qsnap reads
+ * an image it accepts, but a malformed one means a malformed image.
+ */
+static int qcow2_walk_extensions(struct qcow2_image *img,
+				 const struct qcow2_io *io)
+{
+	u64 end = img->backing_file_offset ? img->backing_file_offset :
+					     img->cluster_size;
+	u64 offset = img->header_length;
+	struct qcow2_ext_header ext;
+	int ret;
+
+	if (end > io->file_size)
+		end = io->file_size;
+	while (offset + sizeof(ext) <= end) {
+		u32 magic, len;
+
+		ret = qcow2_pread(img, io, &ext, sizeof(ext), offset,
+				  "header extension");
+		if (ret)
+			return ret;
+		magic = be32_to_cpu(ext.magic);
+		len = be32_to_cpu(ext.len);
+		offset += sizeof(ext);
+		if (magic == QCOW2_EXT_END)
+			return 0;
+		if (len > end - offset)
+			return qcow2_error(img, EINVAL,
+					   "header extension %#010x: length %u runs past the header cluster",
+					   magic, len);
+		if (magic == QCOW2_EXT_CRYPTO &&
+		    img->crypt_method == QCOW2_CRYPT_NONE)
+			return qcow2_error(img, EINVAL,
+					   "crypto header extension in an unencrypted image");
+		offset += ALIGN((u64)len, 8);
+	}
+	return 0;
+}
+
+/**
+ * qcow2_open() - decode and validate the header of a qcow2 image
+ * @img: filled in; release with qcow2_close() even on error
+ * @io: how to read the file
+ *
+ * Return: 0, or -errno with img->err saying which field is wrong: -EINVAL
+ * for a malformed image, -EOPNOTSUPP for a valid one using a feature qsnap
+ * does not read, -EFBIG for tables over QEMU's limits.
+ */
+int qcow2_open(struct qcow2_image *img, const struct qcow2_io *io)
+{
+	u64 l1_needed;
+	int ret;
+
+	memset(img, 0, sizeof(*img));
+	img->file_size = io->file_size;
+
+	ret = qcow2_decode_header(img, io);
+	if (ret)
+		return ret;
+	ret = qcow2_check_features(img);
+	if (ret)
+		return ret;
+	ret = qcow2_walk_extensions(img, io);
+	if (ret)
+		return ret;
+
+	/* QEMU refuses images whose L1 index would not fit in an int. */
+	l1_needed = qcow2_size_to_l1(img, img->size);
+	if (l1_needed > 0x7fffffff)
+		return qcow2_error(img, EFBIG, "image too big: virtual size %llu",
+				   (unsigned long long)img->size);
+	ret = qcow2_validate_table(img, img->l1_table_offset, img->l1_size,
+				   sizeof(__be64), QCOW2_MAX_L1_SIZE,
+				   "active L1 table");
+	if (ret)
+		return ret;
+	if (img->l1_size < l1_needed)
+		return qcow2_error(img, EINVAL,
+				   "active L1 table too small: %u entries for a %llu-byte disk (needs %llu)",
+				   img->l1_size, (unsigned long long)img->size,
+				   (unsigned long long)l1_needed);
+
+	if (img->nb_snapshots > QCOW2_MAX_SNAPSHOTS)
+		return qcow2_error(img, EINVAL,
+				   "too many snapshots: %u (at most %u)",
+				   img->nb_snapshots, QCOW2_MAX_SNAPSHOTS);
+	ret = qcow2_validate_table(img, img->snapshots_offset, img->nb_snapshots,
+				   sizeof(struct qcow2_snapshot_header),
+				   sizeof(struct qcow2_snapshot_header) *
+				   (u64)QCOW2_MAX_SNAPSHOTS,
+				   "snapshot table");
+	if (ret)
+		return ret;
+	return qcow2_read_snapshots(img, io);
+}
+
+/**
+ * qcow2_close() - free what qcow2_open() allocated
+ * @img: the image
+ */
+void qcow2_close(struct qcow2_image *img)
+{
+	u32 i;
+
+	if (img->snapshots) {
+		for (i = 0; i < img->nb_snapshots; i++) {
+			qcow2_free(img->snapshots[i].id_str);
+			qcow2_free(img->snapshots[i].name);
+		}
+		qcow2_free(img->snapshots);
+		img->snapshots = NULL;
+	}
+}
+
+/**
+ * qcow2_select() - choose what an attach exposes
+ * @img: an opened image
+ * @snapshot_index: index into img->snapshots, or -1 for the current state
+ * @view: filled in
+ *
+ * The device size is the snapshot's own virtual disk size, which is what
+ * `qemu-img snapshot -a` restores.
+ *
+ * Return: 0 or -errno (img->err set).
+ */
+int qcow2_select(struct qcow2_image *img, int snapshot_index,
+		 struct qcow2_view *view)
+{
+	const struct qcow2_snapshot *sn = NULL;
+	u64 needed;
+	int ret;
+
+	memset(view, 0, sizeof(*view));
+	if (snapshot_index < 0) {
+		view->l1_table_offset = img->l1_table_offset;
+		view->l1_size = img->l1_size;
+		view->disk_size = img->size;
+	} else {
+		if ((u32)snapshot_index >= img->nb_snapshots)
+			return qcow2_error(img, ENOENT, "no snapshot #%d",
+					   snapshot_index);
+		sn = &img->snapshots[snapshot_index];
+		ret = qcow2_validate_table(img, sn->l1_table_offset,
+					   sn->l1_size, sizeof(__be64),
+					   QCOW2_MAX_L1_SIZE,
+					   "snapshot L1 table");
+		if (ret)
+			return ret;
+		view->l1_table_offset = sn->l1_table_offset;
+		view->l1_size = sn->l1_size;
+		view->disk_size = sn->disk_size;
+	}
+	needed = qcow2_size_to_l1(img, view->disk_size);
+	if (needed > 0x7fffffff)
+		return qcow2_error(img, EFBIG, "disk size %llu too big",
+				   (unsigned long long)view->disk_size);
+	/* Guest offsets past the L1 table read as zeros. */
+	view->l1_used = needed < view->l1_size ? (u32)needed : view->l1_size;
+	view->snapshot = sn;
+	return 0;
+}
+
+/**
+ * qcow2_decode_l1_entry() - the L2 table offset an L1 entry points to
+ * @img: the image
+ * @l1_entry: the entry, CPU byte order
+ * @l1_index: its index, for the error message
+ * @l2_offset: out: the L2 table offset, 0 if none is allocated
+ *
+ * Return: 0, or -EUCLEAN for an entry no valid image has.
+ */
+int qcow2_decode_l1_entry(struct qcow2_image *img, u64 l1_entry,
+			  u32 l1_index, u64 *l2_offset)
+{
+	u64 off = l1_entry & QCOW2_L1E_OFFSET_MASK;
+
+	*l2_offset = 0;
+	if (l1_entry & QCOW2_L1E_RESERVED_MASK)
+		return qcow2_error(img, EUCLEAN,
+				   "L1 entry %u has reserved bits set (%#llx)",
+				   l1_index, (unsigned long long)l1_entry);
+	if (!off)
+		return 0;
+	if (qcow2_offset_into_cluster(img, off))
+		return qcow2_error(img, EUCLEAN,
+				   "L2 table offset %#llx unaligned (L1 index %u)",
+				   (unsigned long long)off, l1_index);
+	if (off > img->file_size || img->file_size - off < img->cluster_size)
+		return qcow2_error(img, EUCLEAN,
+				   "L2 table at %#llx (L1 index %u) is past the end of the file",
+				   (unsigned long long)off, l1_index);
+	*l2_offset = off;
+	return 0;
+}
+
+/**
+ * qcow2_decode_l2_entry() - what a standard L2 entry maps its cluster to
+ * @img: the image
+ * @l2_entry: the entry, CPU byte order
+ * @guest_offset: the guest offset it maps, for the error message
+ * @host_offset: out: the host cluster offset for QCOW2_MAP_DATA; the raw
+ *		 entry for QCOW2_MAP_COMPRESSED
+ * @type: out: how the cluster reads
+ *
+ * Return: 0, or -EUCLEAN for an entry no valid image has.
+ */
+int qcow2_decode_l2_entry(struct qcow2_image *img, u64 l2_entry,
+			  u64 guest_offset, u64 *host_offset,
+			  enum qcow2_map_type *type)
+{
+	u64 off = l2_entry & QCOW2_L2E_OFFSET_MASK;
+
+	*host_offset = 0;
+	if (l2_entry & QCOW2_OFLAG_COMPRESSED) {
+		*type = QCOW2_MAP_COMPRESSED;
+		*host_offset = l2_entry;
+		return 0;
+	}
+	*type = QCOW2_MAP_ZERO;
+	if (l2_entry & QCOW2_L2E_RESERVED_MASK)
+		return qcow2_error(img, EUCLEAN,
+				   "L2 entry for guest offset %#llx has reserved bits set (%#llx)",
+				   (unsigned long long)guest_offset,
+				   (unsigned long long)l2_entry);
+	if (l2_entry & QCOW2_OFLAG_ZERO) {
+		if (img->version < 3)
+			return qcow2_error(img, EUCLEAN,
+					   "zero cluster in a version 2 image (guest offset %#llx)",
+					   (unsigned long long)guest_offset);
+		return 0;
+	}
+	if (!off)
+		return 0;
+	if (qcow2_offset_into_cluster(img, off))
+		return qcow2_error(img, EUCLEAN,
+				   "data cluster offset %#llx unaligned (guest offset %#llx)",
+				   (unsigned long long)off,
+				   (unsigned long long)guest_offset);
+	if (off >= img->file_size)
+		return qcow2_error(img, EUCLEAN,
+				   "data cluster at %#llx (guest offset %#llx) is past the end of the file",
+				   (unsigned long long)off,
+				   (unsigned long long)guest_offset);
+	*type = QCOW2_MAP_DATA;
+	*host_offset = off;
+	return 0;
+}

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * qcow2 image parsing and validation: the decoded header, the snapshot
+ * table, the choice of a snapshot, and the decoding of L1/L2 entries.
+ *
+ * Nothing here trusts the file: every offset, length and count read from
+ * the image is checked against the limits QEMU enforces and against the
+ * size of the file before it is used.  All functions return 0 or a negative
+ * errno and, on error, leave one human-readable line in img->err.
+ */
+#ifndef QSNAP_QCOW2_H
+#define QSNAP_QCOW2_H
+
+#include "qcow2_format.h"
+
+#define QCOW2_ERR_MAX		192
+
+/**
+ * struct qcow2_io - how the format code reads the image file
+ * @pread:	read exactly @len bytes at @off into @buf; 0 or -errno.
+ *		Only called for ranges inside @file_size.
+ * @opaque:	passed to @pread.
+ * @file_size:	size of the image file in bytes.
+ */
+struct qcow2_io {
+	int (*pread)(void *opaque, void *buf, size_t len, u64 off);
+	void *opaque;
+	u64 file_size;
+};
+
+/**
+ * struct qcow2_snapshot - one decoded snapshot table entry
+ *
+ * Mirrors QEMU's QCowSnapshot plus the raw extra data fields.  @disk_size is
+ * the snapshot's own virtual disk size when its extra data records one, else
+ * the image's size (what QEMU assumes).  @icount is -1 when not recorded.
+ */
+struct qcow2_snapshot {
+	u64 l1_table_offset;
+	u32 l1_size;
+	u32 date_sec;
+	u32 date_nsec;
+	u32 extra_data_size;
+	u64 vm_clock_nsec;
+	u64 vm_state_size;
+	u64 disk_size;
+	u64 icount;
+	char *id_str;
+	char *name;
+};
+
+/**
+ * struct qcow2_image - a decoded, validated qcow2 header
+ */
+struct qcow2_image {
+	u32 version;
+	u32 cluster_bits;
+	u64 cluster_size;
+	u64 size;			/* current virtual disk size, bytes */
+	u64 file_size;
+	u64 l1_table_offset;
+	u32 l1_size;
+	u32 header_length;
+	u32 refcount_order;
+	u32 crypt_method;
+	u32 compression_type;
+	u64 incompatible_features;
+	u64 compatible_features;
+	u64 autoclear_features;
+	u64 backing_file_offset;
+	u32 backing_file_size;
+	u32 nb_snapshots;
+	u64 snapshots_offset;
+	struct qcow2_snapshot *snapshots;
+	char err[QCOW2_ERR_MAX];
+};
+
+/**
+ * struct qcow2_view - the disk one attach exposes: a snapshot or the
+ * current state, reduced to what the read path needs.
+ * @l1_table_offset, @l1_size: the L1 table (validated).
+ * @l1_used: how many L1 entries can map guest data below @disk_size:
+ *	     min(@l1_size, entries needed for @disk_size).
+ * @disk_size: the exposed size in bytes.
+ * @snapshot: the snapshot, or NULL for the current state.
+ */
+struct qcow2_view {
+	u64 l1_table_offset;
+	u32 l1_size;
+	u32 l1_used;
+	u64 disk_size;
+	const struct qcow2_snapshot *snapshot;
+};
+
+/* How a guest range maps onto the image file. */
+enum qcow2_map_type {
+	QCOW2_MAP_ZERO,		/* unallocated or zero cluster: reads zeros */
+	QCOW2_MAP_DATA,		/* host_offset in the image file */
+	QCOW2_MAP_COMPRESSED,	/* a compressed cluster */
+};
+
+int qcow2_open(struct qcow2_image *img, const struct qcow2_io *io);
+void qcow2_close(struct qcow2_image *img);
+
+int qcow2_read_snapshots(struct qcow2_image *img, const struct qcow2_io *io);
+int qcow2_find_snapshot(const struct qcow2_image *img, const char *id_or_name);
+int qcow2_select(struct qcow2_image *img, int snapshot_index,
+		 struct qcow2_view *view);
+
+int qcow2_decode_l1_entry(struct qcow2_image *img, u64 l1_entry,
+			  u32 l1_index, u64 *l2_offset);
+int qcow2_decode_l2_entry(struct qcow2_image *img, u64 l2_entry,
+			  u64 guest_offset, u64 *host_offset,
+			  enum qcow2_map_type *type);
+
+__printf(3, 4)
+int qcow2_error(struct qcow2_image *img, int err, const char *fmt, ...);
+
+static inline u32 qcow2_l2_bits(const struct qcow2_image *img)
+{
+	return img->cluster_bits - 3;
+}
+
+static inline u64 qcow2_offset_into_cluster(const struct qcow2_image *img,
+					    u64 offset)
+{
+	return offset & (img->cluster_size - 1);
+}
+
+/* Index into the L1 table of the entry that maps guest @offset. */
+static inline u64 qcow2_offset_to_l1_index(const struct qcow2_image *img,
+					   u64 offset)
+{
+	return offset >> (img->cluster_bits + qcow2_l2_bits(img));
+}
+
+/* Index into an L2 table of the entry that maps guest @offset. */
+static inline u32 qcow2_offset_to_l2_index(const struct qcow2_image *img,
+					   u64 offset)
+{
+	return (offset >> img->cluster_bits) &
+	       ((1U << qcow2_l2_bits(img)) - 1);
+}
+
+/* Number of L1 entries needed to map @size bytes (QEMU's size_to_l1()). */
+static inline u64 qcow2_size_to_l1(const struct qcow2_image *img, u64 size)
+{
+	u32 shift = img->cluster_bits + qcow2_l2_bits(img);
+
+	return (size >> shift) + !!(size & ((1ULL << shift) - 1));
+}
+
+#endif /* QSNAP_QCOW2_H */

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * qcow2 on-disk layout, as specified by QEMU's docs/interop/qcow2.txt.
+ * All on-disk integers are big-endian.
+ */
+#ifndef QSNAP_QCOW2_FORMAT_H
+#define QSNAP_QCOW2_FORMAT_H
+
+#include "qcow2_port.h"
+
+#define QCOW2_MAGIC		0x514649fbU	/* "QFI\xfb" */
+
+#define QCOW2_MIN_CLUSTER_BITS	9
+#define QCOW2_MAX_CLUSTER_BITS	21
+
+/* Limits QEMU enforces when it opens an image (block/qcow2.h). */
+#define QCOW2_MAX_L1_SIZE		(32U << 20)	/* bytes */
+#define QCOW2_MAX_REFTABLE_SIZE		(8U << 20)	/* bytes */
+#define QCOW2_MAX_SNAPSHOTS		65536U
+#define QCOW2_MAX_SNAPSHOTS_SIZE	(1024ULL * QCOW2_MAX_SNAPSHOTS)
+#define QCOW2_MAX_SNAPSHOT_EXTRA_DATA	1024U
+#define QCOW2_MAX_BACKING_FILE_NAME	1023U
+
+/* Incompatible feature bits */
+#define QCOW2_INCOMPAT_DIRTY		BIT_ULL(0)
+#define QCOW2_INCOMPAT_CORRUPT		BIT_ULL(1)
+#define QCOW2_INCOMPAT_DATA_FILE	BIT_ULL(2)
+#define QCOW2_INCOMPAT_COMPRESSION	BIT_ULL(3)
+#define QCOW2_INCOMPAT_EXTL2		BIT_ULL(4)
+
+#define QCOW2_COMPRESSION_ZLIB		0
+#define QCOW2_COMPRESSION_ZSTD		1
+
+#define QCOW2_CRYPT_NONE		0
+
+/* Header extension magics */
+#define QCOW2_EXT_END			0x00000000U
+#define QCOW2_EXT_BACKING_FORMAT	0xe2792acaU
+#define QCOW2_EXT_FEATURE_TABLE		0x6803f857U
+#define QCOW2_EXT_CRYPTO		0x0537be77U
+#define QCOW2_EXT_BITMAPS		0x23852875U
+#define QCOW2_EXT_DATA_FILE		0x44415441U
+
+/* L1 entries: bits 9-55 the L2 table offset, bit 63 "copied". */
+#define QCOW2_L1E_OFFSET_MASK		0x00fffffffffffe00ULL
+#define QCOW2_L1E_RESERVED_MASK		0x7f000000000001ffULL
+
+/* L2 entries (standard, 64-bit) */
+#define QCOW2_OFLAG_COPIED		BIT_ULL(63)
+#define QCOW2_OFLAG_COMPRESSED		BIT_ULL(62)
+#define QCOW2_OFLAG_ZERO		BIT_ULL(0)
+#define QCOW2_L2E_OFFSET_MASK		0x00fffffffffffe00ULL
+#define QCOW2_L2E_RESERVED_MASK		0x3f000000000001feULL
+
+/* The fields every version has: the whole version 2 header. */
+struct qcow2_header_v2 {
+	__be32 magic;
+	__be32 version;
+	__be64 backing_file_offset;
+	__be32 backing_file_size;
+	__be32 cluster_bits;
+	__be64 size;
+	__be32 crypt_method;
+	__be32 l1_size;
+	__be64 l1_table_offset;
+	__be64 refcount_table_offset;
+	__be32 refcount_table_clusters;
+	__be32 nb_snapshots;
+	__be64 snapshots_offset;
+};
+
+/* Version 3: header_length >= 104 guarantees these. */
+struct qcow2_header_v3 {
+	struct qcow2_header_v2 v2;
+	__be64 incompatible_features;
+	__be64 compatible_features;
+	__be64 autoclear_features;
+	__be32 refcount_order;
+	__be32 header_length;
+};
+
+/* Optional field, present when header_length > 104. */
+#define QCOW2_COMPRESSION_TYPE_OFFSET	104
+
+struct qcow2_ext_header {
+	__be32 magic;
+	__be32 len;
+};
+
+/* One snapshot table entry; extra data, id and name follow it. */
+struct qcow2_snapshot_header {
+	__be64 l1_table_offset;
+	__be32 l1_size;
+	__be16 id_str_size;
+	__be16 name_size;
+	__be32 date_sec;
+	__be32 date_nsec;
+	__be64 vm_clock_nsec;
+	__be32 vm_state_size;
+	__be32 extra_data_size;
+};
+
+/* The extra data fields QEMU defines; an entry may have fewer or more. */
+struct qcow2_snapshot_extra {
+	__be64 vm_state_size_large;
+	__be64 disk_size;
+	__be64 icount;
+};
+
+static_assert(sizeof(struct qcow2_header_v2) == 72, "qcow2 v2 header layout");
+static_assert(sizeof(struct qcow2_header_v3) == 104, "qcow2 v3 header layout");
+static_assert(sizeof(struct qcow2_ext_header) == 8, "qcow2 extension layout");
+static_assert(sizeof(struct qcow2_snapshot_header) == 40,
+	      "qcow2 snapshot header layout");
+static_assert(sizeof(struct qcow2_snapshot_extra) == 24,
+	      "qcow2 snapshot extra data layout");
+
+#endif /* QSNAP_QCOW2_FORMAT_H */

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qcow2 internal snapshot table: parse it (after QEMU's
+ * qcow2_do_read_snapshots() in block/qcow2-snapshot.c) and find an entry by
+ * id or name.
+ */
+#include "qcow2.h"
+
+/* A NUL-terminated copy of @len bytes read from the file at @off. */
+static int qcow2_read_string(struct qcow2_image *img, const struct qcow2_io *io,
+			     u64 off, u32 len, char **out, const char *what)
+{
+	char *s = qcow2_calloc(1, (size_t)len + 1);
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	ret = len ? io->pread(io->opaque, s, len, off) : 0;
+	if (ret < 0) {
+		qcow2_free(s);
+		return qcow2_error(img, -ret, "cannot read snapshot %s at %llu",
+				   what, (unsigned long long)off);
+	}
+	*out = s;
+	return 0;
+}
+
+static int qcow2_read_one_snapshot(struct qcow2_image *img,
+				   const struct qcow2_io *io, u32 i,
+				   u64 *offset, struct qcow2_snapshot *sn)
+{
+	struct qcow2_snapshot_extra extra;
+	struct qcow2_snapshot_header h;
+	u32 id_len, name_len, extra_len;
+	u64 off = ALIGN(*offset, 8);
+	u64 entry_len;
+	int ret;
+
+	if (off > io->file_size || io->file_size - off < sizeof(h))
+		return qcow2_error(img, EINVAL,
+				   "snapshot table entry %u at %llu runs past the end of the file",
+				   i, (unsigned long long)off);
+	ret = io->pread(io->opaque, &h, sizeof(h), off);
+	if (ret < 0)
+		return qcow2_error(img, -ret, "cannot read snapshot table entry %u",
+				   i);
+
+	extra_len = be32_to_cpu(h.extra_data_size);
+	id_len = be16_to_cpu(h.id_str_size);
+	name_len = be16_to_cpu(h.name_size);
+	if (extra_len > QCOW2_MAX_SNAPSHOT_EXTRA_DATA)
+		return qcow2_error(img, EFBIG,
+				   "snapshot table entry %u: extra_data_size %u too large (at most %u)",
+				   i, extra_len, QCOW2_MAX_SNAPSHOT_EXTRA_DATA);
+	/* All three are bounded, so this cannot overflow. */
+	entry_len = sizeof(h) + (u64)extra_len + id_len + name_len;
+	if (io->file_size - off < entry_len)
+		return qcow2_error(img, EINVAL,
+				   "snapshot table entry %u at %llu runs past the end of the file",
+				   i, (unsigned long long)off);
+	if (off + entry_len - img->snapshots_offset > QCOW2_MAX_SNAPSHOTS_SIZE)
+		return qcow2_error(img, EFBIG,
+				   "snapshot table too big (more than %llu bytes)",
+				   (unsigned long long)QCOW2_MAX_SNAPSHOTS_SIZE);
+
+	sn->l1_table_offset = be64_to_cpu(h.l1_table_offset);
+	sn->l1_size = be32_to_cpu(h.l1_size);
+	sn->date_sec = be32_to_cpu(h.date_sec);
+	sn->date_nsec = be32_to_cpu(h.date_nsec);
+	sn->vm_clock_nsec = be64_to_cpu(h.vm_clock_nsec);
+	sn->vm_state_size = be32_to_cpu(h.vm_state_size);
+	sn->extra_data_size = extra_len;
+	off += sizeof(h);
+
+	/* Only the known prefix of the extra data is read; the rest skipped. */
+	memset(&extra, 0, sizeof(extra));
+	if (extra_len) {
+		size_t n = extra_len < sizeof(extra) ? extra_len : sizeof(extra);
+
+		ret = io->pread(io->opaque, &extra, n, off);
+		if (ret < 0)
+			return qcow2_error(img, -ret,
+					   "cannot read snapshot %u extra data", i);
+	}
+	if (extra_len >= 8)
+		sn->vm_state_size = be64_to_cpu(extra.vm_state_size_large);
+	sn->disk_size = extra_len >= 16 ? be64_to_cpu(extra.disk_size) :
+					  img->size;
+	sn->icount = extra_len >= 24 ? be64_to_cpu(extra.icount) : ~0ULL;
+	off += extra_len;
+
+	ret = qcow2_read_string(img, io, off, id_len, &sn->id_str, "id");
+	if (ret)
+		return ret;
+	off += id_len;
+	ret = qcow2_read_string(img, io, off, name_len, &sn->name, "name");
+	if (ret)
+		return ret;
+	*offset = off + name_len;
+	return 0;
+}
+
+/**
+ * qcow2_read_snapshots() - parse the snapshot table into img->snapshots
+ * @img: an image whose header qcow2_open() has validated
+ * @io: how to read the file
+ *
+ * Return: 0 or -errno (img->err set).
+ */
+int qcow2_read_snapshots(struct qcow2_image *img, const struct qcow2_io *io)
+{
+	u64 offset = img->snapshots_offset;
+	u32 i;
+	int ret;
+
+	if (!img->nb_snapshots)
+		return 0;
+	img->snapshots = qcow2_calloc(img->nb_snapshots,
+				      sizeof(*img->snapshots));
+	if (!img->snapshots)
+		return -ENOMEM;
+	for (i = 0; i < img->nb_snapshots; i++) {
+		ret = qcow2_read_one_snapshot(img, io, i, &offset,
+					      &img->snapshots[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/**
+ * qcow2_find_snapshot() - look a snapshot up the way `qemu-img snapshot -a`
+ * does: by id first, then by name
+ * @img: the image
+ * @id_or_name: what the user typed
+ *
+ * Return: the index into img->snapshots, or -ENOENT.
+ */
+int qcow2_find_snapshot(const struct qcow2_image *img, const char *id_or_name)
+{
+	u32 i;
+
+	for (i = 0; i < img->nb_snapshots; i++)
+		if (!strcmp(img->snapshots[i].id_str, id_or_name))
+			return i;
+	for (i = 0; i < img->nb_snapshots; i++)
+		if (!strcmp(img->snapshots[i].name, id_or_name))
+			return i;
+	return -ENOENT;
+}

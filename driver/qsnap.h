@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * qsnap internal structures, shared by the control device, the gendisk
+ * glue and the request path.
+ */
+#ifndef QSNAP_H
+#define QSNAP_H
+
+#include <linux/blk-mq.h>
+#include <linux/fs.h>
+#include <linux/mutex.h>
+#include <linux/workqueue.h>
+
+#include <uapi/linux/qsnap.h>
+
+#include "qcow2.h"
+
+#define QSNAP_PART_SHIFT	4	/* 16 minors: the disk and 15 partitions */
+#define QSNAP_MAX_DEVICES	(1U << (MINORBITS - QSNAP_PART_SHIFT))
+#define QSNAP_QUEUE_DEPTH	128
+#define QSNAP_MAX_HW_SECTORS	2048	/* 1 MiB requests */
+/* L2 tables kept per device: about this many bytes, 4 to 256 tables. */
+#define QSNAP_L2_CACHE_BYTES	(1U << 20)
+
+enum qsnap_state {
+	Qs_bound,	/* attached, openable */
+	Qs_deleting,	/* detach has begun: no new opens */
+};
+
+struct qsnap_l2_slot {
+	u64 offset;		/* host offset of the cached table, 0 = empty */
+	u64 last_use;		/* LRU clock value */
+	__be64 *table;		/* one cluster of L2 entries */
+};
+
+/**
+ * struct qsnap_device - one attached snapshot, /dev/qsnapN
+ * @index:	N
+ * @state:	under disk->open_mutex
+ * @file:	the image file; our own reference
+ * @image_path:	its path when attached, for messages and sysfs
+ * @img:	the decoded header and snapshot table
+ * @view:	what this device exposes (snapshot or current state)
+ * @l1:		the first view.l1_used L1 entries, as on disk
+ * @map_lock:	serialises the L2 cache and img.err
+ * @l2_cache:	@l2_slots cached L2 tables, LRU
+ * @l2_clock:	LRU clock
+ * @wq:		runs requests in process context (the image is read via VFS)
+ * @tag_set:	blk-mq tag set
+ * @disk:	the gendisk
+ */
+struct qsnap_device {
+	int index;
+	enum qsnap_state state;
+	struct file *file;
+	char *image_path;
+	struct qcow2_image img;
+	struct qcow2_view view;
+	__be64 *l1;
+	struct mutex map_lock;
+	struct qsnap_l2_slot *l2_cache;
+	unsigned int l2_slots;
+	u64 l2_clock;
+	struct workqueue_struct *wq;
+	struct blk_mq_tag_set tag_set;
+	struct gendisk *disk;
+};
+
+/* Per-request data (the blk-mq PDU). */
+struct qsnap_cmd {
+	struct work_struct work;
+};
+
+/* qsnap_io.c */
+extern const struct blk_mq_ops qsnap_mq_ops;
+int qsnap_file_pread(void *opaque, void *buf, size_t len, u64 off);
+int qsnap_io_init(struct qsnap_device *qs);
+void qsnap_io_exit(struct qsnap_device *qs);
+
+/* qsnap_main.c */
+int qsnap_add(struct qsnap_device *qs, u32 index);
+void qsnap_remove(struct qsnap_device *qs);
+void qsnap_free(struct qsnap_device *qs);
+extern struct mutex qsnap_ctl_mutex;
+extern struct idr qsnap_index_idr;
+
+/* qsnap_ctl.c */
+int qsnap_ctl_init(void);
+void qsnap_ctl_exit(void);
+
+#endif /* QSNAP_H */

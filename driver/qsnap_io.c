@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qsnap request path: map each guest range through the L1/L2 tables and
+ * read the image file straight into the request's pages.
+ *
+ * Requests run on a per-device workqueue, because reading the image goes
+ * through the VFS and may sleep.  Each bio of a request is walked with an
+ * iov_iter over its own bio_vecs: a run of guest sectors that maps to one
+ * contiguous host range becomes one vfs_iter_read() into those pages, and a
+ * zero or unallocated run is zero-filled, so no bounce buffer is needed.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bio.h>
+#include <linux/fs.h>
+#include <linux/sched/mm.h>
+#include <linux/uio.h>
+
+#include "qsnap.h"
+
+/* qcow2_io.pread: read exactly @len bytes, or fail. */
+int qsnap_file_pread(void *opaque, void *buf, size_t len, u64 off)
+{
+	struct file *file = opaque;
+	loff_t pos = off;
+	ssize_t n;
+
+	while (len) {
+		n = kernel_read(file, buf, len, &pos);
+		if (n < 0)
+			return n;
+		if (!n)
+			return -EIO;	/* the file shrank under us */
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/**
+ * qsnap_io_init() - load the L1 table and set up the L2 cache
+ * @qs: a device whose @img and @view are set
+ *
+ * Return: 0 or -errno.
+ */
+int qsnap_io_init(struct qsnap_device *qs)
+{
+	size_t l1_bytes = (size_t)qs->view.l1_used * sizeof(__be64);
+	unsigned int i;
+	int ret;
+
+	mutex_init(&qs->map_lock);
+	if (l1_bytes) {
+		qs->l1 = kvmalloc(l1_bytes, GFP_KERNEL);
+		if (!qs->l1)
+			return -ENOMEM;
+		ret = qsnap_file_pread(qs->file, qs->l1, l1_bytes,
+				       qs->view.l1_table_offset);
+		if (ret)
+			return ret;
+	}
+
+	qs->l2_slots = clamp_t(u64, QSNAP_L2_CACHE_BYTES / qs->img.cluster_size,
+			       4, 256);
+	qs->l2_cache = kcalloc(qs->l2_slots, sizeof(*qs->l2_cache), GFP_KERNEL);
+	if (!qs->l2_cache)
+		return -ENOMEM;
+	for (i = 0; i < qs->l2_slots; i++) {
+		qs->l2_cache[i].table = kvmalloc(qs->img.cluster_size,
+						 GFP_KERNEL);
+		if (!qs->l2_cache[i].table)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/**
+ * qsnap_io_exit() - free what qsnap_io_init() allocated (also after a
+ * partial failure)
+ * @qs: the device
+ */
+void qsnap_io_exit(struct qsnap_device *qs)
+{
+	unsigned int i;
+
+	if (qs->l2_cache) {
+		for (i = 0; i < qs->l2_slots; i++)
+			kvfree(qs->l2_cache[i].table);
+		kfree(qs->l2_cache);
+		qs->l2_cache = NULL;
+	}
+	kvfree(qs->l1);
+	qs->l1 = NULL;
+}
+
+/* The L2 table at @offset, from the cache or the file.  map_lock held. */
+static __be64 *qsnap_l2_get(struct qsnap_device *qs, u64 offset)
+{
+	struct qsnap_l2_slot *slot, *victim = &qs->l2_cache[0];
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < qs->l2_slots; i++) {
+		slot = &qs->l2_cache[i];
+		if (slot->offset == offset) {
+			slot->last_use = ++qs->l2_clock;
+			return slot->table;
+		}
+		if (slot->last_use < victim->last_use)
+			victim = slot;
+	}
+
+	victim->offset = 0;
+	ret = qsnap_file_pread(qs->file, victim->table, qs->img.cluster_size,
+			       offset);
+	if (ret)
+		return ERR_PTR(ret);
+	victim->offset = offset;
+	victim->last_use = ++qs->l2_clock;
+	return victim->table;
+}
+
+struct qsnap_extent {
+	enum qcow2_map_type type;
+	u64 host_offset;	/* for QCOW2_MAP_DATA: where the run starts */
+	u64 len;
+};
+
+/*
+ * Map the guest range [@pos, @pos + @len) as far as it maps one way: a run
+ * of zeros, or of data contiguous in the file, within one L2 table.
+ * map_lock held.
+ */
+static int qsnap_map_locked(struct qsnap_device *qs, u64 pos, u64 len,
+			    struct qsnap_extent *ext)
+{
+	struct qcow2_image *img = &qs->img;
+	u64 l2_span = 1ULL << (img->cluster_bits + qcow2_l2_bits(img));
+	u64 l1_index = qcow2_offset_to_l1_index(img, pos);
+	u64 in_cluster = qcow2_offset_into_cluster(img, pos);
+	u32 l2_index = qcow2_offset_to_l2_index(img, pos);
+	u64 avail, l2_offset, host, next_pos;
+	enum qcow2_map_type type;
+	__be64 *l2;
+	int ret;
+
+	if (l1_index >= qs->view.l1_used) {
+		/* Past the snapshot's L1 table: zeros to the end. */
+		ext->type = QCOW2_MAP_ZERO;
+		ext->len = len;
+		return 0;
+	}
+	avail = min(len, l2_span - (pos & (l2_span - 1)));
+
+	ret = qcow2_decode_l1_entry(img, be64_to_cpu(qs->l1[l1_index]),
+				    l1_index, &l2_offset);
+	if (ret)
+		return ret;
+	if (!l2_offset) {
+		ext->type = QCOW2_MAP_ZERO;
+		ext->len = avail;
+		return 0;
+	}
+	l2 = qsnap_l2_get(qs, l2_offset);
+	if (IS_ERR(l2)) {
+		qcow2_error(img, -PTR_ERR(l2), "cannot read L2 table at %#llx",
+			    l2_offset);
+		return PTR_ERR(l2);
+	}
+
+	ret = qcow2_decode_l2_entry(img, be64_to_cpu(l2[l2_index]), pos,
+				    &host, &type);
+	if (ret)
+		return ret;
+	ext->type = type;
+	ext->host_offset = host + in_cluster;
+	ext->len = min(avail, img->cluster_size - in_cluster);
+	if (type == QCOW2_MAP_COMPRESSED)
+		return 0;
+
+	/* Extend the run over following clusters that map the same way. */
+	while (ext->len < avail) {
+		u64 next_host;
+
+		next_pos = pos + ext->len;
+		if (qcow2_decode_l2_entry(img, be64_to_cpu(l2[++l2_index]),
+					  next_pos, &next_host, &type))
+			break;	/* reported when that cluster is read */
+		if (type != ext->type ||
+		    (type == QCOW2_MAP_DATA &&
+		     next_host != ext->host_offset + ext->len))
+			break;
+		ext->len += min(avail - ext->len, img->cluster_size);
+	}
+	return 0;
+}
+
+static int qsnap_map(struct qsnap_device *qs, u64 pos, u64 len,
+		     struct qsnap_extent *ext)
+{
+	int ret;
+
+	mutex_lock(&qs->map_lock);
+	ret = qsnap_map_locked(qs, pos, len, ext);
+	if (ret && ret != -ENOMEM)
+		pr_err_ratelimited("%s: %s: %s\n", qs->disk->disk_name,
+				   qs->image_path, qs->img.err);
+	mutex_unlock(&qs->map_lock);
+	return ret;
+}
+
+/* Read @len bytes of the image at @pos into @iter; zeros past its end. */
+static int qsnap_read_data(struct qsnap_device *qs, struct iov_iter *iter,
+			   u64 pos, u64 len)
+{
+	struct iov_iter sub = *iter;
+	loff_t fpos = pos;
+	ssize_t n;
+
+	iov_iter_truncate(&sub, len);
+	while (iov_iter_count(&sub)) {
+		n = vfs_iter_read(qs->file, &sub, &fpos, 0);
+		if (n < 0) {
+			pr_err_ratelimited("%s: %s: read error %zd at offset %llu\n",
+					   qs->disk->disk_name, qs->image_path,
+					   n, pos);
+			return n;
+		}
+		if (!n) {
+			/* A data cluster may end past EOF; QEMU reads zeros. */
+			iov_iter_zero(iov_iter_count(&sub), &sub);
+			break;
+		}
+	}
+	iov_iter_advance(iter, len);
+	return 0;
+}
+
+static int qsnap_read_bio(struct qsnap_device *qs, struct bio *bio)
+{
+	u64 pos = (u64)bio->bi_iter.bi_sector << SECTOR_SHIFT;
+	u64 left = bio->bi_iter.bi_size;
+	struct bvec_iter bi;
+	struct bio_vec bv;
+	struct iov_iter iter;
+	struct qsnap_extent ext;
+	unsigned int nr = 0;
+	int ret;
+
+	/* As loop does: an iov_iter over the bio's own bio_vecs. */
+	bio_for_each_bvec(bv, bio, bi)
+		nr++;
+	iov_iter_bvec(&iter, ITER_DEST,
+		      __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter), nr, left);
+	iter.iov_offset = bio->bi_iter.bi_bvec_done;
+
+	while (left) {
+		ret = qsnap_map(qs, pos, left, &ext);
+		if (ret)
+			return ret;
+		switch (ext.type) {
+		case QCOW2_MAP_ZERO:
+			if (iov_iter_zero(ext.len, &iter) != ext.len)
+				return -EIO;
+			break;
+		case QCOW2_MAP_DATA:
+			ret = qsnap_read_data(qs, &iter, ext.host_offset,
+					      ext.len);
+			if (ret)
+				return ret;
+			break;
+		case QCOW2_MAP_COMPRESSED:
+			pr_err_ratelimited("%s: %s: compressed cluster at guest offset %llu: compressed clusters are not supported yet\n",
+					   qs->disk->disk_name,
+					   qs->image_path, pos);
+			return -EIO;
+		}
+		pos += ext.len;
+		left -= ext.len;
+	}
+	return 0;
+}
+
+static void qsnap_cmd_work(struct work_struct *work)
+{
+	struct qsnap_cmd *cmd = container_of(work, struct qsnap_cmd, work);
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct qsnap_device *qs = rq->q->queuedata;
+	unsigned int noio;
+	struct bio *bio;
+	int ret = 0;
+
+	/* Reclaim must not recurse into block I/O from here (as in loop). */
+	noio = memalloc_noio_save();
+	__rq_for_each_bio(bio, rq) {
+		ret = qsnap_read_bio(qs, bio);
+		if (ret)
+			break;
+	}
+	memalloc_noio_restore(noio);
+	blk_mq_end_request(rq, errno_to_blk_status(ret));
+}
+
+static blk_status_t qsnap_queue_rq(struct blk_mq_hw_ctx *hctx,
+				   const struct blk_mq_queue_data *bd)
+{
+	struct request *rq = bd->rq;
+	struct qsnap_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	struct qsnap_device *qs = hctx->queue->queuedata;
+
+	blk_mq_start_request(rq);
+	/* A read-only device: the block layer lets writes through to us. */
+	if (req_op(rq) != REQ_OP_READ)
+		return BLK_STS_IOERR;
+	queue_work(qs->wq, &cmd->work);
+	return BLK_STS_OK;
+}
+
+static int qsnap_init_request(struct blk_mq_tag_set *set, struct request *rq,
+			      unsigned int hctx_idx, unsigned int numa_node)
+{
+	struct qsnap_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	INIT_WORK(&cmd->work, qsnap_cmd_work);
+	return 0;
+}
+
+const struct blk_mq_ops qsnap_mq_ops = {
+	.queue_rq	= qsnap_queue_rq,
+	.init_request	= qsnap_init_request,
+};

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qsnap: an internal snapshot (or the current state) of a qcow2 image as a
+ * read-only block device.
+ *
+ * This file holds the gendisk side: creating and removing /dev/qsnapN, its
+ * block_device_operations and sysfs attributes, and the module entry points.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blkdev.h>
+#include <linux/file.h>
+#include <linux/idr.h>
+#include <linux/module.h>
+#include <linux/sysfs.h>
+
+#include "qsnap.h"
+#include "qsnap_compat.h"
+
+static int qsnap_major;
+DEFINE_MUTEX(qsnap_ctl_mutex);		/* protects qsnap_index_idr */
+DEFINE_IDR(qsnap_index_idr);
+
+static int qsnap_open(struct gendisk *disk, bool write)
+{
+	struct qsnap_device *qs = disk->private_data;
+
+	/* Called under disk->open_mutex, which also guards ->state. */
+	if (qs->state != Qs_bound)
+		return -ENXIO;
+	if (write)
+		return -EROFS;
+	return 0;
+}
+
+QSNAP_DEFINE_BDEV_OPEN(qsnap_bdev_open, qsnap_open)
+
+/**
+ * qsnap_free() - free a device that is not (or no longer) a gendisk's
+ * @qs: the device
+ */
+void qsnap_free(struct qsnap_device *qs)
+{
+	qsnap_io_exit(qs);
+	qcow2_close(&qs->img);
+	if (qs->file)
+		fput(qs->file);
+	kfree(qs->image_path);
+	kfree(qs);
+}
+
+static void qsnap_free_disk(struct gendisk *disk)
+{
+	qsnap_free(disk->private_data);
+}
+
+static const struct block_device_operations qsnap_fops = {
+	.owner		= THIS_MODULE,
+	.open		= qsnap_bdev_open,
+	.free_disk	= qsnap_free_disk,
+};
+
+static struct qsnap_device *dev_to_qsnap(struct device *dev)
+{
+	return dev_to_disk(dev)->private_data;
+}
+
+static ssize_t image_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	return sysfs_emit(buf, "%s\n", dev_to_qsnap(dev)->image_path);
+}
+
+static ssize_t snapshot_id_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	const struct qcow2_snapshot *sn = dev_to_qsnap(dev)->view.snapshot;
+
+	return sysfs_emit(buf, "%s\n", sn ? sn->id_str : "");
+}
+
+static ssize_t snapshot_name_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	const struct qcow2_snapshot *sn = dev_to_qsnap(dev)->view.snapshot;
+
+	return sysfs_emit(buf, "%s\n", sn ? sn->name : "");
+}
+
+static ssize_t cluster_size_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", dev_to_qsnap(dev)->img.cluster_size);
+}
+
+static ssize_t virtual_size_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", dev_to_qsnap(dev)->view.disk_size);
+}
+
+static DEVICE_ATTR_RO(image);
+static DEVICE_ATTR_RO(snapshot_id);
+static DEVICE_ATTR_RO(snapshot_name);
+static DEVICE_ATTR_RO(cluster_size);
+static DEVICE_ATTR_RO(virtual_size);
+
+static struct attribute *qsnap_attrs[] = {
+	&dev_attr_image.attr,
+	&dev_attr_snapshot_id.attr,
+	&dev_attr_snapshot_name.attr,
+	&dev_attr_cluster_size.attr,
+	&dev_attr_virtual_size.attr,
+	NULL,
+};
+
+static const struct attribute_group qsnap_attr_group = {
+	.name	= "qsnap",
+	.attrs	= qsnap_attrs,
+};
+
+static const struct attribute_group *qsnap_attr_groups[] = {
+	&qsnap_attr_group,
+	NULL,
+};
+
+/**
+ * qsnap_add() - register /dev/qsnapN for a parsed image
+ * @qs: the device, with @file, @img, @view and the I/O state set up
+ * @index: the wanted index, or QSNAP_INDEX_ANY
+ *
+ * On success the gendisk owns @qs (freed by ->free_disk); on failure the
+ * caller still does.
+ *
+ * Return: the index, or -errno (-EEXIST if @index is taken).
+ */
+int qsnap_add(struct qsnap_device *qs, u32 index)
+{
+	struct gendisk *disk;
+	int ret;
+
+	mutex_lock(&qsnap_ctl_mutex);
+	if (index == QSNAP_INDEX_ANY)
+		ret = idr_alloc(&qsnap_index_idr, NULL, 0, QSNAP_MAX_DEVICES,
+				GFP_KERNEL);
+	else if (index >= QSNAP_MAX_DEVICES)
+		ret = -EINVAL;
+	else
+		ret = idr_alloc(&qsnap_index_idr, NULL, index, index + 1,
+				GFP_KERNEL);
+	mutex_unlock(&qsnap_ctl_mutex);
+	if (ret == -ENOSPC)
+		ret = index == QSNAP_INDEX_ANY ? -ENOSPC : -EEXIST;
+	if (ret < 0)
+		return ret;
+	qs->index = ret;
+
+	qs->tag_set.ops = &qsnap_mq_ops;
+	qs->tag_set.nr_hw_queues = 1;
+	qs->tag_set.queue_depth = QSNAP_QUEUE_DEPTH;
+	qs->tag_set.numa_node = NUMA_NO_NODE;
+	qs->tag_set.cmd_size = sizeof(struct qsnap_cmd);
+	qs->tag_set.flags = BLK_MQ_F_STACKING | BLK_MQ_F_NO_SCHED_BY_DEFAULT |
+			    QSNAP_MQ_F_MERGE;
+	qs->tag_set.driver_data = qs;
+	ret = blk_mq_alloc_tag_set(&qs->tag_set);
+	if (ret)
+		goto out_free_index;
+
+	disk = qsnap_compat_alloc_disk(&qs->tag_set, qs, QSNAP_MAX_HW_SECTORS);
+	if (IS_ERR(disk)) {
+		ret = PTR_ERR(disk);
+		goto out_free_tags;
+	}
+	qs->disk = disk;
+
+	/* WQ_MEM_RECLAIM: we may be writeback's way to free memory (as loop). */
+	qs->wq = alloc_workqueue("qsnap%d", WQ_UNBOUND | WQ_FREEZABLE |
+				 WQ_MEM_RECLAIM, 0, qs->index);
+	if (!qs->wq) {
+		ret = -ENOMEM;
+		goto out_put_disk;
+	}
+
+	disk->major = qsnap_major;
+	disk->first_minor = qs->index << QSNAP_PART_SHIFT;
+	disk->minors = 1 << QSNAP_PART_SHIFT;
+	disk->fops = &qsnap_fops;
+	disk->private_data = qs;
+	snprintf(disk->disk_name, DISK_NAME_LEN, "qsnap%d", qs->index);
+	/* QEMU exports the whole sectors of the size: round down. */
+	set_capacity(disk, qs->view.disk_size >> SECTOR_SHIFT);
+	set_disk_ro(disk, true);
+
+	ret = device_add_disk(NULL, disk, qsnap_attr_groups);
+	if (ret)
+		goto out_destroy_wq;
+
+	mutex_lock(&qsnap_ctl_mutex);
+	idr_replace(&qsnap_index_idr, qs, qs->index);
+	mutex_unlock(&qsnap_ctl_mutex);
+	return qs->index;
+
+out_destroy_wq:
+	destroy_workqueue(qs->wq);
+out_put_disk:
+	/* Not added, so ->free_disk is not called: @qs stays the caller's. */
+	put_disk(disk);
+	qs->disk = NULL;
+out_free_tags:
+	blk_mq_free_tag_set(&qs->tag_set);
+out_free_index:
+	mutex_lock(&qsnap_ctl_mutex);
+	idr_remove(&qsnap_index_idr, qs->index);
+	mutex_unlock(&qsnap_ctl_mutex);
+	return ret;
+}
+
+/**
+ * qsnap_remove() - tear down a device already taken out of the index
+ * @qs: the device; freed when the last reference to its gendisk goes
+ */
+void qsnap_remove(struct qsnap_device *qs)
+{
+	struct gendisk *disk = qs->disk;
+
+	del_gendisk(disk);		/* drains and fails further I/O */
+	destroy_workqueue(qs->wq);
+	blk_mq_free_tag_set(&qs->tag_set);
+	pr_info("%s: detached\n", disk->disk_name);
+	put_disk(disk);
+}
+
+static int __init qsnap_init(void)
+{
+	int ret;
+
+	qsnap_major = register_blkdev(0, "qsnap");
+	if (qsnap_major < 0)
+		return qsnap_major;
+	ret = qsnap_ctl_init();
+	if (ret) {
+		unregister_blkdev(qsnap_major, "qsnap");
+		return ret;
+	}
+	return 0;
+}
+
+static void __exit qsnap_exit(void)
+{
+	struct qsnap_device *qs;
+	int id;
+
+	/* No new attaches; no device can be open (each open pins us). */
+	qsnap_ctl_exit();
+	idr_for_each_entry(&qsnap_index_idr, qs, id) {
+		idr_remove(&qsnap_index_idr, id);
+		if (qs)
+			qsnap_remove(qs);
+	}
+	idr_destroy(&qsnap_index_idr);
+	unregister_blkdev(qsnap_major, "qsnap");
+}
+
+module_init(qsnap_init);
+module_exit(qsnap_exit);
+
+MODULE_DESCRIPTION("Read-only block devices from qcow2 image snapshots");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * qsnap: expose an internal snapshot of a qcow2 image as a read-only block
+ * device.  Userspace ABI of the control device /dev/qsnap-control.
+ *
+ * Every struct here has a fixed size and layout on all architectures (only
+ * fixed-width types, natural alignment, explicit padding), so no compat_ioctl
+ * translation is needed.  Reserved fields and unknown flag bits must be zero:
+ * the kernel refuses anything else with EINVAL, which keeps them usable for
+ * later extensions.
+ */
+#ifndef _UAPI_LINUX_QSNAP_H
+#define _UAPI_LINUX_QSNAP_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define QSNAP_CONTROL_NAME	"qsnap-control"
+
+/*
+ * Snapshot ids and names, NUL-terminated.  QEMU limits names to 255 bytes
+ * and ids to 127; longer strings in an image are reported truncated and
+ * cannot be selected.
+ */
+#define QSNAP_NAME_MAX		256
+/* Image path as reported back by QSNAP_IOC_GET_INFO (d_path of the file). */
+#define QSNAP_PATH_MAX		1024
+
+/* Let the kernel pick the first free device index. */
+#define QSNAP_INDEX_ANY		(~0U)
+
+/* struct qsnap_attach.flags */
+/* snapshot[] names the snapshot (id first, then name); else the current state. */
+#define QSNAP_ATTACH_F_SNAPSHOT		(1U << 0)
+#define QSNAP_ATTACH_SETTABLE_FLAGS	(QSNAP_ATTACH_F_SNAPSHOT)
+
+/**
+ * struct qsnap_attach - argument of QSNAP_IOC_ATTACH
+ * @image_fd:	in: an fd of the qcow2 image, opened for reading only.  The
+ *		caller's own permissions decide what can be attached; the
+ *		kernel takes its own reference to the file.
+ * @flags:	in: QSNAP_ATTACH_F_*.
+ * @index:	in: the wanted device index, or QSNAP_INDEX_ANY;
+ *		out: the index of the new /dev/qsnapN.
+ * @__pad:	must be zero.
+ * @size:	out: the device size in bytes (must be zero on input).
+ * @snapshot:	in: snapshot id or name, NUL-terminated, with
+ *		QSNAP_ATTACH_F_SNAPSHOT; else must be all zero.
+ * @__reserved:	must be zero.
+ */
+struct qsnap_attach {
+	__s32 image_fd;
+	__u32 flags;
+	__u32 index;
+	__u32 __pad;
+	__u64 size;
+	char snapshot[QSNAP_NAME_MAX];
+	__u64 __reserved[8];
+};
+
+/**
+ * struct qsnap_detach - argument of QSNAP_IOC_DETACH
+ * @index:	in: the index of the device to remove.
+ * @flags:	in: must be zero (no flags defined yet).
+ * @__reserved:	must be zero.
+ */
+struct qsnap_detach {
+	__u32 index;
+	__u32 flags;
+	__u64 __reserved[3];
+};
+
+/* struct qsnap_info.flags */
+#define QSNAP_INFO_F_SNAPSHOT	(1U << 0) /* a snapshot, not the current state */
+#define QSNAP_INFO_F_CORRUPT	(1U << 1) /* the image has the corrupt bit set */
+#define QSNAP_INFO_F_DIRTY	(1U << 2) /* the image has the dirty bit set */
+
+/**
+ * struct qsnap_info - argument of QSNAP_IOC_GET_INFO
+ * @index:	in: the device index.
+ * @flags:	out: QSNAP_INFO_F_*.
+ * @size:	out: device size in bytes.
+ * @cluster_size: out: the image's cluster size in bytes.
+ * @qcow2_version: out: 2 or 3.
+ * @date_sec:	out: snapshot creation time (seconds since the epoch).
+ * @date_nsec:	out: and its nanoseconds.
+ * @__pad:	zero.
+ * @vm_clock_nsec: out: guest run time at the snapshot.
+ * @image:	out: path of the image file, NUL-terminated (may be truncated).
+ * @snapshot_id: out: snapshot id, empty for the current state.
+ * @snapshot_name: out: snapshot name, empty for the current state.
+ * @__reserved: zero.
+ */
+struct qsnap_info {
+	__u32 index;
+	__u32 flags;
+	__u64 size;
+	__u32 cluster_size;
+	__u32 qcow2_version;
+	__u32 date_sec;
+	__u32 date_nsec;
+	__u64 vm_clock_nsec;
+	char image[QSNAP_PATH_MAX];
+	char snapshot_id[QSNAP_NAME_MAX];
+	char snapshot_name[QSNAP_NAME_MAX];
+	__u64 __reserved[8];
+};
+
+/* QSNAP_IOC_GET_FEATURES: what this module supports */
+#define QSNAP_FEATURE_QCOW2_V2		(1ULL << 0)
+#define QSNAP_FEATURE_QCOW2_V3		(1ULL << 1)
+
+/**
+ * struct qsnap_features - argument of QSNAP_IOC_GET_FEATURES
+ * @features:	out: QSNAP_FEATURE_*.
+ * @attach_flags: out: the QSNAP_ATTACH_F_* bits this module accepts.
+ * @__reserved:	zero.
+ */
+struct qsnap_features {
+	__u64 features;
+	__u32 attach_flags;
+	__u32 __pad;
+	__u64 __reserved[6];
+};
+
+#define QSNAP_IOC_MAGIC		0xa7
+
+#define QSNAP_IOC_ATTACH	_IOWR(QSNAP_IOC_MAGIC, 0x00, struct qsnap_attach)
+#define QSNAP_IOC_DETACH	_IOW(QSNAP_IOC_MAGIC, 0x01, struct qsnap_detach)
+#define QSNAP_IOC_GET_INFO	_IOWR(QSNAP_IOC_MAGIC, 0x02, struct qsnap_info)
+#define QSNAP_IOC_GET_FEATURES	_IOR(QSNAP_IOC_MAGIC, 0x03, struct qsnap_features)
+
+#endif /* _UAPI_LINUX_QSNAP_H */
