@@ -41,10 +41,8 @@ typedef uint16_t u16;
 typedef uint32_t u32;
 typedef uint64_t u64;
 typedef int64_t s64;
-/* sparse checks the byte order in the kernel build; here they are plain. */
-typedef uint16_t __be16;
-typedef uint32_t __be32;
-typedef uint64_t __be64;
+/* __be16/32/64 as the kernel's uapi headers define them. */
+#include <linux/types.h>
 
 #define be16_to_cpu(x)		be16toh(x)
 #define be32_to_cpu(x)		be32toh(x)

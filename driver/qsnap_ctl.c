@@ -88,13 +88,16 @@ static struct file *qsnap_ctl_get_image(int fd)
 {
 	struct file *file = fget(fd);
 	umode_t mode;
+	int ret = -EINVAL;
 
 	if (!file)
 		return ERR_PTR(-EBADF);
 	mode = file_inode(file)->i_mode;
-	if (!(file->f_mode & FMODE_READ) || !file->f_op->read_iter) {
-		fput(file);
-		return ERR_PTR(-EBADF);
+	if (!S_ISREG(mode) && !S_ISBLK(mode))
+		goto out_put;
+	if (!(file->f_mode & FMODE_READ)) {
+		ret = -EBADF;
+		goto out_put;
 	}
 	/*
 	 * Read-only means read-only from the start: refuse an fd that could
@@ -102,11 +105,13 @@ static struct file *qsnap_ctl_get_image(int fd)
 	 * refused too: the metadata reads use unaligned kernel buffers.
 	 */
 	if ((file->f_mode & FMODE_WRITE) || (file->f_flags & O_DIRECT) ||
-	    !(S_ISREG(mode) || S_ISBLK(mode))) {
-		fput(file);
-		return ERR_PTR(-EINVAL);
-	}
+	    !file->f_op->read_iter)
+		goto out_put;
 	return file;
+
+out_put:
+	fput(file);
+	return ERR_PTR(ret);
 }
 
 static int qsnap_ctl_attach(void __user *argp)
