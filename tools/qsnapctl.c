@@ -233,7 +233,8 @@ static void explain_attach_error(int err, const char *image,
 
 	switch (err) {
 	case ENOENT:
-		warnx("%s: no snapshot with id or name '%s'", image, snapshot);
+		warnx("%s: no snapshot with id or name '%s' (%s)", image,
+		      snapshot, strerror(err));
 		if (!load_image(image, &img, &fd)) {
 			fprintf(stderr, "available:");
 			for (i = 0; i < img.nb_snapshots; i++)
@@ -256,7 +257,8 @@ static void explain_attach_error(int err, const char *image,
 		      strerror(err));
 		return;
 	case EEXIST:
-		warnx("%s: attach failed: that device index is in use", image);
+		warnx("%s: attach failed: %s (that device index is in use)",
+		      image, strerror(err));
 		return;
 	default:
 		warnx("%s: attach failed: %s (see dmesg for details)", image,

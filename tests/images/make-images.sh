@@ -161,6 +161,28 @@ f=$IMG/compressed.qcow2
 qemu-img create -q -f qcow2 "$f" 4M
 qio -c 'write -c -P 0x91 0 64k' -c 'write -P 0x92 1M 64k' "$f"
 
+# An ext4 file system in a snapshot, and a different one in the current
+# state: the guest mounts both from /dev/qsnapN and checks every file.
+mkfs_tree() {	# DIR SEED
+	mkdir -p "$1/etc" "$1/var/lib/data"
+	echo "snapshot tree $2" > "$1/etc/motd"
+	printf 'name with spaces %s\n' "$2" > "$1/etc/a file with spaces"
+	head -c $((3 * 1024 * 1024 + 123)) /dev/urandom > "$1/var/lib/data/blob-$2"
+	seq 1 $((20000 * $2)) > "$1/var/lib/data/numbers"
+	(cd "$1" && find . -type f | sort | while read -r p; do
+		sha256sum "$p"; done) > "$IMG/fs$2.sums"
+}
+mkfs_tree "$WORK/fs1" 1
+mkfs_tree "$WORK/fs2" 2
+mke2fs -q -F -t ext4 -d "$WORK/fs1" "$WORK/fs1.raw" 32M
+mke2fs -q -F -t ext4 -d "$WORK/fs2" "$WORK/fs2.raw" 32M
+qemu-img convert -f raw -O qcow2 "$WORK/fs1.raw" "$IMG/ext4.qcow2"
+qemu-img snapshot -c fs1 "$IMG/ext4.qcow2"
+# -n writes into the existing image, keeping its snapshot.
+qemu-img convert -n -f raw -O qcow2 "$WORK/fs2.raw" "$IMG/ext4.qcow2"
+same "ext4 image, snapshot fs1" ext4.qcow2 fs1
+same "ext4 image, current state" ext4.qcow2 -
+
 # --- images that must be refused -------------------------------------
 
 base=$IMG/v3-64k.qcow2

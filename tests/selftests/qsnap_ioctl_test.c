@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The /dev/qsnap-control ABI: every refusal the kernel promises, and the
+ * attach/info/detach round trip.  Runs as root inside the test VM.
+ *
+ *   qsnap_ioctl_test IMAGE     IMAGE: a valid qcow2 with a snapshot "one"
+ *
+ * Prints TAP.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/qsnap.h>
+
+static int tests, failures;
+static int ctl;
+static const char *image;
+
+static void check(int cond, const char *name, const char *detail)
+{
+	tests++;
+	if (cond) {
+		printf("ok %d - %s\n", tests, name);
+	} else {
+		failures++;
+		printf("not ok %d - %s # %s\n", tests, name, detail);
+	}
+	fflush(stdout);
+}
+
+/* ioctl that must fail with @want */
+static void expect_errno(unsigned long cmd, void *arg, int want,
+			 const char *name)
+{
+	char detail[128];
+	int ret = ioctl(ctl, cmd, arg);
+	int err = ret < 0 ? errno : 0;
+
+	snprintf(detail, sizeof(detail), "got %s, want %s",
+		 ret < 0 ? strerror(err) : "success", strerror(want));
+	check(ret < 0 && err == want, name, detail);
+}
+
+static void init_attach(struct qsnap_attach *a, int fd)
+{
+	memset(a, 0, sizeof(*a));
+	a->image_fd = fd;
+	a->index = QSNAP_INDEX_ANY;
+	a->flags = QSNAP_ATTACH_F_SNAPSHOT;
+	strcpy(a->snapshot, "one");
+}
+
+int main(int argc, char **argv)
+{
+	struct qsnap_features feat;
+	struct qsnap_attach a;
+	struct qsnap_detach d;
+	struct qsnap_info info;
+	int fd, rw, wo, dir, dev, status;
+	pid_t pid;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s IMAGE\n", argv[0]);
+		return 2;
+	}
+	image = argv[1];
+	ctl = open("/dev/" QSNAP_CONTROL_NAME, O_RDWR);
+	fd = open(image, O_RDONLY);
+	rw = open(image, O_RDWR);
+	wo = open(image, O_WRONLY);
+	dir = open("/", O_RDONLY | O_DIRECTORY);
+	if (ctl < 0 || fd < 0 || rw < 0 || wo < 0 || dir < 0) {
+		printf("Bail out! cannot open the control device or %s: %s\n",
+		       image, strerror(errno));
+		return 1;
+	}
+
+	check(sizeof(struct qsnap_attach) == 344 &&
+	      sizeof(struct qsnap_detach) == 32 &&
+	      sizeof(struct qsnap_info) == 1640 &&
+	      sizeof(struct qsnap_features) == 64,
+	      "uapi struct sizes are the frozen ones", "size mismatch");
+
+	memset(&feat, 0xff, sizeof(feat));
+	check(ioctl(ctl, QSNAP_IOC_GET_FEATURES, &feat) == 0 &&
+	      feat.attach_flags == QSNAP_ATTACH_SETTABLE_FLAGS &&
+	      (feat.features & QSNAP_FEATURE_QCOW2_V3) && !feat.__pad &&
+	      !feat.__reserved[0],
+	      "GET_FEATURES reports v2/v3 and the settable flags",
+	      strerror(errno));
+
+	init_attach(&a, fd);
+	a.flags |= 1U << 7;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "attach: unknown flag bit");
+	init_attach(&a, fd);
+	a.__reserved[7] = 1;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "attach: nonzero reserved");
+	init_attach(&a, fd);
+	a.__pad = 1;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "attach: nonzero padding");
+	init_attach(&a, fd);
+	a.size = 4096;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "attach: nonzero output field");
+	init_attach(&a, fd);
+	a.flags = 0;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL,
+		     "attach: snapshot name without the snapshot flag");
+	init_attach(&a, fd);
+	memset(a.snapshot, 'a', sizeof(a.snapshot));
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL,
+		     "attach: snapshot name not NUL-terminated");
+	init_attach(&a, -1);
+	expect_errno(QSNAP_IOC_ATTACH, &a, EBADF, "attach: bad fd");
+	init_attach(&a, wo);
+	expect_errno(QSNAP_IOC_ATTACH, &a, EBADF, "attach: write-only fd");
+	init_attach(&a, rw);
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "attach: read-write fd");
+	init_attach(&a, dir);
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "attach: directory fd");
+	init_attach(&a, ctl);
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "attach: character device fd");
+	init_attach(&a, fd);
+	a.index = 1U << 20;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "attach: index out of range");
+
+	/* Without CAP_SYS_ADMIN (root dropped to nobody, fd inherited). */
+	pid = fork();
+	if (pid == 0) {
+		if (setgid(65534) || setuid(65534))
+			_exit(3);
+		init_attach(&a, fd);
+		_exit(ioctl(ctl, QSNAP_IOC_ATTACH, &a) < 0 && errno == EPERM ?
+		      0 : 1);
+	}
+	check(pid > 0 && waitpid(pid, &status, 0) == pid &&
+	      WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "attach without CAP_SYS_ADMIN: EPERM", "not refused");
+
+	init_attach(&a, fd);
+	a.index = 7;
+	check(ioctl(ctl, QSNAP_IOC_ATTACH, &a) == 0 && a.index == 7 &&
+	      a.size == 64 << 20,
+	      "attach at a requested index reports index and size",
+	      strerror(errno));
+	init_attach(&a, fd);
+	a.index = 7;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EEXIST, "attach: index in use");
+
+	memset(&info, 0xff, sizeof(info));
+	info.index = 7;
+	check(ioctl(ctl, QSNAP_IOC_GET_INFO, &info) == 0 && info.index == 7 &&
+	      (info.flags & QSNAP_INFO_F_SNAPSHOT) &&
+	      !strcmp(info.snapshot_name, "one") &&
+	      !strcmp(info.snapshot_id, "1") && info.qcow2_version == 3 &&
+	      info.cluster_size == 65536 && info.size == 64 << 20 &&
+	      strstr(info.image, "v3-64k.qcow2") && !info.__reserved[0],
+	      "GET_INFO describes the device", strerror(errno));
+	memset(&info, 0, sizeof(info));
+	info.index = 8;
+	expect_errno(QSNAP_IOC_GET_INFO, &info, ENODEV, "GET_INFO: no device");
+
+	memset(&d, 0, sizeof(d));
+	d.index = 7;
+	d.flags = 1;
+	expect_errno(QSNAP_IOC_DETACH, &d, EINVAL, "detach: unknown flag");
+	d.flags = 0;
+	d.__reserved[2] = 1;
+	expect_errno(QSNAP_IOC_DETACH, &d, EINVAL, "detach: nonzero reserved");
+	d.__reserved[2] = 0;
+
+	dev = open("/dev/qsnap7", O_RDONLY);
+	check(dev >= 0, "open /dev/qsnap7", strerror(errno));
+	check(open("/dev/qsnap7", O_RDWR) < 0 && errno == EROFS,
+	      "open for writing: EROFS", "not refused");
+	expect_errno(QSNAP_IOC_DETACH, &d, EBUSY, "detach while open: EBUSY");
+	close(dev);
+	check(ioctl(ctl, QSNAP_IOC_DETACH, &d) == 0, "detach after close",
+	      strerror(errno));
+	expect_errno(QSNAP_IOC_DETACH, &d, ENODEV, "detach twice: ENODEV");
+	check(access("/dev/qsnap7", F_OK) < 0, "device node is gone",
+	      "/dev/qsnap7 still exists");
+
+	expect_errno(_IO(QSNAP_IOC_MAGIC, 0x7f), NULL, ENOTTY,
+		     "unknown ioctl: ENOTTY");
+
+	printf("1..%d\n", tests);
+	return failures ? 1 : 0;
+}

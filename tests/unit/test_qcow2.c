@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Unit tests of the qcow2 format code on in-memory images: header
+ * validation, the snapshot table, snapshot lookup, and L1/L2 decoding.
+ * Prints TAP.
+ */
+#include "qcow2.h"
+
+#define CLUSTER		65536ULL
+#define FILE_SIZE	(5 * CLUSTER)
+
+static unsigned char file[FILE_SIZE];
+static int tests, failures;
+
+static void check(int cond, const char *name, const char *detail)
+{
+	tests++;
+	if (cond) {
+		printf("ok %d - unit: %s\n", tests, name);
+	} else {
+		failures++;
+		printf("not ok %d - unit: %s # %s\n", tests, name, detail);
+	}
+}
+
+static int mem_pread(void *opaque, void *buf, size_t len, u64 off)
+{
+	if (off > FILE_SIZE || len > FILE_SIZE - off)
+		return -EIO;
+	memcpy(buf, file + off, len);
+	return 0;
+}
+
+static const struct qcow2_io io = { .pread = mem_pread, .file_size = FILE_SIZE };
+
+static void put32(u64 off, u32 v) { v = htobe32(v); memcpy(file + off, &v, 4); }
+static void put64(u64 off, u64 v) { v = htobe64(v); memcpy(file + off, &v, 8); }
+static void put16(u64 off, u16 v) { v = htobe16(v); memcpy(file + off, &v, 2); }
+
+/* One snapshot entry at @off; returns the offset after it (unaligned). */
+static u64 put_snapshot(u64 off, u64 l1_off, u32 l1_size, const char *id,
+			const char *name, u64 disk_size)
+{
+	put64(off, l1_off);
+	put32(off + 8, l1_size);
+	put16(off + 12, strlen(id));
+	put16(off + 14, strlen(name));
+	put32(off + 16, 1700000000);
+	put32(off + 36, 24);			/* extra_data_size */
+	put64(off + 40, 0);			/* vm_state_size_large */
+	put64(off + 48, disk_size);
+	put64(off + 56, 42);			/* icount */
+	memcpy(file + off + 64, id, strlen(id));
+	memcpy(file + off + 64 + strlen(id), name, strlen(name));
+	return off + 64 + strlen(id) + strlen(name);
+}
+
+/*
+ * A small valid v3 image: header | refcount table | L1 | snapshot table |
+ * one L2 table.  1 GiB virtual size (2 L1 entries with 64 KiB clusters).
+ */
+static void make_image(void)
+{
+	u64 off;
+
+	memset(file, 0, sizeof(file));
+	put32(0, QCOW2_MAGIC);
+	put32(4, 3);
+	put32(20, 16);				/* cluster_bits */
+	put64(24, 1ULL << 30);			/* size */
+	put32(36, 2);				/* l1_size */
+	put64(40, 2 * CLUSTER);			/* l1_table_offset */
+	put64(48, CLUSTER);			/* refcount_table_offset */
+	put32(56, 1);				/* refcount_table_clusters */
+	put32(60, 2);				/* nb_snapshots */
+	put64(64, 3 * CLUSTER);			/* snapshots_offset */
+	put32(96, 4);				/* refcount_order */
+	put32(100, 104);			/* header_length */
+	put64(2 * CLUSTER, 4 * CLUSTER);	/* L1[0] -> L2 at cluster 4 */
+	/* Snapshot "1" is named "2" and snapshot "2" is named "1". */
+	off = put_snapshot(3 * CLUSTER, 2 * CLUSTER, 2, "1", "2", 1ULL << 29);
+	put_snapshot((off + 7) & ~7ULL, 2 * CLUSTER, 1, "2", "1", 1ULL << 30);
+}
+
+static int open_err(void)
+{
+	struct qcow2_image img;
+	int ret = qcow2_open(&img, &io);
+
+	qcow2_close(&img);
+	return ret;
+}
+
+static void test_header(void)
+{
+	struct qcow2_image img;
+	int ret;
+
+	make_image();
+	ret = qcow2_open(&img, &io);
+	check(ret == 0 && img.nb_snapshots == 2 && img.cluster_size == CLUSTER,
+	      "a valid v3 image opens", img.err);
+	check(!strcmp(img.snapshots[0].id_str, "1") &&
+	      !strcmp(img.snapshots[0].name, "2") &&
+	      img.snapshots[0].disk_size == 1ULL << 29 &&
+	      img.snapshots[0].icount == 42 &&
+	      img.snapshots[0].date_sec == 1700000000,
+	      "snapshot entry fields and extra data decode", "");
+	check(qcow2_find_snapshot(&img, "2") == 1,
+	      "lookup matches the id before the name", "");
+	check(qcow2_find_snapshot(&img, "x") == -ENOENT,
+	      "lookup of a missing snapshot is ENOENT", "");
+	qcow2_close(&img);
+
+#define CASE(desc, setup, want)				\
+	do {						\
+		make_image();				\
+		setup;					\
+		ret = open_err();			\
+		check(ret == (want), desc, "wrong errno");	\
+	} while (0)
+
+	CASE("bad magic: EINVAL", put32(0, 0xdeadbeef), -EINVAL);
+	CASE("version 1: EOPNOTSUPP", put32(4, 1), -EOPNOTSUPP);
+	CASE("cluster_bits 8: EINVAL", put32(20, 8), -EINVAL);
+	CASE("cluster_bits 22: EINVAL", put32(20, 22), -EINVAL);
+	CASE("cluster_bits 0xffffffff: EINVAL", put32(20, ~0U), -EINVAL);
+	CASE("header_length 103: EINVAL", put32(100, 103), -EINVAL);
+	CASE("header_length > cluster: EINVAL", put32(100, CLUSTER + 8), -EINVAL);
+	CASE("unknown incompatible bit: EOPNOTSUPP", put64(72, 1ULL << 40),
+	     -EOPNOTSUPP);
+	CASE("dirty bit is accepted", put64(72, 1), 0);
+	CASE("corrupt bit is accepted (read-only)", put64(72, 2), 0);
+	CASE("zstd without its feature bit: EINVAL",
+	     (put32(100, 112), file[104] = 1), -EINVAL);
+	CASE("zstd with its feature bit is accepted",
+	     (put32(100, 112), file[104] = 1, put64(72, 8)), 0);
+	CASE("unknown compression type: EOPNOTSUPP",
+	     (put32(100, 112), file[104] = 2, put64(72, 8)), -EOPNOTSUPP);
+	CASE("crypt_method 2: EOPNOTSUPP", put32(32, 2), -EOPNOTSUPP);
+	CASE("refcount_order 7: EINVAL", put32(96, 7), -EINVAL);
+	CASE("no refcount table: EINVAL", put32(56, 0), -EINVAL);
+	CASE("refcount table past EOF: EINVAL", put32(56, 100), -EINVAL);
+	CASE("L1 unaligned: EINVAL", put64(40, 2 * CLUSTER + 512), -EINVAL);
+	CASE("L1 past EOF: EINVAL", put64(40, 1ULL << 50), -EINVAL);
+	CASE("L1 offset near 2^64: EINVAL", put64(40, ~0ULL << 16), -EINVAL);
+	CASE("L1 too large: EFBIG", put32(36, 1U << 23), -EFBIG);
+	CASE("L1 too small for the size: EINVAL", put64(24, 1ULL << 40), -EINVAL);
+	CASE("size near 2^64: EFBIG", put64(24, ~0ULL), -EFBIG);
+	CASE("65537 snapshots: EINVAL", put32(60, 65537), -EINVAL);
+	CASE("snapshot table past EOF: EINVAL", put32(60, 65536), -EINVAL);
+	CASE("snapshot extra_data_size 1025: EFBIG", put32(3 * CLUSTER + 36, 1025),
+	     -EFBIG);
+	CASE("snapshot name past EOF: EINVAL",
+	     (put64(64, 4 * CLUSTER), put32(60, 1),
+	      put16(4 * CLUSTER + 14, 65535)), -EINVAL);
+	CASE("extension longer than the header cluster: EINVAL",
+	     (put32(104, 0x12345678), put32(108, CLUSTER)), -EINVAL);
+	CASE("unknown extension is skipped",
+	     (put32(104, 0x12345678), put32(108, 5), put32(120, 0)), 0);
+	CASE("backing file: EOPNOTSUPP",
+	     (put64(8, 512), put32(16, 4), memcpy(file + 512, "base", 4)),
+	     -EOPNOTSUPP);
+	CASE("backing file name past the cluster: EINVAL",
+	     (put64(8, CLUSTER - 2), put32(16, 4)), -EINVAL);
+	CASE("file shorter than the header: EINVAL", memset(file, 0, 4), -EINVAL);
+#undef CASE
+}
+
+static void test_select_and_decode(void)
+{
+	struct qcow2_image img;
+	struct qcow2_view view;
+	enum qcow2_map_type type;
+	u64 off;
+
+	make_image();
+	qcow2_open(&img, &io);
+	check(qcow2_select(&img, 0, &view) == 0 && view.disk_size == 1ULL << 29 &&
+	      view.l1_used == 1, "snapshot view: its own size, L1 entries used",
+	      img.err);
+	check(qcow2_select(&img, -1, &view) == 0 && view.disk_size == 1ULL << 30 &&
+	      view.l1_used == 2 && !view.snapshot, "current-state view", img.err);
+	check(qcow2_select(&img, 1, &view) == 0 && view.l1_used == 1,
+	      "an L1 table shorter than the disk: the rest reads zeros", img.err);
+	img.snapshots[1].l1_table_offset = 12345;
+	check(qcow2_select(&img, 1, &view) == -EINVAL,
+	      "snapshot L1 unaligned: EINVAL", "");
+	img.snapshots[1].l1_size = 1U << 23;
+	check(qcow2_select(&img, 1, &view) == -EFBIG,
+	      "snapshot L1 too large: EFBIG", "");
+
+	check(qcow2_size_to_l1(&img, 0) == 0 && qcow2_size_to_l1(&img, 1) == 1 &&
+	      qcow2_size_to_l1(&img, 1ULL << 29) == 1 &&
+	      qcow2_size_to_l1(&img, (1ULL << 29) + 1) == 2,
+	      "size_to_l1 rounds up", "");
+	check(qcow2_offset_to_l1_index(&img, (1ULL << 29) + 5) == 1 &&
+	      qcow2_offset_to_l2_index(&img, (1ULL << 29) + 3 * CLUSTER) == 3 &&
+	      qcow2_offset_into_cluster(&img, CLUSTER + 7) == 7,
+	      "offset helpers", "");
+
+	check(qcow2_decode_l1_entry(&img, 0, 0, &off) == 0 && off == 0,
+	      "L1: unallocated", "");
+	check(qcow2_decode_l1_entry(&img, (1ULL << 63) | 4 * CLUSTER, 0, &off) == 0 &&
+	      off == 4 * CLUSTER, "L1: allocated, copied flag ignored", "");
+	check(qcow2_decode_l1_entry(&img, 4 * CLUSTER | 1, 0, &off) == -EUCLEAN,
+	      "L1: reserved bit: EUCLEAN", "");
+	check(qcow2_decode_l1_entry(&img, 4 * CLUSTER + 512, 0, &off) == -EUCLEAN,
+	      "L1: unaligned: EUCLEAN", "");
+	check(qcow2_decode_l1_entry(&img, 5 * CLUSTER, 0, &off) == -EUCLEAN,
+	      "L1: L2 table past EOF: EUCLEAN", "");
+
+	check(qcow2_decode_l2_entry(&img, 0, 0, &off, &type) == 0 &&
+	      type == QCOW2_MAP_ZERO, "L2: unallocated reads zeros", "");
+	check(qcow2_decode_l2_entry(&img, 1, 0, &off, &type) == 0 &&
+	      type == QCOW2_MAP_ZERO, "L2: zero flag (v3)", "");
+	check(qcow2_decode_l2_entry(&img, 3 * CLUSTER | 1, 0, &off, &type) == 0 &&
+	      type == QCOW2_MAP_ZERO, "L2: allocated zero cluster reads zeros", "");
+	check(qcow2_decode_l2_entry(&img, (1ULL << 63) | 3 * CLUSTER, 0, &off,
+				    &type) == 0 && type == QCOW2_MAP_DATA &&
+	      off == 3 * CLUSTER, "L2: data cluster", "");
+	check(qcow2_decode_l2_entry(&img, (1ULL << 62) | 12345, 0, &off, &type) == 0 &&
+	      type == QCOW2_MAP_COMPRESSED, "L2: compressed cluster", "");
+	check(qcow2_decode_l2_entry(&img, 3 * CLUSTER | 2, 0, &off, &type) == -EUCLEAN,
+	      "L2: reserved bit: EUCLEAN", "");
+	check(qcow2_decode_l2_entry(&img, (1ULL << 57) | 3 * CLUSTER, 0, &off,
+				    &type) == -EUCLEAN,
+	      "L2: high reserved bit: EUCLEAN", "");
+	check(qcow2_decode_l2_entry(&img, 3 * CLUSTER + 512, 0, &off, &type) == -EUCLEAN,
+	      "L2: unaligned data cluster: EUCLEAN", "");
+	check(qcow2_decode_l2_entry(&img, 9 * CLUSTER, 0, &off, &type) == -EUCLEAN,
+	      "L2: data past EOF: EUCLEAN", "");
+	img.version = 2;
+	check(qcow2_decode_l2_entry(&img, 1, 0, &off, &type) == -EUCLEAN,
+	      "L2: zero flag in a v2 image: EUCLEAN", "");
+	qcow2_close(&img);
+}
+
+int main(void)
+{
+	test_header();
+	test_select_and_decode();
+	printf("1..%d\n", tests);
+	return failures ? 1 : 0;
+}

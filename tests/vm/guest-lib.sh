@@ -1,0 +1,30 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# Helpers for the in-guest tests (busybox sh).  Results are TAP lines
+# without numbers; the host numbers them.
+
+pass() { echo "ok - $1"; }
+fail() { echo "not ok - $1 # $2"; }
+check() {	# NAME DETAIL COMMAND...
+	n=$1; d=$2; shift 2
+	if "$@"; then pass "$n"; else fail "$n" "$d"; fi
+}
+
+# qsnap: lines in the kernel log so far
+qsnap_log_count() { dmesg | grep -c 'qsnap: ' || true; }
+# the qsnap: lines logged since count $1
+qsnap_log_since() { dmesg | grep 'qsnap: ' | tail -n +$(($1 + 1)); }
+
+# attach IMAGE SNAPSHOT ("-" = current state); prints the device
+qs_attach() {
+	if [ "$2" = "-" ]; then
+		qsnapctl attach "$1"
+	else
+		qsnapctl attach "$1" --snapshot "$2"
+	fi
+}
+
+sha_of() { sha256sum < "$1" | cut -d' ' -f1; }
+
+# a 64 KiB run of byte $1 (octal), and its sha256
+pattern_sha() { head -c 65536 /dev/zero | tr '\000' "\\$1" | sha256sum | cut -d' ' -f1; }

@@ -1,0 +1,161 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# The in-guest test suite: run by /init with qsnap.ko loaded and the data
+# disk (images + manifest made by tests/images/make-images.sh) at /dev/vda.
+. /bin/guest-lib.sh
+
+TAB=$(printf '\t')
+D=/data
+mount -o ro /dev/vda $D || { echo "Bail out! cannot mount the data disk"; exit 1; }
+insmod /lib/modules/qsnap.ko || { echo "Bail out! insmod qsnap.ko failed"; exit 1; }
+
+# --- every "same" and "refuse" case of the manifest ---
+while IFS="$TAB" read -r kind name image snap a b; do
+	case $kind in
+	same)
+		if ! dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
+			fail "$name" "attach failed: $(cat /tmp/err)"
+			continue
+		fi
+		sha=$(sha_of "$dev")
+		size=$(blockdev --getsize64 "$dev")
+		if [ "$sha" = "$a" ] && [ "$size" = "$b" ]; then
+			pass "$name"
+		else
+			fail "$name" "got size $size sha $sha, QEMU: size $b sha $a"
+		fi
+		qsnapctl detach "$dev" || fail "$name: detach" "detach failed"
+		;;
+	refuse)
+		mark=$(qsnap_log_count)
+		if dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
+			fail "$name" "attached as $dev"
+			qsnapctl detach "$dev"
+			continue
+		fi
+		logs=$(qsnap_log_since "$mark")
+		nlogs=$(echo "$logs" | grep -c 'qsnap: ')
+		if ! grep -q "($a)" /tmp/err; then
+			fail "$name" "want errno '$a', got: $(cat /tmp/err)"
+		elif [ "$nlogs" != 1 ] || ! echo "$logs" | grep -qF "$b"; then
+			fail "$name" "want one 'qsnap:' line with '$b', got $nlogs: $logs"
+		else
+			pass "$name"
+		fi
+		;;
+	esac
+done < $D/manifest
+
+# --- the ioctl ABI ---
+qsnap_ioctl_test $D/img/v3-64k.qcow2 | grep -E '^(not )?ok'
+
+# --- several snapshots of one image and several images at once ---
+devs=""
+ok=1
+for spec in "v3-64k.qcow2${TAB}one" "v3-64k.qcow2${TAB}two" \
+	    "v3-64k.qcow2${TAB}-" "names.qcow2${TAB}before upgrade" \
+	    "many.qcow2${TAB}m4"; do
+	image=${spec%%"$TAB"*}
+	snap=${spec#*"$TAB"}
+	dev=$(qs_attach "$D/img/$image" "$snap") || { ok=0; continue; }
+	devs="$devs $dev"
+	want=$(awk -F"$TAB" -v i="$image" -v s="$snap" \
+		'$1 == "same" && $3 == i && $4 == s { print $5; exit }' $D/manifest)
+	echo "$dev $want" >> /tmp/multi
+done
+[ "$(qsnapctl list | grep -c '^/dev/qsnap')" = 5 ] || ok=0
+while read -r dev want; do
+	[ "$(sha_of "$dev")" = "$want" ] || ok=0
+done < /tmp/multi
+check "five devices from two images at once read correctly and are listed" \
+	"$(qsnapctl list)" [ $ok = 1 ]
+# shellcheck disable=SC2086
+qsnapctl detach $devs
+check "detach of several devices at once" "$(qsnapctl list)" \
+	[ -z "$(qsnapctl list)" ]
+
+# --- a 1 TiB sparse image: size and spot reads ---
+if dev=$(qs_attach $D/img/sparse-1t.qcow2 big); then
+	check "1 TiB snapshot: size" "$(blockdev --getsize64 "$dev")" \
+		[ "$(blockdev --getsize64 "$dev")" = 1099511627776 ]
+	spot() { dd if="$dev" bs=65536 skip="$1" count=1 2>/dev/null | sha256sum | cut -d' ' -f1; }
+	check "1 TiB snapshot: data at 0" "" [ "$(spot 0)" = "$(pattern_sha 253)" ]
+	check "1 TiB snapshot: data at 512 GiB" "" [ "$(spot 8388608)" = "$(pattern_sha 315)" ]
+	check "1 TiB snapshot: data in the last 64 KiB" "" [ "$(spot 16777215)" = "$(pattern_sha 357)" ]
+	check "1 TiB snapshot: unallocated reads zeros" "" [ "$(spot 1638400)" = "$(pattern_sha 000)" ]
+	qsnapctl detach "$dev"
+else
+	fail "1 TiB snapshot: attach" "attach failed"
+fi
+if dev=$(qs_attach $D/img/sparse-1t.qcow2 -); then
+	check "1 TiB current state: data overwritten after the snapshot" "" \
+		[ "$(dd if="$dev" bs=65536 skip=8388608 count=1 2>/dev/null | sha256sum | cut -d' ' -f1)" = "$(pattern_sha 001)" ]
+	qsnapctl detach "$dev"
+fi
+
+# --- ext4 mounted from a snapshot, and detach/rmmod while mounted ---
+mkdir -p /mnt/fs1 /mnt/fs2
+dev1=$(qs_attach $D/img/ext4.qcow2 fs1)
+dev2=$(qs_attach $D/img/ext4.qcow2 -)
+if mount -t ext4 -o ro "$dev1" /mnt/fs1 && mount -t ext4 -o ro "$dev2" /mnt/fs2; then
+	check "ext4 in snapshot fs1: every file matches" "" \
+		sh -c "cd /mnt/fs1 && sha256sum -c -s $D/img/fs1.sums"
+	check "ext4 in the current state: every file matches" "" \
+		sh -c "cd /mnt/fs2 && sha256sum -c -s $D/img/fs2.sums"
+	check "ext4 snapshot differs from the current state" "" \
+		[ "$(cat /mnt/fs1/etc/motd)" = "snapshot tree 1" ]
+	if qsnapctl detach "$dev1" 2>/tmp/err; then
+		fail "detach while mounted: EBUSY" "detach succeeded"
+	else
+		check "detach while mounted: EBUSY, says where" "$(cat /tmp/err)" \
+			grep -q "is mounted on /mnt/fs1" /tmp/err
+	fi
+	check "rmmod while mounted is refused" "" sh -c '! rmmod qsnap 2>/dev/null'
+	check "mount read-write is refused" "" \
+		sh -c "! mount -o remount,rw /mnt/fs1 2>/dev/null"
+	umount /mnt/fs1 /mnt/fs2
+	check "detach after umount" "" qsnapctl detach "$dev1" "$dev2"
+else
+	fail "ext4 mount from /dev/qsnapN" "mount failed"
+	qsnapctl detach "$dev1" "$dev2"
+fi
+
+# --- the corrupt bit: attach with one warning ---
+mark=$(qsnap_log_count)
+if dev=$(qs_attach $D/img/corrupt-bit.qcow2 two); then
+	check "corrupt bit: attach warns once" "$(qsnap_log_since "$mark")" \
+		sh -c "qsnap_log_since() { dmesg | grep 'qsnap: ' | tail -n +\$((\$1 + 1)); }; qsnap_log_since $mark | grep -q 'marked corrupt'"
+	qsnapctl detach "$dev"
+fi
+
+# --- compressed clusters: that read fails, the rest reads ---
+if dev=$(qs_attach $D/img/compressed.qcow2 -); then
+	mark=$(qsnap_log_count)
+	check "compressed cluster: read fails with EIO" "" \
+		sh -c "! dd if=$dev of=/dev/null bs=65536 count=1 iflag=direct 2>/dev/null"
+	check "compressed cluster: logged" "$(qsnap_log_since "$mark")" \
+		sh -c "dmesg | grep -q 'compressed cluster at guest offset 0'"
+	check "compressed cluster: other data still reads" "" \
+		[ "$(dd if="$dev" bs=65536 skip=16 count=1 iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)" = "$(pattern_sha 222)" ]
+	qsnapctl detach "$dev"
+else
+	fail "compressed image: attach" "attach failed"
+fi
+
+# --- unknown snapshot: the tool lists what exists ---
+qsnapctl attach $D/img/names.qcow2 --snapshot nope 2>/tmp/err
+check "unknown snapshot: the error lists the snapshots" "$(cat /tmp/err)" \
+	grep -q "available: 1 'before upgrade'" /tmp/err
+
+# --- rmmod with idle devices attached, then load again ---
+qs_attach $D/img/v3-64k.qcow2 one > /dev/null
+qs_attach $D/img/v3-64k.qcow2 - > /dev/null
+check "rmmod with idle devices attached" "" rmmod qsnap
+check "devices are gone after rmmod" "" sh -c '! ls /dev/qsnap[0-9]* 2>/dev/null'
+check "module loads again" "" insmod /lib/modules/qsnap.ko
+if dev=$(qs_attach $D/img/v3-64k.qcow2 two); then
+	want=$(awk -F"$TAB" '$1 == "same" && $3 == "v3-64k.qcow2" && $4 == "two" { print $5; exit }' $D/manifest)
+	check "attach after reload reads correctly" "" [ "$(sha_of "$dev")" = "$want" ]
+	qsnapctl detach "$dev"
+fi
+check "rmmod at the end" "" rmmod qsnap

@@ -1,0 +1,129 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Helpers to build qsnap for a Debian cloud kernel and boot that kernel
+# under QEMU (TCG) with a busybox initramfs.  Sourced by run-tests.sh and
+# demo.sh.  Facts behind the flags: ../../../shared/vm-notes.md.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE=${QSNAP_CACHE:-/var/cache/qsnap}
+BUILD=${QSNAP_BUILD:-$TOP/build}
+export QSNAP_CACHE=$CACHE
+
+# Virtio modules in load order; those built into a kernel are skipped.
+VIRTIO_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk"
+
+vm_log() { echo "vm: $*" >&2; }
+
+# The kernel releases deps.sh unpacked, one a line.
+vm_kernels() {
+	cat "$CACHE/kernels/list"
+}
+
+# Build qsnap.ko for kernel $1 in a private copy of the tree (kbuild
+# writes next to the sources, and two kernels must not share objects).
+# Prints the path of the module.
+vm_build_module() {
+	local krel=$1 dir=$BUILD/$1/src
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	cp -r "$TOP/Kbuild" "$TOP/driver" "$TOP/include" "$dir/"
+	make -s -C "/lib/modules/$krel/build" M="$dir" CONFIG_BLK_DEV_QSNAP=m \
+		W=1 modules >&2 2> "$BUILD/$krel/build.log" || {
+		cat "$BUILD/$krel/build.log" >&2
+		return 1
+	}
+	if grep -E 'warning:|error:' "$BUILD/$krel/build.log" >&2; then
+		vm_log "$krel: module build has warnings"
+		return 1
+	fi
+	echo "$dir/driver/qsnap.ko"
+}
+
+# Static guest binaries: qsnapctl and the ioctl test.
+vm_build_guest_tools() {
+	local out=$BUILD/guest-bin
+	mkdir -p "$out"
+	make -s -C "$TOP/tools" clean >&2
+	make -s -C "$TOP/tools" LDFLAGS=-static >&2
+	cp "$TOP/tools/qsnapctl" "$out/qsnapctl"
+	make -s -C "$TOP/tools" clean >&2
+	gcc -static -O2 -Wall -Wextra -I"$TOP/include/uapi" \
+		-o "$out/qsnap_ioctl_test" "$TOP/tests/selftests/qsnap_ioctl_test.c"
+	echo "$out"
+}
+
+# vm_initramfs KREL QSNAP_KO GUEST_SCRIPT OUT
+# A busybox initramfs: /init runs GUEST_SCRIPT after loading the virtio
+# modules and qsnap.ko, then powers off with reboot -f.
+vm_initramfs() {
+	local krel=$1 ko=$2 script=$3 out=$4 root m f
+	local kdir=$CACHE/kernels/$krel/modules/kernel
+	root=$(mktemp -d)
+	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,mnt,data,lib/modules,etc}
+	cp /bin/busybox "$root/bin/busybox"
+	for m in $(/bin/busybox --list); do
+		[ -e "$root/bin/$m" ] || ln -s busybox "$root/bin/$m"
+	done
+	for m in $VIRTIO_MODULES; do
+		f=$(find "$kdir" -name "$m.ko" -o -name "$m.ko.xz" | head -n 1)
+		[ -n "$f" ] || continue
+		case "$f" in
+		*.xz) xz -dc "$f" > "$root/lib/modules/$m.ko" ;;
+		*) cp "$f" "$root/lib/modules/$m.ko" ;;
+		esac
+		echo "$m" >> "$root/lib/modules/order"
+	done
+	cp "$ko" "$root/lib/modules/qsnap.ko"
+	cp "$BUILD"/guest-bin/* "$root/bin/"
+	cp "$TOP/tests/vm/guest-lib.sh" "$root/bin/guest-lib.sh"
+	cp "$script" "$root/bin/guest-main.sh"
+	cat > "$root/init" <<'INIT'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+echo 7 > /proc/sys/kernel/printk
+for m in $(cat /lib/modules/order 2>/dev/null); do
+	insmod /lib/modules/$m.ko || echo "guest: insmod $m failed"
+done
+echo "guest: kernel $(uname -r)"
+sh /bin/guest-main.sh
+echo "guest: done"
+sync
+reboot -f
+INIT
+	chmod +x "$root/init"
+	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out"
+	rm -rf "$root"
+}
+
+# vm_data_disk DIR OUT: an ext4 image holding DIR (no mount needed).
+vm_data_disk() {
+	local dir=$1 out=$2 kib
+	kib=$(( $(du -sk --apparent-size "$dir" | cut -f1) * 2 + 65536 ))
+	rm -f "$out"
+	mke2fs -q -F -t ext4 -E root_owner=0:0 -d "$dir" "$out" "${kib}k"
+}
+
+# vm_run KREL INITRD DISK CONSOLE-LOG [TIMEOUT]: boot, wait for power-off.
+vm_run() {
+	local krel=$1 initrd=$2 disk=$3 log=$4 timeout=${5:-1200}
+	local append="console=ttyS0 panic=-1 loglevel=7"
+	# SLUB debug and KFENCE are compiled into the 6.12 cloud kernel.
+	append+=" slub_debug=FZPU kfence.sample_interval=1"
+	timeout --foreground -k 10 "$timeout" \
+	qemu-system-x86_64 -accel tcg,thread=multi -cpu max,-cx16 -smp 2 \
+		-m 2048 -nographic -no-reboot -nodefaults -serial stdio \
+		-kernel "$CACHE/kernels/$krel/vmlinuz" -initrd "$initrd" \
+		-append "$append" \
+		-drive "file=$disk,format=raw,if=virtio,cache=unsafe" \
+		< /dev/null 2>&1 | tr -d '\r' > "$log" || true
+}
+
+# Kernel complaints in a console log; prints them, true if any.
+vm_console_complaints() {
+	grep -nE 'BUG:|WARNING:|Oops|Call Trace|Kernel panic|general protection|KFENCE:|UBSAN:|KASAN:|INFO: task .* blocked' "$1"
+}

@@ -1,0 +1,65 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# The VM tier: for each Debian cloud kernel (6.1, 6.12), build qsnap.ko
+# against its headers, boot it under QEMU with the test images on a virtio
+# disk, run tests/vm/guest-tests.sh, and turn the console into TAP lines
+# "ok N - [kernel] test".  A console with BUG:/WARNING:/Oops/Call Trace
+# fails that kernel's "no kernel complaints" test.
+#
+# Writes its TAP lines on stdout; exits 1 if any failed.
+. "$(dirname "$0")/lib.sh"
+
+mkdir -p "$BUILD"
+vm_log "making test images"
+bash "$TOP/tests/images/make-images.sh" "$BUILD/images"
+vm_data_disk "$BUILD/images" "$BUILD/data.ext4"
+vm_build_guest_tools > /dev/null
+
+n=0
+failed=0
+emit() {	# OK(0/1) TEXT
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $n - $2"
+	else
+		echo "not ok $n - $2"
+		failed=$((failed + 1))
+	fi
+}
+
+for krel in $(vm_kernels); do
+	short=${krel%%-*}
+	if ! ko=$(vm_build_module "$krel"); then
+		emit 1 "[$short] module builds without warnings"
+		continue
+	fi
+	emit 0 "[$short] module builds without warnings"
+	vm_initramfs "$krel" "$ko" "$TOP/tests/vm/guest-tests.sh" \
+		"$BUILD/$krel/initrd.gz"
+	log=$BUILD/$krel/console.log
+	vm_log "$short: booting (console: $log)"
+	start=$(date +%s)
+	vm_run "$krel" "$BUILD/$krel/initrd.gz" "$BUILD/data.ext4" "$log" 1500
+	vm_log "$short: guest ran $(( $(date +%s) - start )) s"
+
+	while IFS= read -r line; do
+		case $line in
+		"ok "*)
+			emit 0 "[$short] ${line#ok*- }" ;;
+		"not ok "*)
+			emit 1 "[$short] ${line#not ok*- }" ;;
+		esac
+	done < <(grep -aE '^(not )?ok( [0-9]+)? - ' "$log")
+
+	grep -q '^guest: done' "$log"
+	emit $? "[$short] the guest ran to the end"
+	if complaints=$(vm_console_complaints "$log"); then
+		echo "$complaints" | head -n 20 | sed 's/^/# /'
+		emit 1 "[$short] no kernel complaints on the console"
+	else
+		emit 0 "[$short] no kernel complaints on the console"
+	fi
+done
+echo "1..$n"
+[ "$failed" = 0 ]
