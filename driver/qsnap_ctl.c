@@ -7,7 +7,7 @@
  * permissions decide what can be read, parses and validates the image,
  * and creates /dev/qsnapN in one go.
  */
-#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+#define pr_fmt(fmt) "qsnap: " fmt
 
 #include <linux/capability.h>
 #include <linux/file.h>

@@ -9,7 +9,7 @@
  * contiguous host range becomes one vfs_iter_read() into those pages, and a
  * zero or unallocated run is zero-filled, so no bounce buffer is needed.
  */
-#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+#define pr_fmt(fmt) "qsnap: " fmt
 
 #include <linux/bio.h>
 #include <linux/fs.h>

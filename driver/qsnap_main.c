@@ -6,7 +6,7 @@
  * This file holds the gendisk side: creating and removing /dev/qsnapN, its
  * block_device_operations and sysfs attributes, and the module entry points.
  */
-#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+#define pr_fmt(fmt) "qsnap: " fmt
 
 #include <linux/blkdev.h>
 #include <linux/file.h>

@@ -219,7 +219,7 @@ poke "$IMG/snapl1.qcow2" "$snaptab" "$(be64 $((0x10100)))"
 refuse "snapshot L1 table unaligned" snapl1.qcow2 one "Invalid argument" "snapshot L1 table offset"
 cp "$base" "$IMG/snapl1big.qcow2"
 poke "$IMG/snapl1big.qcow2" $((snaptab + 8)) "$(be32 $((1 << 23)))"
-refuse "snapshot L1 table too large" snapl1big.qcow2 two "File too large" "snapshot L1 table too large"
+refuse "snapshot L1 table too large" snapl1big.qcow2 one "File too large" "snapshot L1 table too large"
 
 head -c 50 "$base" > "$IMG/truncated.qcow2"
 refuse "file shorter than a header" truncated.qcow2 - "Invalid argument" "file too small"

@@ -11,9 +11,9 @@ check() {	# NAME DETAIL COMMAND...
 }
 
 # qsnap: lines in the kernel log so far
-qsnap_log_count() { dmesg | grep -c 'qsnap: ' || true; }
+qsnap_log_count() { dmesg | grep -c '] qsnap: ' || true; }
 # the qsnap: lines logged since count $1
-qsnap_log_since() { dmesg | grep 'qsnap: ' | tail -n +$(($1 + 1)); }
+qsnap_log_since() { dmesg | grep '] qsnap: ' | tail -n +$(($1 + 1)); }
 
 # attach IMAGE SNAPSHOT ("-" = current state); prints the device
 qs_attach() {
