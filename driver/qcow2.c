@@ -165,6 +165,7 @@ static int qcow2_check_features(struct qcow2_image *img)
 			  QCOW2_INCOMPAT_DATA_FILE |
 			  QCOW2_INCOMPAT_COMPRESSION | QCOW2_INCOMPAT_EXTL2;
 	u64 unknown = img->incompatible_features & ~known;
+	bool has_bit, is_zlib;
 
 	if (unknown)
 		return qcow2_error(img, EOPNOTSUPP,
@@ -183,8 +184,9 @@ static int qcow2_check_features(struct qcow2_image *img)
 		return qcow2_error(img, EOPNOTSUPP,
 				   "unknown compression type %u",
 				   img->compression_type);
-	if (!!(img->incompatible_features & QCOW2_INCOMPAT_COMPRESSION) !=
-	    (img->compression_type != QCOW2_COMPRESSION_ZLIB))
+	has_bit = img->incompatible_features & QCOW2_INCOMPAT_COMPRESSION;
+	is_zlib = img->compression_type == QCOW2_COMPRESSION_ZLIB;
+	if (has_bit == is_zlib)
 		return qcow2_error(img, EINVAL,
 				   "compression type %u does not match incompatible bit 3",
 				   img->compression_type);

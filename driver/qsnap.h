@@ -9,6 +9,7 @@
 #include <linux/blk-mq.h>
 #include <linux/fs.h>
 #include <linux/mutex.h>
+#include <linux/sizes.h>
 #include <linux/workqueue.h>
 
 #include <uapi/linux/qsnap.h>
@@ -16,15 +17,15 @@
 #include "qcow2.h"
 
 #define QSNAP_PART_SHIFT	4	/* 16 minors: the disk and 15 partitions */
-#define QSNAP_MAX_DEVICES	(1U << (MINORBITS - QSNAP_PART_SHIFT))
+#define QSNAP_MAX_DEVICES	BIT(MINORBITS - QSNAP_PART_SHIFT)
 #define QSNAP_QUEUE_DEPTH	128
 #define QSNAP_MAX_HW_SECTORS	2048	/* 1 MiB requests */
 /* L2 tables kept per device: about this many bytes, 4 to 256 tables. */
-#define QSNAP_L2_CACHE_BYTES	(1U << 20)
+#define QSNAP_L2_CACHE_BYTES	SZ_1M
 
 enum qsnap_state {
-	Qs_bound,	/* attached, openable */
-	Qs_deleting,	/* detach has begun: no new opens */
+	QSNAP_STATE_BOUND,	/* attached, openable */
+	QSNAP_STATE_DELETING,	/* detach has begun: no new opens */
 };
 
 struct qsnap_l2_slot {
@@ -57,7 +58,7 @@ struct qsnap_device {
 	struct qcow2_image img;
 	struct qcow2_view view;
 	__be64 *l1;
-	struct mutex map_lock;
+	struct mutex map_lock;		/* L2 cache and img.err */
 	struct qsnap_l2_slot *l2_cache;
 	unsigned int l2_slots;
 	u64 l2_clock;

@@ -197,13 +197,13 @@ static int qsnap_ctl_detach(void __user *argp)
 	}
 	/*
 	 * Under open_mutex no open can slip in between the check and the
-	 * state change; ->open refuses once the state is Qs_deleting.
+	 * state change; ->open refuses once the state is QSNAP_STATE_DELETING.
 	 */
 	mutex_lock(&qs->disk->open_mutex);
 	if (disk_openers(qs->disk))
 		ret = -EBUSY;
 	else
-		qs->state = Qs_deleting;
+		qs->state = QSNAP_STATE_DELETING;
 	mutex_unlock(&qs->disk->open_mutex);
 	if (!ret)
 		idr_remove(&qsnap_index_idr, arg.index);

@@ -26,14 +26,12 @@ static int qsnap_open(struct gendisk *disk, bool write)
 	struct qsnap_device *qs = disk->private_data;
 
 	/* Called under disk->open_mutex, which also guards ->state. */
-	if (qs->state != Qs_bound)
+	if (qs->state != QSNAP_STATE_BOUND)
 		return -ENXIO;
 	if (write)
 		return -EROFS;
 	return 0;
 }
-
-QSNAP_DEFINE_BDEV_OPEN(qsnap_bdev_open, qsnap_open)
 
 /**
  * qsnap_free() - free a device that is not (or no longer) a gendisk's

@@ -35,7 +35,7 @@ while IFS="$TAB" read -r kind name image snap a b; do
 		fi
 		logs=$(qsnap_log_since "$mark")
 		nlogs=$(echo "$logs" | grep -c 'qsnap: ')
-		if ! grep -qF ": $a" /tmp/err; then
+		if ! grep -qF "$a" /tmp/err; then
 			fail "$name" "want errno '$a', got: $(cat /tmp/err)"
 		elif [ "$nlogs" != 1 ] || ! echo "$logs" | grep -qF "$b"; then
 			fail "$name" "want one 'qsnap:' line with '$b', got $nlogs: $logs"

@@ -1,0 +1,64 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# make lint: checkpatch (from Debian's linux-source-6.1) over the driver and
+# the uapi header, and sparse (make C=2) over the driver for every test
+# kernel.  Prints TAP lines; exits 1 if anything is not clean.
+set -uo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${QSNAP_BUILD:-$TOP/build}
+CACHE=${QSNAP_CACHE:-/var/cache/qsnap}
+CP=$BUILD/checkpatch
+
+n=0
+failed=0
+emit() {	# RC NAME [OUTPUT]
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $n - lint: $2"
+	else
+		echo "not ok $n - lint: $2"
+		printf '%s\n' "$3" | head -n 40 | sed 's/^/# /'
+		failed=$((failed + 1))
+	fi
+}
+
+# checkpatch.pl and the data files it reads, from the kernel source package.
+get_checkpatch() {
+	[ -x "$CP/scripts/checkpatch.pl" ] && return 0
+	if ! ls /usr/src/linux-source-6.1.tar.* > /dev/null 2>&1; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends linux-source-6.1 >&2 || return 1
+	fi
+	mkdir -p "$CP"
+	tar -xf /usr/src/linux-source-6.1.tar.* -C "$CP" --strip-components=1 \
+		--wildcards '*/scripts/checkpatch.pl' '*/scripts/spelling.txt' \
+		'*/scripts/const_structs.checkpatch' >&2
+}
+
+if get_checkpatch; then
+	out=$(cd "$TOP" && "$CP/scripts/checkpatch.pl" --no-tree --strict \
+		--terse --show-types -f $(ls driver/*.[ch] | grep -v '\.mod\.c$') \
+		include/uapi/linux/qsnap.h 2>&1)
+	# --terse prints one line per finding and a total line per file.
+	bad=$(printf '%s\n' "$out" | grep -E ': (ERROR|WARNING|CHECK):')
+	emit $([ -z "$bad" ]; echo $?) "checkpatch --strict clean" "$bad"
+else
+	emit 1 "checkpatch --strict clean" "cannot install linux-source-6.1"
+fi
+
+for krel in $(cat "$CACHE/kernels/list" 2>/dev/null); do
+	dir=$BUILD/lint-$krel
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	cp -r "$TOP/Kbuild" "$TOP/driver" "$TOP/include" "$dir/"
+	out=$(make -C "/lib/modules/$krel/build" M="$dir" C=2 \
+		CONFIG_BLK_DEV_QSNAP=m modules 2>&1)
+	rc=$?
+	bad=$(printf '%s\n' "$out" | grep -E 'warning:|error:')
+	emit $([ $rc = 0 ] && [ -z "$bad" ]; echo $?) \
+		"sparse clean on ${krel%%-*}" "$bad"
+	rm -rf "$dir"
+done
+echo "1..$n"
+[ "$failed" = 0 ]
