@@ -103,12 +103,16 @@ same "snapshot taken before resize (smaller disk)" resized.qcow2 small
 same "snapshot after resize" resized.qcow2 big
 same "current state after resize" resized.qcow2 -
 
-# Odd virtual size (not a multiple of 512 once resized by header patching
-# is not something qemu-img makes; a 1-sector-aligned odd size is).
+# Odd virtual sizes: qemu-img makes whole sectors; a size that is not a
+# multiple of 512 takes a header patch (size is at byte 24).  QEMU's export
+# of it says how a partial last sector is exposed.
 f=$IMG/odd.qcow2
 qemu-img create -q -f qcow2 "$f" 1000448
 qio -c 'write -P 0x61 0 1000448' "$f"
 same "virtual size 1000448 bytes" odd.qcow2 -
+cp "$f" "$IMG/odd-unaligned.qcow2"
+poke "$IMG/odd-unaligned.qcow2" 24 "$(be64 1000300)"
+same "virtual size 1000300 bytes (not whole sectors)" odd-unaligned.qcow2 -
 
 # Names with spaces and non-ASCII letters; selection by id vs name.
 f=$IMG/names.qcow2
