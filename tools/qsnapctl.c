@@ -176,7 +176,7 @@ static void format_clock(char *buf, size_t len, uint64_t nsec)
 {
 	uint64_t ms = nsec / 1000000, s = ms / 1000;
 
-	snprintf(buf, len, "%04" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ".%03" PRIu64,
+	snprintf(buf, len, "%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ".%03" PRIu64,
 		 s / 3600, (s / 60) % 60, s % 60, ms % 1000);
 }
 
