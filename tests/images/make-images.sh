@@ -225,6 +225,16 @@ cp "$base" "$IMG/snapl1big.qcow2"
 poke "$IMG/snapl1big.qcow2" $((snaptab + 8)) "$(be32 $((1 << 23)))"
 refuse "snapshot L1 table too large" snapl1big.qcow2 one "File too large" "snapshot L1 table too large"
 
+# Corruption found while reading, not at attach: a reserved bit in the L2
+# entry of guest offset 20 MiB (current state; entry 320 of the first L2
+# table, away from what a partition scan reads).  That read fails, the
+# rest of the device reads.
+cp "$base" "$IMG/l2-reserved.qcow2"
+l1=$((16#$(peek_be64 "$base" 40)))
+l2=$(( 16#$(peek_be64 "$base" "$l1") & 0x00fffffffffffe00 ))
+e=$((l2 + 320 * 8))
+poke "$IMG/l2-reserved.qcow2" "$e" "$(be64 $(( 16#$(peek_be64 "$base" "$e") | 2 )))"
+
 head -c 50 "$base" > "$IMG/truncated.qcow2"
 refuse "file shorter than a header" truncated.qcow2 - "Invalid argument" "file too small"
 

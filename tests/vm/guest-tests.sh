@@ -142,6 +142,20 @@ else
 	fail "compressed image: attach" "attach failed"
 fi
 
+# --- a reserved bit in an L2 entry: that read fails, the rest reads ---
+if dev=$(qs_attach $D/img/l2-reserved.qcow2 -); then
+	mark=$(qsnap_log_count)
+	check "corrupt L2 entry: read fails with EIO" "" \
+		sh -c "! dd if=$dev of=/dev/null bs=65536 skip=320 count=1 iflag=direct 2>/dev/null"
+	check "corrupt L2 entry: one line names it" "$(qsnap_log_since "$mark")" \
+		[ "$(qsnap_log_since "$mark" | grep -c 'reserved bits set')" = 1 ]
+	check "corrupt L2 entry: other data still reads" "" \
+		[ "$(dd if="$dev" bs=65536 skip=16 count=1 iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)" = "$(pattern_sha 101)" ]
+	qsnapctl detach "$dev"
+else
+	fail "corrupt L2 entry: attach" "attach failed"
+fi
+
 # --- unknown snapshot: the tool lists what exists ---
 qsnapctl attach $D/img/names.qcow2 --snapshot nope 2>/tmp/err
 check "unknown snapshot: the error lists the snapshots" "$(cat /tmp/err)" \
