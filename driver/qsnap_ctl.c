@@ -54,7 +54,8 @@ static int qsnap_ctl_open_image(struct qsnap_device *qs,
 	struct qcow2_io io = {
 		.pread		= qsnap_file_pread,
 		.opaque		= qs->file,
-		.file_size	= i_size_read(file_inode(qs->file)),
+		/* f_mapping->host: for a block device, the bdev's inode */
+		.file_size	= i_size_read(qs->file->f_mapping->host),
 	};
 	int sn = -1;
 	int ret;

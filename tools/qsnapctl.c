@@ -231,7 +231,7 @@ static void explain_attach_error(int err, const char *image,
 	uint32_t i;
 	int fd;
 
-	switch (err) {
+	switch (snapshot ? err : 0) {
 	case ENOENT:
 		warnx("%s: no snapshot with id or name '%s' (%s)", image,
 		      snapshot, strerror(err));

@@ -19,21 +19,10 @@
 
 #include <linux/qsnap.h>
 
-static int tests, failures;
+#include "../tap.h"
+
 static int ctl;
 static const char *image;
-
-static void check(int cond, const char *name, const char *detail)
-{
-	tests++;
-	if (cond) {
-		printf("ok %d - %s\n", tests, name);
-	} else {
-		failures++;
-		printf("not ok %d - %s # %s\n", tests, name, detail);
-	}
-	fflush(stdout);
-}
 
 /* ioctl that must fail with @want */
 static void expect_errno(unsigned long cmd, void *arg, int want,
@@ -190,6 +179,5 @@ int main(int argc, char **argv)
 	expect_errno(_IO(QSNAP_IOC_MAGIC, 0x7f), NULL, ENOTTY,
 		     "unknown ioctl: ENOTTY");
 
-	printf("1..%d\n", tests);
-	return failures ? 1 : 0;
+	return tap_finish();
 }

@@ -5,23 +5,12 @@
  * Prints TAP.
  */
 #include "qcow2.h"
+#include "../tap.h"
 
 #define CLUSTER		65536ULL
 #define FILE_SIZE	(5 * CLUSTER)
 
 static unsigned char file[FILE_SIZE];
-static int tests, failures;
-
-static void check(int cond, const char *name, const char *detail)
-{
-	tests++;
-	if (cond) {
-		printf("ok %d - unit: %s\n", tests, name);
-	} else {
-		failures++;
-		printf("not ok %d - unit: %s # %s\n", tests, name, detail);
-	}
-}
 
 static int mem_pread(void *opaque, void *buf, size_t len, u64 off)
 {
@@ -238,8 +227,8 @@ static void test_select_and_decode(void)
 
 int main(void)
 {
+	tap_prefix = "unit: ";
 	test_header();
 	test_select_and_decode();
-	printf("1..%d\n", tests);
-	return failures ? 1 : 0;
+	return tap_finish();
 }
