@@ -153,8 +153,9 @@ static int qsnap_ctl_attach(void __user *argp)
 		goto out_free;
 	ret = qsnap_io_init(qs);
 	if (ret) {
-		pr_err("%s: cannot load the L1 table (%d)\n", qs->image_path,
-		       ret);
+		if (ret != -ENOMEM)
+			pr_err("%s: cannot read the L1 table (error %d)\n",
+			       qs->image_path, ret);
 		goto out_free;
 	}
 	ret = qsnap_add(qs, arg.index);

@@ -36,8 +36,6 @@ typedef int64_t s64;
 #define qcow2_calloc(n, size)	calloc(n, size)
 #define qcow2_free(p)		free(p)
 
-#define check_mul_overflow(a, b, d)	__builtin_mul_overflow(a, b, d)
-#define check_add_overflow(a, b, d)	__builtin_add_overflow(a, b, d)
 #define __printf(a, b)		__attribute__((format(printf, a, b)))
 #define ALIGN(x, a)		(((x) + ((a) - 1)) & ~((typeof(x))(a) - 1))
 #define BIT_ULL(n)		(1ULL << (n))

@@ -45,10 +45,7 @@ vm_build_module() {
 vm_build_guest_tools() {
 	local out=$BUILD/guest-bin
 	mkdir -p "$out"
-	make -s -C "$TOP/tools" clean >&2
-	make -s -C "$TOP/tools" LDFLAGS=-static >&2
-	cp "$TOP/tools/qsnapctl" "$out/qsnapctl"
-	make -s -C "$TOP/tools" clean >&2
+	make -s -C "$TOP/tools" OUT="$out/qsnapctl" LDFLAGS=-static >&2
 	gcc -static -O2 -Wall -Wextra -I"$TOP/include/uapi" \
 		-o "$out/qsnap_ioctl_test" "$TOP/tests/selftests/qsnap_ioctl_test.c"
 	echo "$out"
