@@ -174,9 +174,20 @@ static int qcow2_check_features(struct qcow2_image *img)
 	if (img->incompatible_features & QCOW2_INCOMPAT_DATA_FILE)
 		return qcow2_error(img, EOPNOTSUPP,
 				   "image uses an external data file (incompatible bit 2): not supported yet");
-	if (img->incompatible_features & QCOW2_INCOMPAT_EXTL2)
-		return qcow2_error(img, EOPNOTSUPP,
-				   "image uses extended L2 entries (incompatible bit 4): not supported yet");
+	if (img->incompatible_features & QCOW2_INCOMPAT_EXTL2) {
+		/* QEMU: "Unsupported subcluster size" below 512 bytes. */
+		if (img->cluster_bits < QCOW2_EXTL2_MIN_CLUSTER_BITS)
+			return qcow2_error(img, EINVAL,
+					   "extended L2 entries need clusters of at least %u bytes (cluster_bits %u)",
+					   1U << QCOW2_EXTL2_MIN_CLUSTER_BITS,
+					   img->cluster_bits);
+		img->extended_l2 = true;
+		img->subcluster_bits = img->cluster_bits -
+				       QCOW2_EXTL2_SUBCLUSTER_BITS;
+	} else {
+		img->subcluster_bits = img->cluster_bits;
+	}
+	img->csize_shift = 62 - (img->cluster_bits - 8);
 
 	/* QEMU's validate_compression_type() */
 	if (img->compression_type != QCOW2_COMPRESSION_ZLIB &&
@@ -412,54 +423,157 @@ int qcow2_decode_l1_entry(struct qcow2_image *img, u64 l1_entry,
 }
 
 /**
- * qcow2_decode_l2_entry() - what a standard L2 entry maps its cluster to
+ * qcow2_decode_compressed() - where a compressed cluster's stream lies
  * @img: the image
- * @l2_entry: the entry, CPU byte order
- * @guest_offset: the guest offset it maps, for the error message
- * @host_offset: out: the host cluster offset for QCOW2_MAP_DATA; the raw
- *		 entry for QCOW2_MAP_COMPRESSED
- * @type: out: how the cluster reads
+ * @l2_entry: a compressed L2 entry, CPU byte order
+ * @host_offset: out: file offset of the first byte of the stream
+ * @len: out: bytes from there to the end of its last sector
+ *
+ * The stream need not fill its last sector, and QEMU stops reading it once
+ * it has produced a cluster, so @len is an upper bound (QEMU's
+ * qcow2_parse_compressed_l2_entry()).
+ */
+void qcow2_decode_compressed(const struct qcow2_image *img, u64 l2_entry,
+			     u64 *host_offset, u32 *len)
+{
+	u64 offset_mask = (1ULL << img->csize_shift) - 1;
+	u64 sectors_mask = (1ULL << (img->cluster_bits - 8)) - 1;
+	u64 sectors = ((l2_entry >> img->csize_shift) & sectors_mask) + 1;
+
+	*host_offset = l2_entry & offset_mask;
+	*len = sectors * QCOW2_COMPRESSED_SECTOR_SIZE -
+	       (*host_offset & (QCOW2_COMPRESSED_SECTOR_SIZE - 1));
+}
+
+static int qcow2_map_compressed(struct qcow2_image *img, u64 entry,
+				u64 bitmap, u64 guest_offset,
+				struct qcow2_mapping *map)
+{
+	u64 host;
+	u32 len;
+
+	/* Compressed clusters have no subclusters: the bitmap is reserved. */
+	if (bitmap)
+		return qcow2_error(img, EUCLEAN,
+				   "compressed cluster for guest offset %#llx has a subcluster bitmap (%#llx)",
+				   (unsigned long long)guest_offset,
+				   (unsigned long long)bitmap);
+	qcow2_decode_compressed(img, entry, &host, &len);
+	if (host >= img->file_size)
+		return qcow2_error(img, EUCLEAN,
+				   "compressed cluster at %#llx (guest offset %#llx) is past the end of the file",
+				   (unsigned long long)host,
+				   (unsigned long long)guest_offset);
+	map->type = QCOW2_MAP_COMPRESSED;
+	map->host_offset = host;
+	map->compressed_len = len;
+	map->len = img->cluster_size -
+		   qcow2_offset_into_cluster(img, guest_offset);
+	return 0;
+}
+
+/* How subcluster @sc of a standard extended L2 entry reads. */
+static enum qcow2_map_type qcow2_subcluster_type(u64 bitmap, unsigned int sc)
+{
+	if (bitmap & (1ULL << (32 + sc)))
+		return QCOW2_MAP_ZERO;
+	if (bitmap & (1ULL << sc))
+		return QCOW2_MAP_DATA;
+	return QCOW2_MAP_UNALLOCATED;
+}
+
+/**
+ * qcow2_map_l2_entry() - what an L2 entry maps a guest offset to
+ * @img: the image
+ * @l2: the L2 table (one cluster, as on disk)
+ * @l2_index: the entry for @guest_offset's cluster
+ * @guest_offset: the guest offset, for the in-cluster position and for
+ *		  error messages
+ * @map: out: the mapping of @guest_offset and of the bytes after it that
+ *	 map the same way inside this cluster
+ *
+ * The rules are QEMU's qcow2_get_cluster_type() and
+ * qcow2_get_subcluster_type(), with entries QEMU only flags in
+ * `qemu-img check` (reserved bits, a bitmap on a compressed cluster)
+ * treated as corruption too.
  *
  * Return: 0, or -EUCLEAN for an entry no valid image has.
  */
-int qcow2_decode_l2_entry(struct qcow2_image *img, u64 l2_entry,
-			  u64 guest_offset, u64 *host_offset,
-			  enum qcow2_map_type *type)
+int qcow2_map_l2_entry(struct qcow2_image *img, const __be64 *l2,
+		       u32 l2_index, u64 guest_offset,
+		       struct qcow2_mapping *map)
 {
-	u64 off = l2_entry & QCOW2_L2E_OFFSET_MASK;
+	u64 in_cluster = qcow2_offset_into_cluster(img, guest_offset);
+	u64 reserved = QCOW2_L2E_RESERVED_MASK;
+	u64 entry, bitmap = 0, off;
+	unsigned int sc, end;
 
-	*host_offset = 0;
-	if (l2_entry & QCOW2_OFLAG_COMPRESSED) {
-		*type = QCOW2_MAP_COMPRESSED;
-		*host_offset = l2_entry;
-		return 0;
+	memset(map, 0, sizeof(*map));
+	map->type = QCOW2_MAP_UNALLOCATED;
+	if (img->extended_l2) {
+		entry = be64_to_cpu(l2[2 * (size_t)l2_index]);
+		bitmap = be64_to_cpu(l2[2 * (size_t)l2_index + 1]);
+		reserved |= QCOW2_OFLAG_ZERO;
+	} else {
+		entry = be64_to_cpu(l2[l2_index]);
 	}
-	*type = QCOW2_MAP_ZERO;
-	if (l2_entry & QCOW2_L2E_RESERVED_MASK)
+
+	if (entry & QCOW2_OFLAG_COMPRESSED)
+		return qcow2_map_compressed(img, entry, bitmap, guest_offset,
+					    map);
+	if (entry & reserved)
 		return qcow2_error(img, EUCLEAN,
 				   "L2 entry for guest offset %#llx has reserved bits set (%#llx)",
 				   (unsigned long long)guest_offset,
-				   (unsigned long long)l2_entry);
-	if (l2_entry & QCOW2_OFLAG_ZERO) {
-		if (img->version < 3)
-			return qcow2_error(img, EUCLEAN,
-					   "zero cluster in a version 2 image (guest offset %#llx)",
-					   (unsigned long long)guest_offset);
-		return 0;
-	}
-	if (!off)
-		return 0;
-	if (qcow2_offset_into_cluster(img, off))
+				   (unsigned long long)entry);
+	off = entry & QCOW2_L2E_OFFSET_MASK;
+	if (off && qcow2_offset_into_cluster(img, off))
 		return qcow2_error(img, EUCLEAN,
 				   "data cluster offset %#llx unaligned (guest offset %#llx)",
 				   (unsigned long long)off,
 				   (unsigned long long)guest_offset);
+
+	if (!img->extended_l2) {
+		map->len = img->cluster_size - in_cluster;
+		if (entry & QCOW2_OFLAG_ZERO) {
+			if (img->version < 3)
+				return qcow2_error(img, EUCLEAN,
+						   "zero cluster in a version 2 image (guest offset %#llx)",
+						   (unsigned long long)guest_offset);
+			map->type = QCOW2_MAP_ZERO;
+			return 0;
+		}
+		if (!off)
+			return 0;
+		map->type = QCOW2_MAP_DATA;
+	} else {
+		u32 alloc = (u32)bitmap, zero = (u32)(bitmap >> 32);
+
+		if (alloc & zero)
+			return qcow2_error(img, EUCLEAN,
+					   "L2 entry for guest offset %#llx has subclusters both allocated and zero (bitmap %#llx)",
+					   (unsigned long long)guest_offset,
+					   (unsigned long long)bitmap);
+		if (!off && alloc)
+			return qcow2_error(img, EUCLEAN,
+					   "L2 entry for guest offset %#llx has allocated subclusters but no cluster (bitmap %#llx)",
+					   (unsigned long long)guest_offset,
+					   (unsigned long long)bitmap);
+		sc = in_cluster >> img->subcluster_bits;
+		map->type = qcow2_subcluster_type(bitmap, sc);
+		for (end = sc + 1; end < QCOW2_EXTL2_SUBCLUSTERS; end++)
+			if (qcow2_subcluster_type(bitmap, end) != map->type)
+				break;
+		map->len = ((u64)end << img->subcluster_bits) - in_cluster;
+		if (map->type != QCOW2_MAP_DATA)
+			return 0;
+	}
+
 	if (off >= img->file_size)
 		return qcow2_error(img, EUCLEAN,
 				   "data cluster at %#llx (guest offset %#llx) is past the end of the file",
 				   (unsigned long long)off,
 				   (unsigned long long)guest_offset);
-	*type = QCOW2_MAP_DATA;
-	*host_offset = off;
+	map->host_offset = off + in_cluster;
 	return 0;
 }

@@ -64,6 +64,9 @@ struct qcow2_image {
 	u32 refcount_order;
 	u32 crypt_method;
 	u32 compression_type;
+	bool extended_l2;
+	u32 subcluster_bits;		/* cluster_bits - 5 with extended L2 */
+	u32 csize_shift;		/* compressed descriptor layout */
 	u64 incompatible_features;
 	u64 compatible_features;
 	u64 autoclear_features;
@@ -94,9 +97,28 @@ struct qcow2_view {
 
 /* How a guest range maps onto the image file. */
 enum qcow2_map_type {
-	QCOW2_MAP_ZERO,		/* unallocated or zero cluster: reads zeros */
-	QCOW2_MAP_DATA,		/* host_offset in the image file */
+	QCOW2_MAP_UNALLOCATED,	/* not in this image: the backing file's data */
+	QCOW2_MAP_ZERO,		/* reads as zeros */
+	QCOW2_MAP_DATA,		/* stored uncompressed at host_offset */
 	QCOW2_MAP_COMPRESSED,	/* a compressed cluster */
+};
+
+/**
+ * struct qcow2_mapping - what one L2 entry says about a guest offset
+ * @type:	how the bytes read
+ * @len:	bytes from the guest offset on that map the same way, up to
+ *		the end of the (sub)cluster run inside this cluster
+ * @host_offset: QCOW2_MAP_DATA: file offset of the guest offset's byte;
+ *		QCOW2_MAP_COMPRESSED: file offset of the compressed stream
+ * @compressed_len: QCOW2_MAP_COMPRESSED: bytes the stream may occupy from
+ *		@host_offset (at most two clusters; may run past the end of
+ *		the file, where it reads as zeros)
+ */
+struct qcow2_mapping {
+	enum qcow2_map_type type;
+	u64 len;
+	u64 host_offset;
+	u32 compressed_len;
 };
 
 int qcow2_open(struct qcow2_image *img, const struct qcow2_io *io);
@@ -109,16 +131,19 @@ int qcow2_select(struct qcow2_image *img, int snapshot_index,
 
 int qcow2_decode_l1_entry(struct qcow2_image *img, u64 l1_entry,
 			  u32 l1_index, u64 *l2_offset);
-int qcow2_decode_l2_entry(struct qcow2_image *img, u64 l2_entry,
-			  u64 guest_offset, u64 *host_offset,
-			  enum qcow2_map_type *type);
+int qcow2_map_l2_entry(struct qcow2_image *img, const __be64 *l2,
+		       u32 l2_index, u64 guest_offset,
+		       struct qcow2_mapping *map);
+void qcow2_decode_compressed(const struct qcow2_image *img, u64 l2_entry,
+			     u64 *host_offset, u32 *len);
 
 __printf(3, 4)
 int qcow2_error(struct qcow2_image *img, int err, const char *fmt, ...);
 
+/* log2 of the entries in one L2 table: 8-byte entries, or 16 extended. */
 static inline u32 qcow2_l2_bits(const struct qcow2_image *img)
 {
-	return img->cluster_bits - 3;
+	return img->cluster_bits - (img->extended_l2 ? 4 : 3);
 }
 
 static inline u64 qcow2_offset_into_cluster(const struct qcow2_image *img,

@@ -52,6 +52,22 @@
 #define QCOW2_L2E_OFFSET_MASK		0x00fffffffffffe00ULL
 #define QCOW2_L2E_RESERVED_MASK		0x3f000000000001feULL
 
+/*
+ * Compressed cluster descriptor, for x = 62 - (cluster_bits - 8): bits
+ * 0..x-1 the host offset of the stream (any byte), bits x..61 the number
+ * of 512-byte sectors it occupies after the one holding its first byte.
+ */
+#define QCOW2_COMPRESSED_SECTOR_SIZE	512U
+
+/*
+ * Extended L2 entries (incompatible bit 4): 128 bits, the standard entry
+ * then a bitmap.  Bits 0-31: subcluster allocated; bits 32-63: subcluster
+ * reads as zeros.  Bit 0 of the standard entry is reserved there.
+ */
+#define QCOW2_EXTL2_SUBCLUSTERS		32U
+#define QCOW2_EXTL2_SUBCLUSTER_BITS	5
+#define QCOW2_EXTL2_MIN_CLUSTER_BITS	14	/* subclusters of >= 512 bytes */
+
 /* The fields every version has: the whole version 2 header. */
 struct qcow2_header_v2 {
 	__be32 magic;

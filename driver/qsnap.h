@@ -9,6 +9,7 @@
 #include <linux/blk-mq.h>
 #include <linux/fs.h>
 #include <linux/mutex.h>
+#include <linux/ratelimit.h>
 #include <linux/sizes.h>
 #include <linux/workqueue.h>
 
@@ -28,6 +29,9 @@ enum qsnap_state {
 	QSNAP_STATE_DELETING,	/* detach has begun: no new opens */
 };
 
+struct qsnap_zcache;
+struct iov_iter;
+
 struct qsnap_l2_slot {
 	u64 offset;		/* host offset of the cached table, 0 = empty */
 	u64 last_use;		/* LRU clock value */
@@ -46,6 +50,10 @@ struct qsnap_l2_slot {
  * @map_lock:	serialises the L2 cache and img.err
  * @l2_cache:	@l2_slots cached L2 tables, LRU
  * @l2_clock:	LRU clock
+ * @zcache_lock: serialises @zcache and @zstat
+ * @zcache:	decompression state, set up on the first compressed cluster
+ * @zstat:	compressed clusters decompressed, served from @zcache, failed
+ * @io_ratelimit: limits the log lines of errors found serving requests
  * @wq:		runs requests in process context (the image is read via VFS)
  * @tag_set:	blk-mq tag set
  * @disk:	the gendisk
@@ -62,6 +70,14 @@ struct qsnap_device {
 	struct qsnap_l2_slot *l2_cache;
 	unsigned int l2_slots;
 	u64 l2_clock;
+	struct mutex zcache_lock;	/* zcache and zstat */
+	struct qsnap_zcache *zcache;
+	struct {
+		u64 decompressed;
+		u64 hits;
+		u64 errors;
+	} zstat;
+	struct ratelimit_state io_ratelimit;
 	struct workqueue_struct *wq;
 	struct blk_mq_tag_set tag_set;
 	struct gendisk *disk;
@@ -75,8 +91,15 @@ struct qsnap_cmd {
 /* qsnap_io.c */
 extern const struct blk_mq_ops qsnap_mq_ops;
 int qsnap_file_pread(void *opaque, void *buf, size_t len, u64 off);
+__printf(2, 3)
+void qsnap_io_err(struct qsnap_device *qs, const char *fmt, ...);
 int qsnap_io_init(struct qsnap_device *qs);
 void qsnap_io_exit(struct qsnap_device *qs);
+
+/* qsnap_compress.c */
+int qsnap_read_compressed(struct qsnap_device *qs, struct iov_iter *iter,
+			  u64 guest_pos, const struct qcow2_mapping *map);
+void qsnap_compress_exit(struct qsnap_device *qs);
 
 /* qsnap_main.c */
 int qsnap_add(struct qsnap_device *qs, u32 index);

@@ -273,7 +273,9 @@ out_unlock:
 static int qsnap_ctl_get_features(void __user *argp)
 {
 	struct qsnap_features f = {
-		.features	= QSNAP_FEATURE_QCOW2_V2 | QSNAP_FEATURE_QCOW2_V3,
+		.features	= QSNAP_FEATURE_QCOW2_V2 | QSNAP_FEATURE_QCOW2_V3 |
+				  QSNAP_FEATURE_DEFLATE | QSNAP_FEATURE_ZSTD |
+				  QSNAP_FEATURE_EXTENDED_L2,
 		.attach_flags	= QSNAP_ATTACH_SETTABLE_FLAGS,
 	};
 

@@ -38,6 +38,29 @@ int qsnap_file_pread(void *opaque, void *buf, size_t len, u64 off)
 }
 
 /**
+ * qsnap_io_err() - log an error found while serving a request
+ * @qs: the device
+ * @fmt: printf format of the message
+ *
+ * Corrupt metadata or data and read errors: one line naming the device and
+ * the image, rate-limited per device, so that one damaged image cannot
+ * silence the messages of another.
+ */
+void qsnap_io_err(struct qsnap_device *qs, const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+
+	if (!__ratelimit(&qs->io_ratelimit))
+		return;
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	pr_err("%s: %s: %pV", qs->disk->disk_name, qs->image_path, &vaf);
+	va_end(args);
+}
+
+/**
  * qsnap_io_init() - load the L1 table and set up the L2 cache
  * @qs: a device whose @img and @view are set
  *
@@ -50,6 +73,9 @@ int qsnap_io_init(struct qsnap_device *qs)
 	int ret;
 
 	mutex_init(&qs->map_lock);
+	mutex_init(&qs->zcache_lock);
+	ratelimit_state_init(&qs->io_ratelimit, DEFAULT_RATELIMIT_INTERVAL,
+			     DEFAULT_RATELIMIT_BURST);
 	if (l1_bytes) {
 		qs->l1 = kvmalloc(l1_bytes, GFP_KERNEL);
 		if (!qs->l1)
@@ -83,6 +109,7 @@ void qsnap_io_exit(struct qsnap_device *qs)
 {
 	unsigned int i;
 
+	qsnap_compress_exit(qs);
 	if (qs->l2_cache) {
 		for (i = 0; i < qs->l2_slots; i++)
 			kvfree(qs->l2_cache[i].table);
@@ -120,33 +147,27 @@ static __be64 *qsnap_l2_get(struct qsnap_device *qs, u64 offset)
 	return victim->table;
 }
 
-struct qsnap_extent {
-	enum qcow2_map_type type;
-	u64 host_offset;	/* for QCOW2_MAP_DATA: where the run starts */
-	u64 len;
-};
-
 /*
  * Map the guest range [@pos, @pos + @len) as far as it maps one way: a run
- * of zeros, or of data contiguous in the file, within one L2 table.
- * map_lock held.
+ * of zeros, of unallocated clusters, of data contiguous in the file, or
+ * one compressed cluster, within one L2 table.  map_lock held.
  */
 static int qsnap_map_locked(struct qsnap_device *qs, u64 pos, u64 len,
-			    struct qsnap_extent *ext)
+			    struct qcow2_mapping *ext)
 {
 	struct qcow2_image *img = &qs->img;
 	u64 l2_span = 1ULL << (img->cluster_bits + qcow2_l2_bits(img));
 	u64 l1_index = qcow2_offset_to_l1_index(img, pos);
-	u64 in_cluster = qcow2_offset_into_cluster(img, pos);
 	u32 l2_index = qcow2_offset_to_l2_index(img, pos);
-	u64 avail, l2_offset, host, next_pos;
-	enum qcow2_map_type type;
+	struct qcow2_mapping next;
+	u64 avail, l2_offset, next_pos;
 	__be64 *l2;
 	int ret;
 
+	memset(ext, 0, sizeof(*ext));
+	ext->type = QCOW2_MAP_UNALLOCATED;
 	if (l1_index >= qs->view.l1_used) {
-		/* Past the snapshot's L1 table: zeros to the end. */
-		ext->type = QCOW2_MAP_ZERO;
+		/* Past the snapshot's L1 table: nothing allocated to the end. */
 		ext->len = len;
 		return 0;
 	}
@@ -157,7 +178,6 @@ static int qsnap_map_locked(struct qsnap_device *qs, u64 pos, u64 len,
 	if (ret)
 		return ret;
 	if (!l2_offset) {
-		ext->type = QCOW2_MAP_ZERO;
 		ext->len = avail;
 		return 0;
 	}
@@ -168,43 +188,42 @@ static int qsnap_map_locked(struct qsnap_device *qs, u64 pos, u64 len,
 		return PTR_ERR(l2);
 	}
 
-	ret = qcow2_decode_l2_entry(img, be64_to_cpu(l2[l2_index]), pos,
-				    &host, &type);
+	ret = qcow2_map_l2_entry(img, l2, l2_index, pos, ext);
 	if (ret)
 		return ret;
-	ext->type = type;
-	ext->host_offset = host + in_cluster;
-	ext->len = min(avail, img->cluster_size - in_cluster);
-	if (type == QCOW2_MAP_COMPRESSED)
+	ext->len = min(ext->len, avail);
+	if (ext->type == QCOW2_MAP_COMPRESSED)
 		return 0;
 
-	/* Extend the run over following clusters that map the same way. */
-	while (ext->len < avail) {
-		u64 next_host;
-
+	/*
+	 * Extend the run over following clusters that map the same way, as
+	 * long as each piece reached the end of its cluster.
+	 */
+	for (;;) {
 		next_pos = pos + ext->len;
-		if (qcow2_decode_l2_entry(img, be64_to_cpu(l2[++l2_index]),
-					  next_pos, &next_host, &type))
-			break;	/* reported when that cluster is read */
-		if (type != ext->type ||
-		    (type == QCOW2_MAP_DATA &&
-		     next_host != ext->host_offset + ext->len))
+		if (ext->len >= avail ||
+		    qcow2_offset_into_cluster(img, next_pos))
 			break;
-		ext->len += min(avail - ext->len, img->cluster_size);
+		if (qcow2_map_l2_entry(img, l2, ++l2_index, next_pos, &next))
+			break;	/* reported when that cluster is read */
+		if (next.type != ext->type ||
+		    (next.type == QCOW2_MAP_DATA &&
+		     next.host_offset != ext->host_offset + ext->len))
+			break;
+		ext->len += min(avail - ext->len, next.len);
 	}
 	return 0;
 }
 
 static int qsnap_map(struct qsnap_device *qs, u64 pos, u64 len,
-		     struct qsnap_extent *ext)
+		     struct qcow2_mapping *ext)
 {
 	int ret;
 
 	mutex_lock(&qs->map_lock);
 	ret = qsnap_map_locked(qs, pos, len, ext);
 	if (ret && ret != -ENOMEM)
-		pr_err_ratelimited("%s: %s: %s\n", qs->disk->disk_name,
-				   qs->image_path, qs->img.err);
+		qsnap_io_err(qs, "%s\n", qs->img.err);
 	mutex_unlock(&qs->map_lock);
 	return ret;
 }
@@ -221,9 +240,8 @@ static int qsnap_read_data(struct qsnap_device *qs, struct iov_iter *iter,
 	while (iov_iter_count(&sub)) {
 		n = vfs_iter_read(qs->file, &sub, &fpos, 0);
 		if (n < 0) {
-			pr_err_ratelimited("%s: %s: read error %zd at offset %llu\n",
-					   qs->disk->disk_name, qs->image_path,
-					   n, pos);
+			qsnap_io_err(qs, "read error %zd at offset %llu\n",
+				     n, pos);
 			return n;
 		}
 		if (!n) {
@@ -243,7 +261,7 @@ static int qsnap_read_bio(struct qsnap_device *qs, struct bio *bio)
 	struct bvec_iter bi;
 	struct bio_vec bv;
 	struct iov_iter iter;
-	struct qsnap_extent ext;
+	struct qcow2_mapping ext;
 	unsigned int nr = 0;
 	int ret;
 
@@ -259,6 +277,7 @@ static int qsnap_read_bio(struct qsnap_device *qs, struct bio *bio)
 		if (ret)
 			return ret;
 		switch (ext.type) {
+		case QCOW2_MAP_UNALLOCATED:	/* no backing file: zeros */
 		case QCOW2_MAP_ZERO:
 			if (iov_iter_zero(ext.len, &iter) != ext.len)
 				return -EIO;
@@ -270,10 +289,10 @@ static int qsnap_read_bio(struct qsnap_device *qs, struct bio *bio)
 				return ret;
 			break;
 		case QCOW2_MAP_COMPRESSED:
-			pr_err_ratelimited("%s: %s: compressed cluster at guest offset %llu: compressed clusters are not supported yet\n",
-					   qs->disk->disk_name,
-					   qs->image_path, pos);
-			return -EIO;
+			ret = qsnap_read_compressed(qs, &iter, pos, &ext);
+			if (ret)
+				return ret;
+			break;
 		}
 		pos += ext.len;
 		left -= ext.len;

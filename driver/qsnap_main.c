@@ -97,11 +97,29 @@ static ssize_t virtual_size_show(struct device *dev,
 	return sysfs_emit(buf, "%llu\n", dev_to_qsnap(dev)->view.disk_size);
 }
 
+/*
+ * Compressed clusters: decompressed, served from the decompressed-cluster
+ * cache, failed (corrupt streams and read errors).
+ */
+static ssize_t compressed_stat_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	struct qsnap_device *qs = dev_to_qsnap(dev);
+	ssize_t ret;
+
+	mutex_lock(&qs->zcache_lock);
+	ret = sysfs_emit(buf, "%llu %llu %llu\n", qs->zstat.decompressed,
+			 qs->zstat.hits, qs->zstat.errors);
+	mutex_unlock(&qs->zcache_lock);
+	return ret;
+}
+
 static DEVICE_ATTR_RO(image);
 static DEVICE_ATTR_RO(snapshot_id);
 static DEVICE_ATTR_RO(snapshot_name);
 static DEVICE_ATTR_RO(cluster_size);
 static DEVICE_ATTR_RO(virtual_size);
+static DEVICE_ATTR_RO(compressed_stat);
 
 static struct attribute *qsnap_attrs[] = {
 	&dev_attr_image.attr,
@@ -109,6 +127,7 @@ static struct attribute *qsnap_attrs[] = {
 	&dev_attr_snapshot_name.attr,
 	&dev_attr_cluster_size.attr,
 	&dev_attr_virtual_size.attr,
+	&dev_attr_compressed_stat.attr,
 	NULL,
 };
 

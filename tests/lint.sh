@@ -41,7 +41,10 @@ if get_checkpatch; then
 		--terse --show-types -f $(ls driver/*.[ch] | grep -v '\.mod\.c$') \
 		include/uapi/linux/qsnap.h 2>&1)
 	# --terse prints one line per finding and a total line per file.
-	bad=$(printf '%s\n' "$out" | grep -E ': (ERROR|WARNING|CHECK):')
+	# Without a tree checkpatch cannot tell the kernel's own zlib API
+	# (zlib_inflateInit2, zlib_inflateReset) from new CamelCase.
+	bad=$(printf '%s\n' "$out" | grep -E ': (ERROR|WARNING|CHECK):' |
+	      grep -vE 'CAMELCASE: Avoid CamelCase: <zlib_inflate[A-Za-z0-9]*>$')
 	emit $([ -z "$bad" ]; echo $?) "checkpatch --strict clean" "$bad"
 else
 	emit 1 "checkpatch --strict clean" "cannot install linux-source-6.1"

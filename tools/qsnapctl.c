@@ -472,9 +472,14 @@ static int cmd_features(int argc, char **argv)
 		close(ctl);
 		return 1;
 	}
-	printf("qcow2 v2: %s\nqcow2 v3: %s\nattach flags: %#" PRIx32 "\n",
+	printf("qcow2 v2: %s\nqcow2 v3: %s\n"
+	       "deflate compression: %s\nzstd compression: %s\n"
+	       "extended L2 entries: %s\nattach flags: %#" PRIx32 "\n",
 	       f.features & QSNAP_FEATURE_QCOW2_V2 ? "yes" : "no",
 	       f.features & QSNAP_FEATURE_QCOW2_V3 ? "yes" : "no",
+	       f.features & QSNAP_FEATURE_DEFLATE ? "yes" : "no",
+	       f.features & QSNAP_FEATURE_ZSTD ? "yes" : "no",
+	       f.features & QSNAP_FEATURE_EXTENDED_L2 ? "yes" : "no",
 	       f.attach_flags);
 	close(ctl);
 	return 0;

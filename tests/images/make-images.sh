@@ -10,6 +10,12 @@
 # OUTDIR/manifest   one case a line, TAB-separated:
 #   same  NAME IMAGE SNAPSHOT SHA256 SIZE   device must equal the export
 #   refuse NAME IMAGE SNAPSHOT ERRNO-TEXT DMESG-TEXT
+#   eio   NAME IMAGE SNAPSHOT OFFSET LENGTH SHA256 SIZE DMESG-TEXT
+#         reading LENGTH bytes at OFFSET fails with EIO and logs one line
+#         with DMESG-TEXT; the whole device, with that range read as
+#         zeros, has SHA256 (QEMU's export of the image before it was
+#         damaged, with the range zeroed)
+#   fs    NAME IMAGE SNAPSHOT SUMS   mounts as ext4; files match SUMS
 # (SNAPSHOT "-" is the current state.)  The oracle for "same" is
 # `qemu-img snapshot -a` on a copy + `qemu-img convert -O raw`.
 set -euo pipefail
@@ -56,6 +62,34 @@ poke() {	# FILE OFFSET BYTES(hex string, e.g. 0000ffff)
 be32() { printf '%08x' "$1"; }
 be64() { printf '%016x' "$1"; }
 peek_be64() { od -An -tx1 -j "$2" -N8 "$1" | tr -d ' \n'; }
+peek_be32() { od -An -tx1 -j "$2" -N4 "$1" | tr -d ' \n'; }
+
+# The raw L2 entry mapping guest offset GUEST in FILE's current state
+# (standard 64-bit L2 entries), as a bash integer.
+l2_entry() {	# FILE GUEST
+	local f=$1 g=$2 cb l2bits l1 l2
+	cb=$((16#$(peek_be32 "$f" 20)))
+	l2bits=$((cb - 3))
+	l1=$((16#$(peek_be64 "$f" 40)))
+	l2=$(( 16#$(peek_be64 "$f" $((l1 + (g >> (cb + l2bits)) * 8))) & 0x00fffffffffffe00 ))
+	echo $(( 16#$(peek_be64 "$f" $((l2 + ((g >> cb) & ((1 << l2bits) - 1)) * 8))) ))
+}
+
+# Where the compressed cluster at GUEST lies in FILE: "OFFSET LENGTH",
+# decoded as docs/interop/qcow2.txt says (x = 62 - (cluster_bits - 8)).
+compressed_stream() {	# FILE GUEST
+	local f=$1 cb e x off n
+	cb=$((16#$(peek_be32 "$f" 20)))
+	e=$(l2_entry "$f" "$2")
+	if (( !(e & (1 << 62)) )); then
+		echo "make-images: $f: guest offset $2 is not compressed" >&2
+		return 1
+	fi
+	x=$((62 - (cb - 8)))
+	off=$(( e & ((1 << x) - 1) ))
+	n=$(( ((e >> x) & ((1 << (cb - 8)) - 1)) + 1 ))
+	echo "$off $(( n * 512 - (off & 511) ))"
+}
 
 # A qcow2 image with three snapshots and overlapping writes, zero
 # clusters and data past the first L2 table.
@@ -160,10 +194,129 @@ cp "$IMG/v3-64k.qcow2" "$f"
 same "image with the dirty bit" dirty-bit.qcow2 three
 poke "$f" 72 "$(be64 1)"
 
-# A compressed cluster: reading it fails with EIO, the rest reads fine.
-f=$IMG/compressed.qcow2
-qemu-img create -q -f qcow2 "$f" 4M
-qio -c 'write -c -P 0x91 0 64k' -c 'write -P 0x92 1M 64k' "$f"
+# --- compressed clusters (deflate and zstd) and extended L2 entries ---
+
+# SIZE bytes of decimal numbers from FIRST on (seq ends on SIGPIPE).
+text() { (seq "$1" 99999999 || true) | head -c "$2"; }
+
+# 16 MiB of mixed data: text (compresses well), random bytes (QEMU stores
+# those clusters uncompressed), a hole, and a repeated random block.
+mixed=$WORK/mixed.raw
+{
+	text 1 4M
+	head -c 1M /dev/urandom
+	head -c 3M /dev/zero
+	head -c 4096 /dev/urandom > "$WORK/block"
+	for _ in $(seq 1 1024); do cat "$WORK/block"; done
+	text 5000000 4M
+} > "$mixed"
+
+# qemu-img convert -c (grown to 24 MiB, so that there is room for new
+# compressed clusters: QEMU writes them to unallocated clusters only), a
+# snapshot, then compressed clusters partly overwritten (QEMU copies them
+# into normal clusters), zeroed, and new compressed clusters written next
+# to normal ones.
+compressed_image() {	# FILE COMPRESSION CLUSTER-SIZE(bytes)
+	local f=$IMG/$1 cs=$3 m=$((1024 * 1024))
+	qemu-img convert -q -c -f raw -O qcow2 \
+		-o "compression_type=$2,cluster_size=$cs" "$mixed" "$f"
+	qemu-img resize -q "$f" 24M
+	qemu-img snapshot -c packed "$f"
+	qio -c "write -P 0xa1 $((m + 512)) 3k" -c "write -z $((2 * cs)) $cs" \
+	    -c "write -c -P 0xa2 $((16 * m)) $cs" \
+	    -c "write -P 0xa3 $((16 * m + cs)) 4k" \
+	    -c "write -P 0xa4 $((12 * m)) 64k" "$f"
+	qemu-img snapshot -c patched "$f"
+	qio -c "write -c -P 0xa5 $((20 * m)) $cs" \
+	    -c "write -P 0xa6 $((22 * m)) 4k" -c "write -P 0xa7 100k 8k" "$f"
+}
+for comp in zlib zstd; do
+	for cs in 4096 65536 2097152; do
+		name=$comp-$((cs / 1024))k.qcow2
+		compressed_image "$name" $comp $cs
+		for s in packed patched -; do
+			same "$comp compressed, $((cs / 1024)) KiB clusters, snapshot $s" "$name" "$s"
+		done
+	done
+done
+
+# Extended L2 entries at every cluster size QEMU allows for them (16 KiB
+# to 2 MiB): writes smaller than a cluster, zeroed subclusters inside and
+# outside allocated clusters, compressed clusters, snapshots between.
+# Half the sizes use zstd.
+subcluster_image() {	# FILE CLUSTER-SIZE(bytes) COMPRESSION
+	local f=$IMG/$1 cs=$2 sc=$(($2 / 32))
+	qemu-img create -q -f qcow2 \
+		-o "extended_l2=on,cluster_size=$cs,compression_type=$3" "$f" 16M
+	qio -c "write -P 0x11 $sc $sc" -c "write -P 0x12 $((300 * 1024)) 12k" \
+	    -c "write -P 0x13 3M 1M" -c "write -P 0x14 $((cs + 5 * sc)) $((3 * sc))" "$f"
+	qemu-img snapshot -c s1 "$f"
+	qio -c "write -z $((2 * sc)) $sc" -c "write -z 5M $((2 * sc))" \
+	    -c "write -P 0x21 $((sc + 512)) 1k" \
+	    -c "write -c -P 0x22 8M $cs" -c "write -z $((3 * 1024 * 1024 + sc)) $((4 * sc))" "$f"
+	qemu-img snapshot -c s2 "$f"
+	qio -c "write -P 0x31 0 2k" -c "write -z $((300 * 1024)) 4k" \
+	    -c "write -P 0x32 $((8 * 1024 * 1024 + sc)) 4k" "$f"
+}
+for kib in 16 32 64 128 256 512 1024 2048; do
+	case $kib in 32|128|512|2048) comp=zstd ;; *) comp=zlib ;; esac
+	name=extl2-${kib}k.qcow2
+	subcluster_image "$name" $((kib * 1024)) $comp
+	for s in s1 s2 -; do
+		same "extended L2, $kib KiB clusters ($comp), snapshot $s" "$name" "$s"
+	done
+done
+
+# Damaged compressed clusters: the read of that cluster fails, the rest of
+# the device reads as QEMU reads the undamaged image.  Every cluster of
+# this 4 MiB text image is compressed; clusters are 64 KiB.
+text 1 4M > "$WORK/text.raw"
+eio() {	# NAME IMAGE OFFSET LENGTH DMESG-TEXT  (ORACLE: the undamaged copy)
+	local raw=$WORK/eio.raw
+	qemu-img convert -f qcow2 -O raw "$ORACLE" "$raw"
+	dd if=/dev/zero of="$raw" bs="$4" seek=$(($3 / $4)) count=1 \
+	   conv=notrunc status=none
+	echo "eio$TAB$1$TAB$2$TAB-$TAB$3$TAB$4$TAB$(sha256sum < "$raw" | cut -d' ' -f1)$TAB$(stat -c %s "$raw")$TAB$5" >> "$OUT/manifest"
+	rm -f "$raw"
+}
+for comp in zlib zstd; do
+	ORACLE=$WORK/text-$comp.qcow2
+	qemu-img convert -q -c -f raw -O qcow2 \
+		-o "compression_type=$comp,cluster_size=64k" "$WORK/text.raw" "$ORACLE"
+	read -r at len < <(compressed_stream "$ORACLE" $((1024 * 1024)))
+	# Another image's clusters, for streams of the wrong size.
+	for kib in 32 128; do
+		qemu-img create -q -f qcow2 \
+			-o "compression_type=$comp,cluster_size=${kib}k" "$WORK/c$kib.qcow2" 1M
+		qio -c "write -c -P 0x5a 0 ${kib}k" "$WORK/c$kib.qcow2"
+		read -r o l < <(compressed_stream "$WORK/c$kib.qcow2" 0)
+		dd if="$WORK/c$kib.qcow2" of="$WORK/stream$kib" bs=1 skip="$o" \
+		   count="$l" status=none
+	done
+
+	f=$IMG/$comp-garbage.qcow2
+	cp "$ORACLE" "$f"
+	poke "$f" "$at" ffffffffffffffffffffffffffffffff
+	eio "$comp: a compressed stream of garbage" "${f##*/}" $((1024 * 1024)) 65536 "compressed cluster at guest offset 1048576"
+
+	f=$IMG/$comp-bomb.qcow2
+	cp "$ORACLE" "$f"
+	dd if="$WORK/stream128" of="$f" bs=1 seek="$at" conv=notrunc status=none
+	eio "$comp: a stream that inflates to two clusters" "${f##*/}" $((1024 * 1024)) 65536 "compressed cluster at guest offset 1048576"
+
+	f=$IMG/$comp-short.qcow2
+	cp "$ORACLE" "$f"
+	dd if="$WORK/stream32" of="$f" bs=1 seek="$at" conv=notrunc status=none
+	eio "$comp: a stream that ends after half a cluster" "${f##*/}" $((1024 * 1024)) 65536 "ends before a full cluster"
+
+	# The last cluster's stream ends the file: cut the file inside it.
+	last=$((4 * 1024 * 1024 - 65536))
+	read -r o l < <(compressed_stream "$ORACLE" $last)
+	f=$IMG/$comp-truncated.qcow2
+	cp "$ORACLE" "$f"
+	truncate -s $((o + l / 2)) "$f"
+	eio "$comp: a stream cut by the end of the file" "${f##*/}" $last 65536 "cut by the end of the file"
+done
 
 # An ext4 file system in a snapshot, and a different one in the current
 # state: the guest mounts both from /dev/qsnapN and checks every file.
@@ -186,6 +339,16 @@ qemu-img snapshot -c fs1 "$IMG/ext4.qcow2"
 qemu-img convert -n -f raw -O qcow2 "$WORK/fs2.raw" "$IMG/ext4.qcow2"
 same "ext4 image, snapshot fs1" ext4.qcow2 fs1
 same "ext4 image, current state" ext4.qcow2 -
+# The same trees in a compressed image (zstd, as cloud images ship).
+qemu-img convert -q -c -f raw -O qcow2 -o compression_type=zstd \
+	"$WORK/fs1.raw" "$IMG/ext4-zstd.qcow2"
+qemu-img snapshot -c fs1 "$IMG/ext4-zstd.qcow2"
+qemu-img convert -n -f raw -O qcow2 "$WORK/fs2.raw" "$IMG/ext4-zstd.qcow2"
+same "compressed ext4 image, snapshot fs1" ext4-zstd.qcow2 fs1
+echo "fs${TAB}ext4 in a zstd-compressed snapshot: every file matches${TAB}ext4-zstd.qcow2${TAB}fs1${TAB}fs1.sums" >> "$OUT/manifest"
+echo "fs${TAB}ext4 over a compressed snapshot: every file matches${TAB}ext4-zstd.qcow2${TAB}-${TAB}fs2.sums" >> "$OUT/manifest"
+qemu-img convert -q -c -f raw -O qcow2 "$WORK/fs1.raw" "$IMG/ext4-deflate.qcow2"
+echo "fs${TAB}ext4 in a deflate-compressed image: every file matches${TAB}ext4-deflate.qcow2${TAB}-${TAB}fs1.sums" >> "$OUT/manifest"
 
 # --- images that must be refused -------------------------------------
 
@@ -242,8 +405,9 @@ refuse "file shorter than a header" truncated.qcow2 - "Invalid argument" "file t
 qemu-img create -q -f qcow2 "$IMG/backing-base.qcow2" 16M
 qemu-img create -q -f qcow2 -b backing-base.qcow2 -F qcow2 "$IMG/overlay.qcow2"
 refuse "backing file (not yet supported)" overlay.qcow2 - "Operation not supported" "backing chains are not supported"
-qemu-img create -q -f qcow2 -o extended_l2=on "$IMG/extl2.qcow2" 16M
-refuse "extended L2 (not yet supported)" extl2.qcow2 - "Operation not supported" "extended L2"
+cp "$IMG/extl2-64k.qcow2" "$IMG/extl2-8k.qcow2"
+poke "$IMG/extl2-8k.qcow2" 20 "$(be32 13)"
+refuse "extended L2 with 8 KiB clusters" extl2-8k.qcow2 - "Invalid argument" "extended L2 entries need clusters of at least 16384 bytes"
 qemu-img create -q -f qcow2 -o data_file=extdata.raw "$IMG/datafile.qcow2" 16M
 refuse "external data file (not yet supported)" datafile.qcow2 - "Operation not supported" "external data file"
 qemu-img create -q -f qcow2 --object secret,id=sec0,data=123456 \

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Unit tests of the qcow2 format code on in-memory images: header
- * validation, the snapshot table, snapshot lookup, and L1/L2 decoding.
+ * validation, the snapshot table, snapshot lookup, L1/L2 decoding, the
+ * compressed cluster descriptor and extended L2 entries.
  * Prints TAP.
  */
 #include "qcow2.h"
@@ -126,6 +127,10 @@ static void test_header(void)
 	     (put32(100, 112), file[104] = 1, put64(72, 8)), 0);
 	CASE("unknown compression type: EOPNOTSUPP",
 	     (put32(100, 112), file[104] = 2, put64(72, 8)), -EOPNOTSUPP);
+	CASE("extended L2 with 64 KiB clusters is accepted",
+	     (put64(72, QCOW2_INCOMPAT_EXTL2), put64(24, 1ULL << 29)), 0);
+	CASE("extended L2: the L1 table covers half as much",
+	     put64(72, QCOW2_INCOMPAT_EXTL2), -EINVAL);
 	CASE("crypt_method 2: EOPNOTSUPP", put32(32, 2), -EOPNOTSUPP);
 	CASE("refcount_order 7: EINVAL", put32(96, 7), -EINVAL);
 	CASE("no refcount table: EINVAL", put32(56, 0), -EINVAL);
@@ -154,13 +159,72 @@ static void test_header(void)
 	     (put64(8, CLUSTER - 2), put32(16, 4)), -EINVAL);
 	CASE("file shorter than the header: EINVAL", memset(file, 0, 4), -EINVAL);
 #undef CASE
+
+	make_image();
+	put64(72, QCOW2_INCOMPAT_EXTL2);
+	put32(20, 13);
+	ret = qcow2_open(&img, &io);
+	check(ret == -EINVAL && strstr(img.err, "extended L2"),
+	      "extended L2 with 8 KiB clusters (256-byte subclusters): EINVAL",
+	      img.err);
+	qcow2_close(&img);
+}
+
+/* Map @guest through a one-entry L2 table holding @entry (and @bitmap). */
+static int map1(struct qcow2_image *img, u64 entry, u64 bitmap, u64 guest,
+		struct qcow2_mapping *m)
+{
+	__be64 l2[2] = { htobe64(entry), htobe64(bitmap) };
+
+	return qcow2_map_l2_entry(img, l2, 0, guest, m);
+}
+
+static void test_compressed_descriptor(void)
+{
+	struct qcow2_image img = { 0 };
+	u64 off;
+	u32 len;
+
+	/* 64 KiB clusters: offset in bits 0-53, sector count in 54-61. */
+	img.cluster_bits = 16;
+	img.csize_shift = 62 - (16 - 8);
+	qcow2_decode_compressed(&img, (1ULL << 62) | (3ULL << 54) | 12345,
+				&off, &len);
+	check(off == 12345 && len == 4 * 512 - 57,
+	      "compressed, 64 KiB clusters: offset and length", "");
+	qcow2_decode_compressed(&img, (1ULL << 62) | (255ULL << 54) | 512,
+				&off, &len);
+	check(off == 512 && len == 2 * CLUSTER,
+	      "compressed, 64 KiB clusters: at most two clusters", "");
+	qcow2_decode_compressed(&img, (1ULL << 63) | (1ULL << 62) | 7, &off, &len);
+	check(off == 7 && len == 512 - 7,
+	      "compressed: the copied bit is not part of the offset", "");
+
+	/* 512-byte clusters: one sector-count bit (61), offset in 0-60. */
+	img.cluster_bits = 9;
+	img.csize_shift = 62 - (9 - 8);
+	qcow2_decode_compressed(&img, (1ULL << 62) | (1ULL << 61) | 1000,
+				&off, &len);
+	check(off == 1000 && len == 1024 - 488,
+	      "compressed, 512-byte clusters: offset and length", "");
+	qcow2_decode_compressed(&img, (1ULL << 62) | (1ULL << 60), &off, &len);
+	check(off == 1ULL << 60 && len == 512,
+	      "compressed, 512-byte clusters: offset bit 60 is an offset bit", "");
+
+	/* 2 MiB clusters: offset in bits 0-48, 13 sector-count bits. */
+	img.cluster_bits = 21;
+	img.csize_shift = 62 - (21 - 8);
+	qcow2_decode_compressed(&img, (1ULL << 62) | (8191ULL << 49) |
+				(1ULL << 48) | 100, &off, &len);
+	check(off == (1ULL << 48) + 100 && len == 8192 * 512 - 100,
+	      "compressed, 2 MiB clusters: offset and length", "");
 }
 
 static void test_select_and_decode(void)
 {
 	struct qcow2_image img;
 	struct qcow2_view view;
-	enum qcow2_map_type type;
+	struct qcow2_mapping m;
 	u64 off;
 
 	make_image();
@@ -199,29 +263,86 @@ static void test_select_and_decode(void)
 	check(qcow2_decode_l1_entry(&img, 5 * CLUSTER, 0, &off) == -EUCLEAN,
 	      "L1: L2 table past EOF: EUCLEAN", "");
 
-	check(qcow2_decode_l2_entry(&img, 0, 0, &off, &type) == 0 &&
-	      type == QCOW2_MAP_ZERO, "L2: unallocated reads zeros", "");
-	check(qcow2_decode_l2_entry(&img, 1, 0, &off, &type) == 0 &&
-	      type == QCOW2_MAP_ZERO, "L2: zero flag (v3)", "");
-	check(qcow2_decode_l2_entry(&img, 3 * CLUSTER | 1, 0, &off, &type) == 0 &&
-	      type == QCOW2_MAP_ZERO, "L2: allocated zero cluster reads zeros", "");
-	check(qcow2_decode_l2_entry(&img, (1ULL << 63) | 3 * CLUSTER, 0, &off,
-				    &type) == 0 && type == QCOW2_MAP_DATA &&
-	      off == 3 * CLUSTER, "L2: data cluster", "");
-	check(qcow2_decode_l2_entry(&img, (1ULL << 62) | 12345, 0, &off, &type) == 0 &&
-	      type == QCOW2_MAP_COMPRESSED, "L2: compressed cluster", "");
-	check(qcow2_decode_l2_entry(&img, 3 * CLUSTER | 2, 0, &off, &type) == -EUCLEAN,
+	check(map1(&img, 0, 0, 100, &m) == 0 && m.type == QCOW2_MAP_UNALLOCATED &&
+	      m.len == CLUSTER - 100, "L2: unallocated, to the cluster end", "");
+	check(map1(&img, 1, 0, 0, &m) == 0 && m.type == QCOW2_MAP_ZERO,
+	      "L2: zero flag (v3)", "");
+	check(map1(&img, 3 * CLUSTER | 1, 0, 0, &m) == 0 && m.type == QCOW2_MAP_ZERO,
+	      "L2: allocated zero cluster reads zeros", "");
+	check(map1(&img, (1ULL << 63) | 3 * CLUSTER, 0, CLUSTER + 7, &m) == 0 &&
+	      m.type == QCOW2_MAP_DATA && m.host_offset == 3 * CLUSTER + 7 &&
+	      m.len == CLUSTER - 7, "L2: data cluster", "");
+	check(map1(&img, (1ULL << 62) | (3ULL << 54) | 12345, 0, 5, &m) == 0 &&
+	      m.type == QCOW2_MAP_COMPRESSED && m.host_offset == 12345 &&
+	      m.compressed_len == 4 * 512 - 57 && m.len == CLUSTER - 5,
+	      "L2: compressed cluster", "");
+	check(map1(&img, (1ULL << 62) | FILE_SIZE, 0, 0, &m) == -EUCLEAN,
+	      "L2: compressed stream past EOF: EUCLEAN", "");
+	check(map1(&img, 3 * CLUSTER | 2, 0, 0, &m) == -EUCLEAN,
 	      "L2: reserved bit: EUCLEAN", "");
-	check(qcow2_decode_l2_entry(&img, (1ULL << 57) | 3 * CLUSTER, 0, &off,
-				    &type) == -EUCLEAN,
+	check(map1(&img, (1ULL << 57) | 3 * CLUSTER, 0, 0, &m) == -EUCLEAN,
 	      "L2: high reserved bit: EUCLEAN", "");
-	check(qcow2_decode_l2_entry(&img, 3 * CLUSTER + 512, 0, &off, &type) == -EUCLEAN,
+	check(map1(&img, 3 * CLUSTER + 512, 0, 0, &m) == -EUCLEAN,
 	      "L2: unaligned data cluster: EUCLEAN", "");
-	check(qcow2_decode_l2_entry(&img, 9 * CLUSTER, 0, &off, &type) == -EUCLEAN,
+	check(map1(&img, 9 * CLUSTER, 0, 0, &m) == -EUCLEAN,
 	      "L2: data past EOF: EUCLEAN", "");
 	img.version = 2;
-	check(qcow2_decode_l2_entry(&img, 1, 0, &off, &type) == -EUCLEAN,
+	check(map1(&img, 1, 0, 0, &m) == -EUCLEAN,
 	      "L2: zero flag in a v2 image: EUCLEAN", "");
+	qcow2_close(&img);
+}
+
+/* Extended L2 entries: 32 subclusters of 2 KiB in a 64 KiB cluster. */
+static void test_extended_l2(void)
+{
+	struct qcow2_image img;
+	struct qcow2_mapping m;
+	const u64 sc = CLUSTER / 32, data = 3 * CLUSTER;
+
+	make_image();
+	put64(72, QCOW2_INCOMPAT_EXTL2);
+	put64(24, 1ULL << 29);
+	check(qcow2_open(&img, &io) == 0 && img.extended_l2 &&
+	      img.subcluster_bits == 11 && qcow2_l2_bits(&img) == 12,
+	      "extended L2: 4096 entries of 16 bytes per table", img.err);
+	check(qcow2_offset_to_l2_index(&img, 5 * CLUSTER) == 5 &&
+	      qcow2_offset_to_l1_index(&img, 1ULL << 28) == 1,
+	      "extended L2: an L1 entry maps 256 MiB", "");
+
+	check(map1(&img, data, 0xf, 0, &m) == 0 && m.type == QCOW2_MAP_DATA &&
+	      m.host_offset == data && m.len == 4 * sc,
+	      "extended L2: a run of allocated subclusters", img.err);
+	check(map1(&img, data, 0xf, 3 * sc + 100, &m) == 0 &&
+	      m.host_offset == data + 3 * sc + 100 && m.len == sc - 100,
+	      "extended L2: mid-subcluster offset", "");
+	check(map1(&img, data, 0xf, 4 * sc + 1, &m) == 0 &&
+	      m.type == QCOW2_MAP_UNALLOCATED && m.len == 28 * sc - 1,
+	      "extended L2: unallocated subclusters after them", "");
+	check(map1(&img, data, (0xf0ULL << 32) | 0xf, 4 * sc, &m) == 0 &&
+	      m.type == QCOW2_MAP_ZERO && m.len == 4 * sc,
+	      "extended L2: zero subclusters in an allocated cluster", "");
+	check(map1(&img, 0, 0xffffffffULL << 32, 31 * sc, &m) == 0 &&
+	      m.type == QCOW2_MAP_ZERO && m.len == sc,
+	      "extended L2: zero subclusters without a cluster", "");
+	check(map1(&img, data, 1ULL << 31, 31 * sc, &m) == 0 &&
+	      m.type == QCOW2_MAP_DATA && m.host_offset == data + 31 * sc &&
+	      m.len == sc, "extended L2: the last subcluster", "");
+	check(map1(&img, data, (1ULL << 32) | 1, 5 * sc, &m) == -EUCLEAN,
+	      "extended L2: a subcluster allocated and zero: EUCLEAN", "");
+	check(map1(&img, 0, 4, 0, &m) == -EUCLEAN,
+	      "extended L2: allocated subclusters without a cluster: EUCLEAN", "");
+	check(map1(&img, data | 1, 1, 0, &m) == -EUCLEAN,
+	      "extended L2: bit 0 of the entry is reserved: EUCLEAN", "");
+	check(map1(&img, (1ULL << 62) | 12345, 0, 0, &m) == 0 &&
+	      m.type == QCOW2_MAP_COMPRESSED && m.len == CLUSTER,
+	      "extended L2: compressed clusters have no subclusters", "");
+	check(map1(&img, (1ULL << 62) | 12345, 1, 0, &m) == -EUCLEAN,
+	      "extended L2: a bitmap on a compressed cluster: EUCLEAN", "");
+	check(map1(&img, 9 * CLUSTER, 1, 0, &m) == -EUCLEAN,
+	      "extended L2: allocated subcluster past EOF: EUCLEAN", "");
+	check(map1(&img, 9 * CLUSTER, 0, 0, &m) == 0 &&
+	      m.type == QCOW2_MAP_UNALLOCATED,
+	      "extended L2: a preallocated cluster is not read", "");
 	qcow2_close(&img);
 }
 
@@ -230,5 +351,7 @@ int main(void)
 	tap_prefix = "unit: ";
 	test_header();
 	test_select_and_decode();
+	test_compressed_descriptor();
+	test_extended_l2();
 	return tap_finish();
 }

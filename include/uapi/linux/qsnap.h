@@ -109,6 +109,9 @@ struct qsnap_info {
 /* QSNAP_IOC_GET_FEATURES: what this module supports */
 #define QSNAP_FEATURE_QCOW2_V2		(1ULL << 0)
 #define QSNAP_FEATURE_QCOW2_V3		(1ULL << 1)
+#define QSNAP_FEATURE_DEFLATE		(1ULL << 2) /* deflate-compressed clusters */
+#define QSNAP_FEATURE_ZSTD		(1ULL << 3) /* zstd-compressed clusters */
+#define QSNAP_FEATURE_EXTENDED_L2	(1ULL << 4) /* subclusters */
 
 /**
  * struct qsnap_features - argument of QSNAP_IOC_GET_FEATURES
