@@ -171,9 +171,8 @@ static int qcow2_check_features(struct qcow2_image *img)
 		return qcow2_error(img, EOPNOTSUPP,
 				   "unknown incompatible feature bits %#llx, please upgrade qsnap",
 				   (unsigned long long)unknown);
-	if (img->incompatible_features & QCOW2_INCOMPAT_DATA_FILE)
-		return qcow2_error(img, EOPNOTSUPP,
-				   "image uses an external data file (incompatible bit 2): not supported yet");
+	img->has_data_file = img->incompatible_features &
+			     QCOW2_INCOMPAT_DATA_FILE;
 	if (img->incompatible_features & QCOW2_INCOMPAT_EXTL2) {
 		/* QEMU: "Unsupported subcluster size" below 512 bytes. */
 		if (img->cluster_bits < QCOW2_EXTL2_MIN_CLUSTER_BITS)
@@ -219,9 +218,24 @@ static int qcow2_check_features(struct qcow2_image *img)
 				   "invalid backing file name (offset %llu, %u bytes)",
 				   (unsigned long long)img->backing_file_offset,
 				   img->backing_file_size);
-	if (img->backing_file_offset && img->backing_file_size)
-		return qcow2_error(img, EOPNOTSUPP,
-				   "image has a backing file: backing chains are not supported yet");
+	return 0;
+}
+
+/* The backing file name, capped at 1023 bytes like QEMU's. */
+static int qcow2_read_backing_name(struct qcow2_image *img,
+				   const struct qcow2_io *io)
+{
+	int ret;
+
+	if (!img->backing_file_offset || !img->backing_file_size)
+		return 0;
+	ret = qcow2_pread(img, io, img->backing_file, img->backing_file_size,
+			  img->backing_file_offset, "backing file name");
+	if (ret)
+		return ret;
+	img->backing_file[img->backing_file_size] = '\0';
+	if (!img->backing_file[0])
+		return qcow2_error(img, EINVAL, "empty backing file name");
 	return 0;
 }
 
@@ -261,6 +275,28 @@ static int qcow2_walk_extensions(struct qcow2_image *img,
 		    img->crypt_method == QCOW2_CRYPT_NONE)
 			return qcow2_error(img, EINVAL,
 					   "crypto header extension in an unencrypted image");
+		if (magic == QCOW2_EXT_BACKING_FORMAT) {
+			if (len > QCOW2_MAX_BACKING_FORMAT)
+				return qcow2_error(img, EINVAL,
+						   "backing format name too long (%u bytes)",
+						   len);
+			ret = qcow2_pread(img, io, img->backing_format, len,
+					  offset, "backing format");
+			if (ret)
+				return ret;
+			img->backing_format[len] = '\0';
+		}
+		if (magic == QCOW2_EXT_DATA_FILE) {
+			if (len > QCOW2_MAX_DATA_FILE_NAME)
+				return qcow2_error(img, EINVAL,
+						   "data file name too long (%u bytes)",
+						   len);
+			ret = qcow2_pread(img, io, img->data_file, len,
+					  offset, "data file name");
+			if (ret)
+				return ret;
+			img->data_file[len] = '\0';
+		}
 		offset += ALIGN((u64)len, 8);
 	}
 	return 0;
@@ -292,6 +328,14 @@ int qcow2_open(struct qcow2_image *img, const struct qcow2_io *io)
 	ret = qcow2_walk_extensions(img, io);
 	if (ret)
 		return ret;
+	ret = qcow2_read_backing_name(img, io);
+	if (ret)
+		return ret;
+	if (img->has_data_file && !img->data_file[0])
+		return qcow2_error(img, EINVAL,
+				   "image needs an external data file but names none");
+	/* Until the caller says otherwise, data clusters are in the image. */
+	img->data_file_size = img->file_size;
 
 	/* QEMU refuses images whose L1 index would not fit in an int. */
 	l1_needed = qcow2_size_to_l1(img, img->size);
@@ -368,6 +412,14 @@ int qcow2_select(struct qcow2_image *img, int snapshot_index,
 		if ((u32)snapshot_index >= img->nb_snapshots)
 			return qcow2_error(img, ENOENT, "no snapshot #%d",
 					   snapshot_index);
+		/*
+		 * Data file clusters are not reference-counted: later writes
+		 * go to the same place, so a snapshot would not read as it
+		 * was taken.  QEMU refuses to create such snapshots.
+		 */
+		if (img->has_data_file)
+			return qcow2_error(img, EOPNOTSUPP,
+					   "snapshots of an image with an external data file do not keep their data");
 		sn = &img->snapshots[snapshot_index];
 		ret = qcow2_validate_table(img, sn->l1_table_offset,
 					   sn->l1_size, sizeof(__be64),
@@ -458,6 +510,10 @@ static int qcow2_map_compressed(struct qcow2_image *img, u64 entry,
 				   "compressed cluster for guest offset %#llx has a subcluster bitmap (%#llx)",
 				   (unsigned long long)guest_offset,
 				   (unsigned long long)bitmap);
+	if (img->has_data_file)
+		return qcow2_error(img, EUCLEAN,
+				   "compressed cluster for guest offset %#llx in an image with an external data file",
+				   (unsigned long long)guest_offset);
 	qcow2_decode_compressed(img, entry, &host, &len);
 	if (host >= img->file_size)
 		return qcow2_error(img, EUCLEAN,
@@ -507,6 +563,7 @@ int qcow2_map_l2_entry(struct qcow2_image *img, const __be64 *l2,
 	u64 reserved = QCOW2_L2E_RESERVED_MASK;
 	u64 entry, bitmap = 0, off;
 	unsigned int sc, end;
+	bool allocated;
 
 	memset(map, 0, sizeof(*map));
 	map->type = QCOW2_MAP_UNALLOCATED;
@@ -527,6 +584,12 @@ int qcow2_map_l2_entry(struct qcow2_image *img, const __be64 *l2,
 				   (unsigned long long)guest_offset,
 				   (unsigned long long)entry);
 	off = entry & QCOW2_L2E_OFFSET_MASK;
+	/*
+	 * Offset 0 means unallocated, except in an external data file, where
+	 * it is a valid offset; QEMU tells them apart by the copied bit
+	 * (data file clusters always have refcount 1).
+	 */
+	allocated = off || (img->has_data_file && (entry & QCOW2_OFLAG_COPIED));
 	if (off && qcow2_offset_into_cluster(img, off))
 		return qcow2_error(img, EUCLEAN,
 				   "data cluster offset %#llx unaligned (guest offset %#llx)",
@@ -543,7 +606,7 @@ int qcow2_map_l2_entry(struct qcow2_image *img, const __be64 *l2,
 			map->type = QCOW2_MAP_ZERO;
 			return 0;
 		}
-		if (!off)
+		if (!allocated)
 			return 0;
 		map->type = QCOW2_MAP_DATA;
 	} else {
@@ -554,7 +617,7 @@ int qcow2_map_l2_entry(struct qcow2_image *img, const __be64 *l2,
 					   "L2 entry for guest offset %#llx has subclusters both allocated and zero (bitmap %#llx)",
 					   (unsigned long long)guest_offset,
 					   (unsigned long long)bitmap);
-		if (!off && alloc)
+		if (!allocated && alloc)
 			return qcow2_error(img, EUCLEAN,
 					   "L2 entry for guest offset %#llx has allocated subclusters but no cluster (bitmap %#llx)",
 					   (unsigned long long)guest_offset,
@@ -569,11 +632,12 @@ int qcow2_map_l2_entry(struct qcow2_image *img, const __be64 *l2,
 			return 0;
 	}
 
-	if (off >= img->file_size)
+	if (off >= img->data_file_size)
 		return qcow2_error(img, EUCLEAN,
-				   "data cluster at %#llx (guest offset %#llx) is past the end of the file",
+				   "data cluster at %#llx (guest offset %#llx) is past the end of the %s",
 				   (unsigned long long)off,
-				   (unsigned long long)guest_offset);
+				   (unsigned long long)guest_offset,
+				   img->has_data_file ? "data file" : "file");
 	map->host_offset = off + in_cluster;
 	return 0;
 }

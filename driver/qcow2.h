@@ -72,6 +72,12 @@ struct qcow2_image {
 	u64 autoclear_features;
 	u64 backing_file_offset;
 	u32 backing_file_size;
+	/* From the header, NUL-terminated; "" when absent. */
+	char backing_file[QCOW2_MAX_BACKING_FILE_NAME + 1];
+	char backing_format[QCOW2_MAX_BACKING_FORMAT + 1];
+	char data_file[QCOW2_MAX_DATA_FILE_NAME + 1];
+	bool has_data_file;		/* incompatible bit 2 */
+	u64 data_file_size;		/* where data clusters must lie */
 	u32 nb_snapshots;
 	u64 snapshots_offset;
 	struct qcow2_snapshot *snapshots;

@@ -39,30 +39,33 @@ struct qsnap_l2_slot {
 };
 
 /**
- * struct qsnap_device - one attached snapshot, /dev/qsnapN
- * @index:	N
- * @state:	under disk->open_mutex
+ * struct qsnap_layer - one image of a device's chain: the attached image
+ * (layer 0, read at the chosen snapshot) or one of its backing files (read
+ * at their current state)
  * @file:	the image file; our own reference
- * @image_path:	its path when attached, for messages and sysfs
- * @img:	the decoded header and snapshot table
- * @view:	what this device exposes (snapshot or current state)
- * @l1:		the first view.l1_used L1 entries, as on disk
+ * @data_file:	its external data file (our reference), or NULL: data
+ *		clusters are in @file
+ * @path:	the path of @file when attached, for messages and sysfs
+ * @format:	QSNAP_FORMAT_QCOW2 or QSNAP_FORMAT_RAW
+ * @size:	guest bytes this layer covers; reads past it are zeros
+ * @raw_has_qcow2_magic: raw: the file starts with the qcow2 magic
+ * @img:	qcow2: the decoded header and snapshot table
+ * @view:	qcow2: the L1 table this layer is read through
+ * @l1:		qcow2: the first view.l1_used L1 entries, as on disk
  * @map_lock:	serialises the L2 cache and img.err
  * @l2_cache:	@l2_slots cached L2 tables, LRU
  * @l2_clock:	LRU clock
  * @zcache_lock: serialises @zcache and @zstat
  * @zcache:	decompression state, set up on the first compressed cluster
  * @zstat:	compressed clusters decompressed, served from @zcache, failed
- * @io_ratelimit: limits the log lines of errors found serving requests
- * @wq:		runs requests in process context (the image is read via VFS)
- * @tag_set:	blk-mq tag set
- * @disk:	the gendisk
  */
-struct qsnap_device {
-	int index;
-	enum qsnap_state state;
+struct qsnap_layer {
 	struct file *file;
-	char *image_path;
+	struct file *data_file;
+	char *path;
+	u32 format;
+	u64 size;
+	bool raw_has_qcow2_magic;
 	struct qcow2_image img;
 	struct qcow2_view view;
 	__be64 *l1;
@@ -77,11 +80,36 @@ struct qsnap_device {
 		u64 hits;
 		u64 errors;
 	} zstat;
+};
+
+/**
+ * struct qsnap_device - one attached snapshot, /dev/qsnapN
+ * @index:	N
+ * @state:	under disk->open_mutex
+ * @layers:	@nr_layers layers: [0] the attached image, then its backing
+ *		chain, top-down
+ * @nr_layers:	1 + the number of backing files
+ * @io_ratelimit: limits the log lines of errors found serving requests
+ * @wq:		runs requests in process context (the image is read via VFS)
+ * @tag_set:	blk-mq tag set
+ * @disk:	the gendisk
+ */
+struct qsnap_device {
+	int index;
+	enum qsnap_state state;
+	struct qsnap_layer *layers;
+	unsigned int nr_layers;
 	struct ratelimit_state io_ratelimit;
 	struct workqueue_struct *wq;
 	struct blk_mq_tag_set tag_set;
 	struct gendisk *disk;
 };
+
+/* The attached image: its snapshot is what the device shows. */
+static inline struct qsnap_layer *qsnap_top(struct qsnap_device *qs)
+{
+	return &qs->layers[0];
+}
 
 /* Per-request data (the blk-mq PDU). */
 struct qsnap_cmd {
@@ -91,15 +119,17 @@ struct qsnap_cmd {
 /* qsnap_io.c */
 extern const struct blk_mq_ops qsnap_mq_ops;
 int qsnap_file_pread(void *opaque, void *buf, size_t len, u64 off);
-__printf(2, 3)
-void qsnap_io_err(struct qsnap_device *qs, const char *fmt, ...);
+__printf(3, 4)
+void qsnap_io_err(struct qsnap_device *qs, const struct qsnap_layer *layer,
+		  const char *fmt, ...);
 int qsnap_io_init(struct qsnap_device *qs);
 void qsnap_io_exit(struct qsnap_device *qs);
 
 /* qsnap_compress.c */
-int qsnap_read_compressed(struct qsnap_device *qs, struct iov_iter *iter,
-			  u64 guest_pos, const struct qcow2_mapping *map);
-void qsnap_compress_exit(struct qsnap_device *qs);
+int qsnap_read_compressed(struct qsnap_device *qs, struct qsnap_layer *layer,
+			  struct iov_iter *iter, u64 guest_pos,
+			  const struct qcow2_mapping *map);
+void qsnap_compress_exit(struct qsnap_layer *layer);
 
 /* qsnap_main.c */
 int qsnap_add(struct qsnap_device *qs, u32 index);

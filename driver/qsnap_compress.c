@@ -5,7 +5,7 @@
  * decompressed clusters, so that a sequential read of a compressed cluster
  * in small pieces decompresses it once.
  *
- * Everything here is per device and allocated on the first compressed
+ * Everything here is per layer (image) of a device and allocated on the first compressed
  * cluster the device meets (images without any pay nothing): one input
  * buffer of two clusters (the most a descriptor can span), the
  * decompressor's workspace, and a small LRU of decompressed clusters.  One
@@ -93,9 +93,9 @@ static int qsnap_zcache_init_decompressor(struct qsnap_zcache *zc,
 	return 0;
 }
 
-static int qsnap_zcache_create(struct qsnap_device *qs)
+static int qsnap_zcache_create(struct qsnap_layer *layer)
 {
-	u64 cluster_size = qs->img.cluster_size;
+	u64 cluster_size = layer->img.cluster_size;
 	struct qsnap_zcache *zc;
 	unsigned int i;
 	int ret = -ENOMEM;
@@ -115,10 +115,10 @@ static int qsnap_zcache_create(struct qsnap_device *qs)
 		if (!zc->slots[i].data)
 			goto fail;
 	}
-	ret = qsnap_zcache_init_decompressor(zc, &qs->img);
+	ret = qsnap_zcache_init_decompressor(zc, &layer->img);
 	if (ret)
 		goto fail;
-	qs->zcache = zc;
+	layer->zcache = zc;
 	return 0;
 fail:
 	qsnap_zcache_free(zc);
@@ -202,29 +202,29 @@ static const char *qsnap_unzstd(struct qsnap_zcache *zc, u32 in_len,
 }
 
 /* Fill @out with the cluster @map describes.  zcache_lock held. */
-static int qsnap_decompress_cluster(struct qsnap_device *qs, u64 guest_pos,
+static int qsnap_decompress_cluster(struct qsnap_device *qs,
+				    struct qsnap_layer *layer, u64 guest_pos,
 				    const struct qcow2_mapping *map, void *out)
 {
-	struct qsnap_zcache *zc = qs->zcache;
+	struct qsnap_zcache *zc = layer->zcache;
+	u64 cluster_size = layer->img.cluster_size;
 	const char *why;
 	ssize_t got;
 
-	got = qsnap_file_read_padded(qs->file, zc->in, map->compressed_len,
+	got = qsnap_file_read_padded(layer->file, zc->in, map->compressed_len,
 				     map->host_offset);
 	if (got < 0) {
-		qsnap_io_err(qs, "read error %zd at offset %llu (compressed cluster)\n",
+		qsnap_io_err(qs, layer, "read error %zd at offset %llu (compressed cluster)\n",
 			     got, map->host_offset);
 		return got;
 	}
-	if (qs->img.compression_type == QCOW2_COMPRESSION_ZLIB)
-		why = qsnap_inflate(zc, map->compressed_len, out,
-				    qs->img.cluster_size);
+	if (layer->img.compression_type == QCOW2_COMPRESSION_ZLIB)
+		why = qsnap_inflate(zc, map->compressed_len, out, cluster_size);
 	else
-		why = qsnap_unzstd(zc, map->compressed_len, out,
-				   qs->img.cluster_size);
+		why = qsnap_unzstd(zc, map->compressed_len, out, cluster_size);
 	if (why) {
-		qsnap_io_err(qs, "compressed cluster at guest offset %llu (stream at %#llx, up to %u bytes%s): %s\n",
-			     guest_pos & ~(qs->img.cluster_size - 1),
+		qsnap_io_err(qs, layer, "compressed cluster at guest offset %llu (stream at %#llx, up to %u bytes%s): %s\n",
+			     guest_pos & ~(cluster_size - 1),
 			     map->host_offset, map->compressed_len,
 			     got < map->compressed_len ?
 			     ", cut by the end of the file" : "", why);
@@ -234,10 +234,11 @@ static int qsnap_decompress_cluster(struct qsnap_device *qs, u64 guest_pos,
 }
 
 static struct qsnap_zslot *qsnap_zcache_get(struct qsnap_device *qs,
+					    struct qsnap_layer *layer,
 					    u64 guest_pos,
 					    const struct qcow2_mapping *map)
 {
-	struct qsnap_zcache *zc = qs->zcache;
+	struct qsnap_zcache *zc = layer->zcache;
 	struct qsnap_zslot *slot, *victim = &zc->slots[0];
 	unsigned int i;
 	int ret;
@@ -246,7 +247,7 @@ static struct qsnap_zslot *qsnap_zcache_get(struct qsnap_device *qs,
 		slot = &zc->slots[i];
 		if (slot->valid && slot->host_offset == map->host_offset &&
 		    slot->stream_len == map->compressed_len) {
-			qs->zstat.hits++;
+			layer->zstat.hits++;
 			slot->last_use = ++zc->clock;
 			return slot;
 		}
@@ -255,12 +256,12 @@ static struct qsnap_zslot *qsnap_zcache_get(struct qsnap_device *qs,
 	}
 
 	victim->valid = false;
-	ret = qsnap_decompress_cluster(qs, guest_pos, map, victim->data);
+	ret = qsnap_decompress_cluster(qs, layer, guest_pos, map, victim->data);
 	if (ret) {
-		qs->zstat.errors++;
+		layer->zstat.errors++;
 		return ERR_PTR(ret);
 	}
-	qs->zstat.decompressed++;
+	layer->zstat.decompressed++;
 	victim->host_offset = map->host_offset;
 	victim->stream_len = map->compressed_len;
 	victim->valid = true;
@@ -271,29 +272,31 @@ static struct qsnap_zslot *qsnap_zcache_get(struct qsnap_device *qs,
 /**
  * qsnap_read_compressed() - copy part of a compressed cluster to a request
  * @qs: the device
+ * @layer: the layer whose L2 entry @map comes from
  * @iter: the request's pages, advanced by @map->len
  * @guest_pos: the guest offset of the first byte to copy
  * @map: the compressed cluster's mapping; @map->len bytes are copied
  *
  * Return: 0, or -EIO for a corrupt stream or a read error, -ENOMEM.
  */
-int qsnap_read_compressed(struct qsnap_device *qs, struct iov_iter *iter,
-			  u64 guest_pos, const struct qcow2_mapping *map)
+int qsnap_read_compressed(struct qsnap_device *qs, struct qsnap_layer *layer,
+			  struct iov_iter *iter, u64 guest_pos,
+			  const struct qcow2_mapping *map)
 {
-	u64 in_cluster = qcow2_offset_into_cluster(&qs->img, guest_pos);
+	u64 in_cluster = qcow2_offset_into_cluster(&layer->img, guest_pos);
 	struct qsnap_zslot *slot;
 	int ret = 0;
 
-	mutex_lock(&qs->zcache_lock);
-	if (!qs->zcache) {
-		ret = qsnap_zcache_create(qs);
+	mutex_lock(&layer->zcache_lock);
+	if (!layer->zcache) {
+		ret = qsnap_zcache_create(layer);
 		if (ret) {
-			qsnap_io_err(qs, "cannot set up decompression: %d\n",
+			qsnap_io_err(qs, layer, "cannot set up decompression: %d\n",
 				     ret);
 			goto out;
 		}
 	}
-	slot = qsnap_zcache_get(qs, guest_pos, map);
+	slot = qsnap_zcache_get(qs, layer, guest_pos, map);
 	if (IS_ERR(slot)) {
 		ret = PTR_ERR(slot);
 		goto out;
@@ -301,18 +304,18 @@ int qsnap_read_compressed(struct qsnap_device *qs, struct iov_iter *iter,
 	if (copy_to_iter(slot->data + in_cluster, map->len, iter) != map->len)
 		ret = -EIO;
 out:
-	mutex_unlock(&qs->zcache_lock);
+	mutex_unlock(&layer->zcache_lock);
 	return ret;
 }
 
 /**
- * qsnap_compress_exit() - free the decompression state of a device
- * @qs: the device, no longer serving requests
+ * qsnap_compress_exit() - free the decompression state of a layer
+ * @layer: a layer no longer serving requests
  */
-void qsnap_compress_exit(struct qsnap_device *qs)
+void qsnap_compress_exit(struct qsnap_layer *layer)
 {
-	if (qs->zcache) {
-		qsnap_zcache_free(qs->zcache);
-		qs->zcache = NULL;
+	if (layer->zcache) {
+		qsnap_zcache_free(layer->zcache);
+		layer->zcache = NULL;
 	}
 }

@@ -24,6 +24,7 @@ static_assert(sizeof(struct qsnap_attach) == 344);
 static_assert(sizeof(struct qsnap_detach) == 32);
 static_assert(sizeof(struct qsnap_info) == 1640);
 static_assert(sizeof(struct qsnap_features) == 64);
+static_assert(sizeof(struct qsnap_backing) == 32);
 
 static bool qsnap_all_zero(const void *p, size_t len)
 {
@@ -41,47 +42,6 @@ static char *qsnap_file_path(struct file *file)
 	path = file_path(file, buf, PATH_MAX);
 	ret = kstrdup(IS_ERR(path) ? "(image)" : path, GFP_KERNEL);
 	kfree(buf);
-	return ret;
-}
-
-/*
- * Parse the image behind qs->file and choose the snapshot.  Every refusal
- * logs exactly one line naming the image and the reason.
- */
-static int qsnap_ctl_open_image(struct qsnap_device *qs,
-				const struct qsnap_attach *arg)
-{
-	struct qcow2_io io = {
-		.pread		= qsnap_file_pread,
-		.opaque		= qs->file,
-		/* f_mapping->host: for a block device, the bdev's inode */
-		.file_size	= i_size_read(qs->file->f_mapping->host),
-	};
-	int sn = -1;
-	int ret;
-
-	ret = qcow2_open(&qs->img, &io);
-	if (ret)
-		goto out_err;
-	if (arg->flags & QSNAP_ATTACH_F_SNAPSHOT) {
-		sn = qcow2_find_snapshot(&qs->img, arg->snapshot);
-		if (sn < 0) {
-			pr_err("%s: no snapshot with id or name \"%s\"\n",
-			       qs->image_path, arg->snapshot);
-			return sn;
-		}
-	}
-	ret = qcow2_select(&qs->img, sn, &qs->view);
-	if (ret)
-		goto out_err;
-	if (qs->img.incompatible_features & QCOW2_INCOMPAT_CORRUPT)
-		pr_warn("%s: image is marked corrupt; reading it anyway (read-only)\n",
-			qs->image_path);
-	return 0;
-
-out_err:
-	if (ret != -ENOMEM)
-		pr_err("%s: %s\n", qs->image_path, qs->img.err);
 	return ret;
 }
 
@@ -115,11 +75,213 @@ out_put:
 	return ERR_PTR(ret);
 }
 
+/* f_mapping->host: for a block device, the bdev's inode */
+static u64 qsnap_file_size(struct file *file)
+{
+	return i_size_read(file->f_mapping->host);
+}
+
+/*
+ * Open one layer from the caller's fds: the image (and its external data
+ * file, @data_fd >= 0), parsed as @format.  qcow2 layers are read at their
+ * current state; the caller chooses layer 0's snapshot afterwards.  Every
+ * refusal logs exactly one line.
+ */
+static int qsnap_layer_open(struct qsnap_layer *layer, int fd, u32 format,
+			    int data_fd)
+{
+	struct qcow2_io io = { .pread = qsnap_file_pread };
+	struct file *file;
+	__be32 magic = 0;
+	int ret;
+
+	file = qsnap_ctl_get_image(fd);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	layer->file = file;
+	layer->format = format;
+	layer->path = qsnap_file_path(file);
+	if (!layer->path)
+		return -ENOMEM;
+
+	if (format == QSNAP_FORMAT_RAW) {
+		if (data_fd >= 0) {
+			pr_err("%s: a raw backing file has no data file\n",
+			       layer->path);
+			return -EINVAL;
+		}
+		layer->size = qsnap_file_size(file);
+		/* Would format probing have called it qcow2? */
+		if (layer->size >= sizeof(magic) &&
+		    !qsnap_file_pread(file, &magic, sizeof(magic), 0) &&
+		    be32_to_cpu(magic) == QCOW2_MAGIC)
+			layer->raw_has_qcow2_magic = true;
+		return 0;
+	}
+
+	io.opaque = file;
+	io.file_size = qsnap_file_size(file);
+	ret = qcow2_open(&layer->img, &io);
+	if (ret)
+		goto out_err;
+	if (data_fd >= 0 && !layer->img.has_data_file) {
+		pr_err("%s: a data file was passed, but the image has none\n",
+		       layer->path);
+		return -EINVAL;
+	}
+	if (data_fd < 0 && layer->img.has_data_file) {
+		pr_err("%s: the image keeps its data in \"%s\", which was not passed\n",
+		       layer->path, layer->img.data_file);
+		return -EINVAL;
+	}
+	if (data_fd >= 0) {
+		file = qsnap_ctl_get_image(data_fd);
+		if (IS_ERR(file)) {
+			pr_err("%s: unusable data file fd (error %ld)\n",
+			       layer->path, PTR_ERR(file));
+			return PTR_ERR(file);
+		}
+		layer->data_file = file;
+		layer->img.data_file_size = qsnap_file_size(file);
+	}
+	ret = qcow2_select(&layer->img, -1, &layer->view);
+	if (ret)
+		goto out_err;
+	layer->size = layer->view.disk_size;
+	return 0;
+
+out_err:
+	if (ret != -ENOMEM)
+		pr_err("%s: %s\n", layer->path, layer->img.err);
+	return ret;
+}
+
+/* Choose what layer 0 shows: a snapshot, or the current state. */
+static int qsnap_select_snapshot(struct qsnap_layer *top,
+				 const struct qsnap_attach *arg)
+{
+	int sn, ret;
+
+	if (!(arg->flags & QSNAP_ATTACH_F_SNAPSHOT))
+		return 0;
+	sn = qcow2_find_snapshot(&top->img, arg->snapshot);
+	if (sn < 0) {
+		pr_err("%s: no snapshot with id or name \"%s\"\n",
+		       top->path, arg->snapshot);
+		return sn;
+	}
+	ret = qcow2_select(&top->img, sn, &top->view);
+	if (ret) {
+		if (ret != -ENOMEM)
+			pr_err("%s: %s\n", top->path, top->img.err);
+		return ret;
+	}
+	top->size = top->view.disk_size;
+	return 0;
+}
+
+static const char *qsnap_format_name(u32 format)
+{
+	return format == QSNAP_FORMAT_RAW ? "raw" : "qcow2";
+}
+
+/*
+ * The fds must be the chain the headers declare: each qcow2 layer that
+ * names a backing file has the next layer below it, in the format it
+ * names (or, when it names none, the format probing would find), the last
+ * layer names none, and no file appears twice.
+ */
+static int qsnap_check_chain(struct qsnap_device *qs, bool no_backing)
+{
+	struct qsnap_layer *layer, *below;
+	const char *fmt;
+	unsigned int i, j;
+
+	for (i = 0; i < qs->nr_layers; i++) {
+		layer = &qs->layers[i];
+		below = i + 1 < qs->nr_layers ? &qs->layers[i + 1] : NULL;
+		for (j = 0; j < i; j++)
+			if (file_inode(qs->layers[j].file) ==
+			    file_inode(layer->file)) {
+				pr_err("%s: backing chain loop: the file appears twice\n",
+				       layer->path);
+				return -ELOOP;
+			}
+		if (layer->format == QSNAP_FORMAT_RAW || (i == 0 && no_backing))
+			continue;
+		if (!layer->img.backing_file[0]) {
+			if (!below)
+				continue;
+			pr_err("%s: the image has no backing file, but %s was passed as one\n",
+			       layer->path, below->path);
+			return -EINVAL;
+		}
+		if (!below) {
+			pr_err("%s: backing file \"%s\" was not passed\n",
+			       layer->path, layer->img.backing_file);
+			return -EINVAL;
+		}
+		fmt = layer->img.backing_format;
+		if (fmt[0] && strcmp(fmt, "qcow2") && strcmp(fmt, "raw")) {
+			pr_err("%s: backing file format \"%s\" is not supported (qcow2 and raw are)\n",
+			       layer->path, fmt);
+			return -EOPNOTSUPP;
+		}
+		if (fmt[0] && strcmp(fmt, qsnap_format_name(below->format))) {
+			pr_err("%s: backing file %s was passed as %s, but the image says %s\n",
+			       layer->path, below->path,
+			       qsnap_format_name(below->format), fmt);
+			return -EINVAL;
+		}
+		if (!fmt[0] && below->raw_has_qcow2_magic) {
+			pr_err("%s: backing file %s was passed as raw, but it is a qcow2 image\n",
+			       layer->path, below->path);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Open the backing files the caller passed, below layer 0. */
+static int qsnap_open_backing(struct qsnap_device *qs,
+			      const struct qsnap_attach *arg)
+{
+	struct qsnap_backing *backing;
+	unsigned int i;
+	int ret = 0;
+
+	if (!arg->nr_backing)
+		return 0;
+	backing = memdup_user(u64_to_user_ptr(arg->backing),
+			      arg->nr_backing * sizeof(*backing));
+	if (IS_ERR(backing))
+		return PTR_ERR(backing);
+	for (i = 0; i < arg->nr_backing; i++) {
+		const struct qsnap_backing *b = &backing[i];
+
+		if ((b->flags & ~QSNAP_BACKING_F_DATA_FILE) ||
+		    (b->format != QSNAP_FORMAT_QCOW2 &&
+		     b->format != QSNAP_FORMAT_RAW) ||
+		    !qsnap_all_zero(b->__reserved, sizeof(b->__reserved)) ||
+		    (!(b->flags & QSNAP_BACKING_F_DATA_FILE) && b->data_fd)) {
+			ret = -EINVAL;
+			break;
+		}
+		ret = qsnap_layer_open(&qs->layers[i + 1], b->fd, b->format,
+				       b->flags & QSNAP_BACKING_F_DATA_FILE ?
+				       b->data_fd : -1);
+		if (ret)
+			break;
+	}
+	kfree(backing);
+	return ret;
+}
+
 static int qsnap_ctl_attach(void __user *argp)
 {
 	struct qsnap_attach arg;
 	struct qsnap_device *qs;
-	struct file *file;
+	struct qsnap_layer *top;
 	int ret;
 
 	if (copy_from_user(&arg, argp, sizeof(arg)))
@@ -132,45 +294,57 @@ static int qsnap_ctl_attach(void __user *argp)
 	if (!(arg.flags & QSNAP_ATTACH_F_SNAPSHOT) &&
 	    !qsnap_all_zero(arg.snapshot, sizeof(arg.snapshot)))
 		return -EINVAL;
+	if (!(arg.flags & QSNAP_ATTACH_F_DATA_FILE) && arg.data_fd)
+		return -EINVAL;
+	if (arg.nr_backing > QSNAP_MAX_BACKING ||
+	    (!arg.nr_backing && arg.backing) ||
+	    ((arg.flags & QSNAP_ATTACH_F_NO_BACKING) && arg.nr_backing))
+		return -EINVAL;
 
-	file = qsnap_ctl_get_image(arg.image_fd);
-	if (IS_ERR(file))
-		return PTR_ERR(file);
 	qs = kzalloc(sizeof(*qs), GFP_KERNEL);
-	if (!qs) {
-		fput(file);
+	if (!qs)
+		return -ENOMEM;
+	qs->nr_layers = 1 + arg.nr_backing;
+	qs->layers = kcalloc(qs->nr_layers, sizeof(*qs->layers), GFP_KERNEL);
+	if (!qs->layers) {
+		kfree(qs);
 		return -ENOMEM;
 	}
-	qs->file = file;
-	qs->image_path = qsnap_file_path(file);
-	if (!qs->image_path) {
-		ret = -ENOMEM;
-		goto out_free;
-	}
+	top = qsnap_top(qs);
 
-	ret = qsnap_ctl_open_image(qs, &arg);
+	ret = qsnap_layer_open(top, arg.image_fd, QSNAP_FORMAT_QCOW2,
+			       arg.flags & QSNAP_ATTACH_F_DATA_FILE ?
+			       arg.data_fd : -1);
 	if (ret)
 		goto out_free;
-	ret = qsnap_io_init(qs);
-	if (ret) {
-		if (ret != -ENOMEM)
-			pr_err("%s: cannot read the L1 table (error %d)\n",
-			       qs->image_path, ret);
+	ret = qsnap_select_snapshot(top, &arg);
+	if (ret)
 		goto out_free;
-	}
+	ret = qsnap_open_backing(qs, &arg);
+	if (ret)
+		goto out_free;
+	ret = qsnap_check_chain(qs, arg.flags & QSNAP_ATTACH_F_NO_BACKING);
+	if (ret)
+		goto out_free;
+	if (top->img.incompatible_features & QCOW2_INCOMPAT_CORRUPT)
+		pr_warn("%s: image is marked corrupt; reading it anyway (read-only)\n",
+			top->path);
+	ret = qsnap_io_init(qs);
+	if (ret)
+		goto out_free;
 	ret = qsnap_add(qs, arg.index);
 	if (ret < 0)
 		goto out_free;
 
-	pr_info("%s: attached %s, snapshot %s%s%s, %llu bytes\n",
-		qs->disk->disk_name, qs->image_path,
-		qs->view.snapshot ? qs->view.snapshot->id_str : "(current state)",
-		qs->view.snapshot ? " " : "",
-		qs->view.snapshot ? qs->view.snapshot->name : "",
-		qs->view.disk_size);
+	pr_info("%s: attached %s, snapshot %s%s%s, %llu bytes, %u backing file%s\n",
+		qs->disk->disk_name, top->path,
+		top->view.snapshot ? top->view.snapshot->id_str : "(current state)",
+		top->view.snapshot ? " " : "",
+		top->view.snapshot ? top->view.snapshot->name : "",
+		top->size, qs->nr_layers - 1, qs->nr_layers == 2 ? "" : "s");
 	/* The device exists now; a failed copy-out must not undo it. */
 	arg.index = ret;
-	arg.size = qs->view.disk_size & ~(u64)(SECTOR_SIZE - 1);
+	arg.size = top->size & ~(u64)(SECTOR_SIZE - 1);
 	if (copy_to_user(argp, &arg, sizeof(arg)))
 		return -EFAULT;
 	return 0;
@@ -225,6 +399,7 @@ static int qsnap_ctl_get_info(void __user *argp)
 {
 	const struct qcow2_snapshot *sn;
 	struct qsnap_device *qs;
+	struct qsnap_layer *top;
 	struct qsnap_info *info;
 	u32 index;
 	int ret = 0;
@@ -242,11 +417,12 @@ static int qsnap_ctl_get_info(void __user *argp)
 		ret = -ENODEV;
 		goto out_unlock;
 	}
-	sn = qs->view.snapshot;
+	top = qsnap_top(qs);
+	sn = top->view.snapshot;
 	info->index = index;
-	info->size = qs->view.disk_size & ~(u64)(SECTOR_SIZE - 1);
-	info->cluster_size = qs->img.cluster_size;
-	info->qcow2_version = qs->img.version;
+	info->size = top->size & ~(u64)(SECTOR_SIZE - 1);
+	info->cluster_size = top->img.cluster_size;
+	info->qcow2_version = top->img.version;
 	if (sn) {
 		info->flags |= QSNAP_INFO_F_SNAPSHOT;
 		info->date_sec = sn->date_sec;
@@ -257,11 +433,11 @@ static int qsnap_ctl_get_info(void __user *argp)
 		qsnap_copy_str(info->snapshot_name,
 			       sizeof(info->snapshot_name), sn->name);
 	}
-	if (qs->img.incompatible_features & QCOW2_INCOMPAT_CORRUPT)
+	if (top->img.incompatible_features & QCOW2_INCOMPAT_CORRUPT)
 		info->flags |= QSNAP_INFO_F_CORRUPT;
-	if (qs->img.incompatible_features & QCOW2_INCOMPAT_DIRTY)
+	if (top->img.incompatible_features & QCOW2_INCOMPAT_DIRTY)
 		info->flags |= QSNAP_INFO_F_DIRTY;
-	qsnap_copy_str(info->image, sizeof(info->image), qs->image_path);
+	qsnap_copy_str(info->image, sizeof(info->image), top->path);
 out_unlock:
 	mutex_unlock(&qsnap_ctl_mutex);
 	if (!ret && copy_to_user(argp, info, sizeof(*info)))
@@ -275,7 +451,9 @@ static int qsnap_ctl_get_features(void __user *argp)
 	struct qsnap_features f = {
 		.features	= QSNAP_FEATURE_QCOW2_V2 | QSNAP_FEATURE_QCOW2_V3 |
 				  QSNAP_FEATURE_DEFLATE | QSNAP_FEATURE_ZSTD |
-				  QSNAP_FEATURE_EXTENDED_L2,
+				  QSNAP_FEATURE_EXTENDED_L2 |
+				  QSNAP_FEATURE_BACKING |
+				  QSNAP_FEATURE_DATA_FILE,
 		.attach_flags	= QSNAP_ATTACH_SETTABLE_FLAGS,
 	};
 

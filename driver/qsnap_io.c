@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * qsnap request path: map each guest range through the L1/L2 tables and
- * read the image file straight into the request's pages.
+ * qsnap request path: map each guest range through the L1/L2 tables of the
+ * image and, where it has no data, of its backing files, and read the files
+ * straight into the request's pages.
  *
  * Requests run on a per-device workqueue, because reading the image goes
  * through the VFS and may sleep.  Each bio of a request is walked with an
@@ -40,13 +41,15 @@ int qsnap_file_pread(void *opaque, void *buf, size_t len, u64 off)
 /**
  * qsnap_io_err() - log an error found while serving a request
  * @qs: the device
+ * @layer: the image it concerns
  * @fmt: printf format of the message
  *
  * Corrupt metadata or data and read errors: one line naming the device and
  * the image, rate-limited per device, so that one damaged image cannot
  * silence the messages of another.
  */
-void qsnap_io_err(struct qsnap_device *qs, const char *fmt, ...)
+void qsnap_io_err(struct qsnap_device *qs, const struct qsnap_layer *layer,
+		  const char *fmt, ...)
 {
 	struct va_format vaf;
 	va_list args;
@@ -56,46 +59,80 @@ void qsnap_io_err(struct qsnap_device *qs, const char *fmt, ...)
 	va_start(args, fmt);
 	vaf.fmt = fmt;
 	vaf.va = &args;
-	pr_err("%s: %s: %pV", qs->disk->disk_name, qs->image_path, &vaf);
+	pr_err("%s: %s: %pV", qs->disk->disk_name, layer->path, &vaf);
 	va_end(args);
 }
 
-/**
- * qsnap_io_init() - load the L1 table and set up the L2 cache
- * @qs: a device whose @img and @view are set
- *
- * Return: 0 or -errno.
- */
-int qsnap_io_init(struct qsnap_device *qs)
+static int qsnap_layer_init(struct qsnap_layer *layer)
 {
-	size_t l1_bytes = (size_t)qs->view.l1_used * sizeof(__be64);
+	size_t l1_bytes = (size_t)layer->view.l1_used * sizeof(__be64);
 	unsigned int i;
 	int ret;
 
-	mutex_init(&qs->map_lock);
-	mutex_init(&qs->zcache_lock);
-	ratelimit_state_init(&qs->io_ratelimit, DEFAULT_RATELIMIT_INTERVAL,
-			     DEFAULT_RATELIMIT_BURST);
+	mutex_init(&layer->map_lock);
+	mutex_init(&layer->zcache_lock);
+	if (layer->format != QSNAP_FORMAT_QCOW2)
+		return 0;
 	if (l1_bytes) {
-		qs->l1 = kvmalloc(l1_bytes, GFP_KERNEL);
-		if (!qs->l1)
+		layer->l1 = kvmalloc(l1_bytes, GFP_KERNEL);
+		if (!layer->l1)
 			return -ENOMEM;
-		ret = qsnap_file_pread(qs->file, qs->l1, l1_bytes,
-				       qs->view.l1_table_offset);
-		if (ret)
+		ret = qsnap_file_pread(layer->file, layer->l1, l1_bytes,
+				       layer->view.l1_table_offset);
+		if (ret) {
+			pr_err("%s: cannot read the L1 table (error %d)\n",
+			       layer->path, ret);
 			return ret;
+		}
 	}
 
-	qs->l2_slots = clamp_t(u64, QSNAP_L2_CACHE_BYTES / qs->img.cluster_size,
-			       4, 256);
-	qs->l2_cache = kcalloc(qs->l2_slots, sizeof(*qs->l2_cache), GFP_KERNEL);
-	if (!qs->l2_cache)
+	layer->l2_slots = clamp_t(u64, QSNAP_L2_CACHE_BYTES /
+				  layer->img.cluster_size, 4, 256);
+	layer->l2_cache = kcalloc(layer->l2_slots, sizeof(*layer->l2_cache),
+				  GFP_KERNEL);
+	if (!layer->l2_cache)
 		return -ENOMEM;
-	for (i = 0; i < qs->l2_slots; i++) {
-		qs->l2_cache[i].table = kvmalloc(qs->img.cluster_size,
-						 GFP_KERNEL);
-		if (!qs->l2_cache[i].table)
+	for (i = 0; i < layer->l2_slots; i++) {
+		layer->l2_cache[i].table = kvmalloc(layer->img.cluster_size,
+						    GFP_KERNEL);
+		if (!layer->l2_cache[i].table)
 			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void qsnap_layer_exit(struct qsnap_layer *layer)
+{
+	unsigned int i;
+
+	qsnap_compress_exit(layer);
+	if (layer->l2_cache) {
+		for (i = 0; i < layer->l2_slots; i++)
+			kvfree(layer->l2_cache[i].table);
+		kfree(layer->l2_cache);
+		layer->l2_cache = NULL;
+	}
+	kvfree(layer->l1);
+	layer->l1 = NULL;
+}
+
+/**
+ * qsnap_io_init() - load the L1 tables and set up the caches of every layer
+ * @qs: a device whose layers are opened and validated
+ *
+ * Return: 0 or -errno (a failed L1 read is logged).
+ */
+int qsnap_io_init(struct qsnap_device *qs)
+{
+	unsigned int i;
+	int ret;
+
+	ratelimit_state_init(&qs->io_ratelimit, DEFAULT_RATELIMIT_INTERVAL,
+			     DEFAULT_RATELIMIT_BURST);
+	for (i = 0; i < qs->nr_layers; i++) {
+		ret = qsnap_layer_init(&qs->layers[i]);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
@@ -109,28 +146,21 @@ void qsnap_io_exit(struct qsnap_device *qs)
 {
 	unsigned int i;
 
-	qsnap_compress_exit(qs);
-	if (qs->l2_cache) {
-		for (i = 0; i < qs->l2_slots; i++)
-			kvfree(qs->l2_cache[i].table);
-		kfree(qs->l2_cache);
-		qs->l2_cache = NULL;
-	}
-	kvfree(qs->l1);
-	qs->l1 = NULL;
+	for (i = 0; i < qs->nr_layers; i++)
+		qsnap_layer_exit(&qs->layers[i]);
 }
 
 /* The L2 table at @offset, from the cache or the file.  map_lock held. */
-static __be64 *qsnap_l2_get(struct qsnap_device *qs, u64 offset)
+static __be64 *qsnap_l2_get(struct qsnap_layer *layer, u64 offset)
 {
-	struct qsnap_l2_slot *slot, *victim = &qs->l2_cache[0];
+	struct qsnap_l2_slot *slot, *victim = &layer->l2_cache[0];
 	unsigned int i;
 	int ret;
 
-	for (i = 0; i < qs->l2_slots; i++) {
-		slot = &qs->l2_cache[i];
+	for (i = 0; i < layer->l2_slots; i++) {
+		slot = &layer->l2_cache[i];
 		if (slot->offset == offset) {
-			slot->last_use = ++qs->l2_clock;
+			slot->last_use = ++layer->l2_clock;
 			return slot->table;
 		}
 		if (slot->last_use < victim->last_use)
@@ -138,24 +168,25 @@ static __be64 *qsnap_l2_get(struct qsnap_device *qs, u64 offset)
 	}
 
 	victim->offset = 0;
-	ret = qsnap_file_pread(qs->file, victim->table, qs->img.cluster_size,
-			       offset);
+	ret = qsnap_file_pread(layer->file, victim->table,
+			       layer->img.cluster_size, offset);
 	if (ret)
 		return ERR_PTR(ret);
 	victim->offset = offset;
-	victim->last_use = ++qs->l2_clock;
+	victim->last_use = ++layer->l2_clock;
 	return victim->table;
 }
 
 /*
- * Map the guest range [@pos, @pos + @len) as far as it maps one way: a run
- * of zeros, of unallocated clusters, of data contiguous in the file, or
- * one compressed cluster, within one L2 table.  map_lock held.
+ * Map the guest range [@pos, @pos + @len) of a qcow2 layer as far as it
+ * maps one way: a run of zeros, of unallocated clusters, of data
+ * contiguous in the file, or one compressed cluster, within one L2 table.
+ * map_lock held.
  */
-static int qsnap_map_locked(struct qsnap_device *qs, u64 pos, u64 len,
+static int qsnap_map_locked(struct qsnap_layer *layer, u64 pos, u64 len,
 			    struct qcow2_mapping *ext)
 {
-	struct qcow2_image *img = &qs->img;
+	struct qcow2_image *img = &layer->img;
 	u64 l2_span = 1ULL << (img->cluster_bits + qcow2_l2_bits(img));
 	u64 l1_index = qcow2_offset_to_l1_index(img, pos);
 	u32 l2_index = qcow2_offset_to_l2_index(img, pos);
@@ -166,14 +197,14 @@ static int qsnap_map_locked(struct qsnap_device *qs, u64 pos, u64 len,
 
 	memset(ext, 0, sizeof(*ext));
 	ext->type = QCOW2_MAP_UNALLOCATED;
-	if (l1_index >= qs->view.l1_used) {
-		/* Past the snapshot's L1 table: nothing allocated to the end. */
+	if (l1_index >= layer->view.l1_used) {
+		/* Past the L1 table: nothing allocated to the end. */
 		ext->len = len;
 		return 0;
 	}
 	avail = min(len, l2_span - (pos & (l2_span - 1)));
 
-	ret = qcow2_decode_l1_entry(img, be64_to_cpu(qs->l1[l1_index]),
+	ret = qcow2_decode_l1_entry(img, be64_to_cpu(layer->l1[l1_index]),
 				    l1_index, &l2_offset);
 	if (ret)
 		return ret;
@@ -181,7 +212,7 @@ static int qsnap_map_locked(struct qsnap_device *qs, u64 pos, u64 len,
 		ext->len = avail;
 		return 0;
 	}
-	l2 = qsnap_l2_get(qs, l2_offset);
+	l2 = qsnap_l2_get(layer, l2_offset);
 	if (IS_ERR(l2)) {
 		qcow2_error(img, -PTR_ERR(l2), "cannot read L2 table at %#llx",
 			    l2_offset);
@@ -215,21 +246,22 @@ static int qsnap_map_locked(struct qsnap_device *qs, u64 pos, u64 len,
 	return 0;
 }
 
-static int qsnap_map(struct qsnap_device *qs, u64 pos, u64 len,
-		     struct qcow2_mapping *ext)
+static int qsnap_map(struct qsnap_device *qs, struct qsnap_layer *layer,
+		     u64 pos, u64 len, struct qcow2_mapping *ext)
 {
 	int ret;
 
-	mutex_lock(&qs->map_lock);
-	ret = qsnap_map_locked(qs, pos, len, ext);
+	mutex_lock(&layer->map_lock);
+	ret = qsnap_map_locked(layer, pos, len, ext);
 	if (ret && ret != -ENOMEM)
-		qsnap_io_err(qs, "%s\n", qs->img.err);
-	mutex_unlock(&qs->map_lock);
+		qsnap_io_err(qs, layer, "%s\n", layer->img.err);
+	mutex_unlock(&layer->map_lock);
 	return ret;
 }
 
-/* Read @len bytes of the image at @pos into @iter; zeros past its end. */
-static int qsnap_read_data(struct qsnap_device *qs, struct iov_iter *iter,
+/* Read @len bytes of @file at @pos into @iter; zeros past its end. */
+static int qsnap_read_file(struct qsnap_device *qs, struct qsnap_layer *layer,
+			   struct file *file, struct iov_iter *iter,
 			   u64 pos, u64 len)
 {
 	struct iov_iter sub = *iter;
@@ -238,10 +270,11 @@ static int qsnap_read_data(struct qsnap_device *qs, struct iov_iter *iter,
 
 	iov_iter_truncate(&sub, len);
 	while (iov_iter_count(&sub)) {
-		n = vfs_iter_read(qs->file, &sub, &fpos, 0);
+		n = vfs_iter_read(file, &sub, &fpos, 0);
 		if (n < 0) {
-			qsnap_io_err(qs, "read error %zd at offset %llu\n",
-				     n, pos);
+			qsnap_io_err(qs, layer, "read error %zd at offset %llu%s\n",
+				     n, pos, file == layer->data_file ?
+				     " of the data file" : "");
 			return n;
 		}
 		if (!n) {
@@ -254,50 +287,83 @@ static int qsnap_read_data(struct qsnap_device *qs, struct iov_iter *iter,
 	return 0;
 }
 
+static int qsnap_zero(struct iov_iter *iter, u64 len)
+{
+	return iov_iter_zero(len, iter) == len ? 0 : -EIO;
+}
+
+/*
+ * Read guest bytes [@pos, @pos + @len) as layer @li shows them into @iter.
+ * What the layer does not allocate comes from the layer below (at the same
+ * guest offset), or is zeros below the last layer and past a layer's size.
+ * Recursion is bounded by the chain length (QSNAP_MAX_BACKING + 1).
+ */
+static int qsnap_read_layer(struct qsnap_device *qs, unsigned int li,
+			    struct iov_iter *iter, u64 pos, u64 len)
+{
+	struct qsnap_layer *layer = &qs->layers[li];
+	struct qcow2_mapping ext;
+	u64 avail, tail;
+	int ret;
+
+	avail = pos < layer->size ? min(len, layer->size - pos) : 0;
+	tail = len - avail;
+
+	if (layer->format == QSNAP_FORMAT_RAW) {
+		ret = qsnap_read_file(qs, layer, layer->file, iter, pos, avail);
+		if (ret)
+			return ret;
+		avail = 0;
+	}
+	while (avail) {
+		ret = qsnap_map(qs, layer, pos, avail, &ext);
+		if (ret)
+			return ret;
+		switch (ext.type) {
+		case QCOW2_MAP_UNALLOCATED:
+			if (li + 1 < qs->nr_layers)
+				ret = qsnap_read_layer(qs, li + 1, iter, pos,
+						       ext.len);
+			else
+				ret = qsnap_zero(iter, ext.len);
+			break;
+		case QCOW2_MAP_ZERO:
+			ret = qsnap_zero(iter, ext.len);
+			break;
+		case QCOW2_MAP_DATA:
+			ret = qsnap_read_file(qs, layer,
+					      layer->data_file ?: layer->file,
+					      iter, ext.host_offset, ext.len);
+			break;
+		case QCOW2_MAP_COMPRESSED:
+			ret = qsnap_read_compressed(qs, layer, iter, pos, &ext);
+			break;
+		}
+		if (ret)
+			return ret;
+		pos += ext.len;
+		avail -= ext.len;
+	}
+	return tail ? qsnap_zero(iter, tail) : 0;
+}
+
 static int qsnap_read_bio(struct qsnap_device *qs, struct bio *bio)
 {
 	u64 pos = (u64)bio->bi_iter.bi_sector << SECTOR_SHIFT;
-	u64 left = bio->bi_iter.bi_size;
+	u64 len = bio->bi_iter.bi_size;
 	struct bvec_iter bi;
 	struct bio_vec bv;
 	struct iov_iter iter;
-	struct qcow2_mapping ext;
 	unsigned int nr = 0;
-	int ret;
 
 	/* As loop does: an iov_iter over the bio's own bio_vecs. */
 	bio_for_each_bvec(bv, bio, bi)
 		nr++;
 	iov_iter_bvec(&iter, ITER_DEST,
-		      __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter), nr, left);
+		      __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter), nr, len);
 	iter.iov_offset = bio->bi_iter.bi_bvec_done;
 
-	while (left) {
-		ret = qsnap_map(qs, pos, left, &ext);
-		if (ret)
-			return ret;
-		switch (ext.type) {
-		case QCOW2_MAP_UNALLOCATED:	/* no backing file: zeros */
-		case QCOW2_MAP_ZERO:
-			if (iov_iter_zero(ext.len, &iter) != ext.len)
-				return -EIO;
-			break;
-		case QCOW2_MAP_DATA:
-			ret = qsnap_read_data(qs, &iter, ext.host_offset,
-					      ext.len);
-			if (ret)
-				return ret;
-			break;
-		case QCOW2_MAP_COMPRESSED:
-			ret = qsnap_read_compressed(qs, &iter, pos, &ext);
-			if (ret)
-				return ret;
-			break;
-		}
-		pos += ext.len;
-		left -= ext.len;
-	}
-	return 0;
+	return qsnap_read_layer(qs, 0, &iter, pos, len);
 }
 
 static void qsnap_cmd_work(struct work_struct *work)

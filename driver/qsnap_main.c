@@ -39,11 +39,22 @@ static int qsnap_open(struct gendisk *disk, bool write)
  */
 void qsnap_free(struct qsnap_device *qs)
 {
-	qsnap_io_exit(qs);
-	qcow2_close(&qs->img);
-	if (qs->file)
-		fput(qs->file);
-	kfree(qs->image_path);
+	struct qsnap_layer *layer;
+	unsigned int i;
+
+	if (qs->layers) {
+		qsnap_io_exit(qs);
+		for (i = 0; i < qs->nr_layers; i++) {
+			layer = &qs->layers[i];
+			qcow2_close(&layer->img);
+			if (layer->data_file)
+				fput(layer->data_file);
+			if (layer->file)
+				fput(layer->file);
+			kfree(layer->path);
+		}
+		kfree(qs->layers);
+	}
 	kfree(qs);
 }
 
@@ -66,13 +77,27 @@ static struct qsnap_device *dev_to_qsnap(struct device *dev)
 static ssize_t image_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
 {
-	return sysfs_emit(buf, "%s\n", dev_to_qsnap(dev)->image_path);
+	return sysfs_emit(buf, "%s\n", qsnap_top(dev_to_qsnap(dev))->path);
+}
+
+/* The backing chain below the image, one path a line, top-down. */
+static ssize_t backing_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	struct qsnap_device *qs = dev_to_qsnap(dev);
+	unsigned int i;
+	int len = 0;
+
+	for (i = 1; i < qs->nr_layers; i++)
+		len += sysfs_emit_at(buf, len, "%s\n", qs->layers[i].path);
+	return len;
 }
 
 static ssize_t snapshot_id_show(struct device *dev,
 				struct device_attribute *attr, char *buf)
 {
-	const struct qcow2_snapshot *sn = dev_to_qsnap(dev)->view.snapshot;
+	const struct qcow2_snapshot *sn =
+		qsnap_top(dev_to_qsnap(dev))->view.snapshot;
 
 	return sysfs_emit(buf, "%s\n", sn ? sn->id_str : "");
 }
@@ -80,7 +105,8 @@ static ssize_t snapshot_id_show(struct device *dev,
 static ssize_t snapshot_name_show(struct device *dev,
 				  struct device_attribute *attr, char *buf)
 {
-	const struct qcow2_snapshot *sn = dev_to_qsnap(dev)->view.snapshot;
+	const struct qcow2_snapshot *sn =
+		qsnap_top(dev_to_qsnap(dev))->view.snapshot;
 
 	return sysfs_emit(buf, "%s\n", sn ? sn->name : "");
 }
@@ -88,33 +114,41 @@ static ssize_t snapshot_name_show(struct device *dev,
 static ssize_t cluster_size_show(struct device *dev,
 				 struct device_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%llu\n", dev_to_qsnap(dev)->img.cluster_size);
+	return sysfs_emit(buf, "%llu\n",
+			  qsnap_top(dev_to_qsnap(dev))->img.cluster_size);
 }
 
 static ssize_t virtual_size_show(struct device *dev,
 				 struct device_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%llu\n", dev_to_qsnap(dev)->view.disk_size);
+	return sysfs_emit(buf, "%llu\n", qsnap_top(dev_to_qsnap(dev))->size);
 }
 
 /*
- * Compressed clusters: decompressed, served from the decompressed-cluster
- * cache, failed (corrupt streams and read errors).
+ * Compressed clusters of all layers: decompressed, served from the
+ * decompressed-cluster cache, failed (corrupt streams and read errors).
  */
 static ssize_t compressed_stat_show(struct device *dev,
 				    struct device_attribute *attr, char *buf)
 {
 	struct qsnap_device *qs = dev_to_qsnap(dev);
-	ssize_t ret;
+	u64 decompressed = 0, hits = 0, errors = 0;
+	struct qsnap_layer *layer;
+	unsigned int i;
 
-	mutex_lock(&qs->zcache_lock);
-	ret = sysfs_emit(buf, "%llu %llu %llu\n", qs->zstat.decompressed,
-			 qs->zstat.hits, qs->zstat.errors);
-	mutex_unlock(&qs->zcache_lock);
-	return ret;
+	for (i = 0; i < qs->nr_layers; i++) {
+		layer = &qs->layers[i];
+		mutex_lock(&layer->zcache_lock);
+		decompressed += layer->zstat.decompressed;
+		hits += layer->zstat.hits;
+		errors += layer->zstat.errors;
+		mutex_unlock(&layer->zcache_lock);
+	}
+	return sysfs_emit(buf, "%llu %llu %llu\n", decompressed, hits, errors);
 }
 
 static DEVICE_ATTR_RO(image);
+static DEVICE_ATTR_RO(backing);
 static DEVICE_ATTR_RO(snapshot_id);
 static DEVICE_ATTR_RO(snapshot_name);
 static DEVICE_ATTR_RO(cluster_size);
@@ -123,6 +157,7 @@ static DEVICE_ATTR_RO(compressed_stat);
 
 static struct attribute *qsnap_attrs[] = {
 	&dev_attr_image.attr,
+	&dev_attr_backing.attr,
 	&dev_attr_snapshot_id.attr,
 	&dev_attr_snapshot_name.attr,
 	&dev_attr_cluster_size.attr,
@@ -206,7 +241,7 @@ int qsnap_add(struct qsnap_device *qs, u32 index)
 	disk->private_data = qs;
 	snprintf(disk->disk_name, DISK_NAME_LEN, "qsnap%d", qs->index);
 	/* QEMU exports the whole sectors of the size: round down. */
-	set_capacity(disk, qs->view.disk_size >> SECTOR_SHIFT);
+	set_capacity(disk, qsnap_top(qs)->size >> SECTOR_SHIFT);
 	set_disk_ro(disk, true);
 
 	ret = device_add_disk(NULL, disk, qsnap_attr_groups);

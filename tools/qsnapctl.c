@@ -2,7 +2,7 @@
 /*
  * qsnapctl - attach qcow2 snapshots as read-only block devices
  *
- *   qsnapctl attach IMAGE [--snapshot ID|NAME] [--index N]
+ *   qsnapctl attach IMAGE [--snapshot ID|NAME] [--index N] [--no-backing]
  *   qsnapctl detach DEVICE...
  *   qsnapctl list
  *   qsnapctl snapshots IMAGE
@@ -27,6 +27,7 @@
 
 #include <linux/qsnap.h>
 
+#include "chain.h"
 #include "qcow2.h"
 
 #define CONTROL_PATH	"/dev/" QSNAP_CONTROL_NAME
@@ -37,9 +38,10 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage:\n"
-		"  %1$s attach IMAGE [--snapshot ID|NAME] [--index N]\n"
+		"  %1$s attach IMAGE [--snapshot ID|NAME] [--index N] [--no-backing]\n"
 		"      attach a snapshot (default: the current state) of a qcow2\n"
-		"      image as a read-only /dev/qsnapN and print its path\n"
+		"      image as a read-only /dev/qsnapN and print its path; the\n"
+		"      backing chain it follows is printed on stderr\n"
 		"  %1$s detach DEVICE...\n"
 		"      remove /dev/qsnapN (also accepts N)\n"
 		"  %1$s list\n"
@@ -52,6 +54,8 @@ static void usage(FILE *out)
 		"Options:\n"
 		"  -s, --snapshot ID|NAME  snapshot to attach: id first, then name\n"
 		"      --index N           ask for /dev/qsnapN\n"
+		"      --no-backing        do not read the backing file: what the\n"
+		"                          image does not hold reads as zeros\n"
 		"      --show              print the device path (always done)\n"
 		"  -r, --read-only         accepted; devices are always read-only\n"
 		"  -h, --help              this text\n"
@@ -286,13 +290,18 @@ static int cmd_attach(int argc, char **argv)
 		{ "index",	required_argument, NULL, 'i' },
 		{ "show",	no_argument,	   NULL, 'S' },
 		{ "read-only",	no_argument,	   NULL, 'r' },
+		{ "no-backing",	no_argument,	   NULL, 'B' },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ }
 	};
+	struct qsnap_backing backing[QSNAP_MAX_BACKING];
 	struct qsnap_attach arg;
 	const char *snapshot = NULL, *image;
 	uint32_t index = QSNAP_INDEX_ANY;
-	int c, ctl, fd, ret;
+	bool no_backing = false;
+	struct chain *chain;
+	unsigned int i;
+	int c, ctl, ret;
 
 	while ((c = getopt_long(argc, argv, "s:rh", opts, NULL)) != -1) {
 		switch (c) {
@@ -305,6 +314,9 @@ static int cmd_attach(int argc, char **argv)
 			break;
 		case 'S':
 		case 'r':
+			break;
+		case 'B':
+			no_backing = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -327,24 +339,61 @@ static int cmd_attach(int argc, char **argv)
 		strcpy(arg.snapshot, snapshot);
 	}
 
-	fd = open(image, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		warnx("%s: %s", image, strerror(errno));
+	chain = calloc(1, sizeof(*chain));
+	if (!chain) {
+		warnx("%s", strerror(ENOMEM));
 		return 1;
 	}
-	arg.image_fd = fd;
+	ret = chain_open(chain, image, no_backing);
+	if (ret) {
+		warnx("%s (%s)", chain->err, strerror(-ret));
+		chain_close(chain);
+		free(chain);
+		return 1;
+	}
+	arg.image_fd = chain->layers[0].fd;
+	if (chain->layers[0].data_fd >= 0) {
+		arg.flags |= QSNAP_ATTACH_F_DATA_FILE;
+		arg.data_fd = chain->layers[0].data_fd;
+	}
+	if (no_backing)
+		arg.flags |= QSNAP_ATTACH_F_NO_BACKING;
+	memset(backing, 0, sizeof(backing));
+	for (i = 1; i < chain->n; i++) {
+		struct chain_layer *l = &chain->layers[i];
+
+		backing[i - 1].fd = l->fd;
+		backing[i - 1].format = l->format;
+		if (l->data_fd >= 0) {
+			backing[i - 1].flags = QSNAP_BACKING_F_DATA_FILE;
+			backing[i - 1].data_fd = l->data_fd;
+		}
+		fprintf(stderr, "%s: %s: backing file %s (%s)%s%s\n", prog,
+			chain->layers[i - 1].path, l->path,
+			l->format == QSNAP_FORMAT_RAW ? "raw" : "qcow2",
+			l->data_path ? ", data in " : "",
+			l->data_path ? l->data_path : "");
+	}
+	arg.nr_backing = chain->n - 1;
+	if (arg.nr_backing)
+		arg.backing = (uintptr_t)backing;
+
 	ctl = open_control();
 	if (ctl < 0) {
-		close(fd);
-		return 1;
+		ret = -1;
+	} else {
+		ret = ioctl(ctl, QSNAP_IOC_ATTACH, &arg);
+		if (ret < 0 && chain->top_err[0])
+			warnx("%s: attach failed: %s: %s", image,
+			      strerror(errno), chain->top_err);
+		else if (ret < 0)
+			explain_attach_error(errno, image, snapshot);
+		else
+			printf("/dev/qsnap%" PRIu32 "\n", arg.index);
+		close(ctl);
 	}
-	ret = ioctl(ctl, QSNAP_IOC_ATTACH, &arg);
-	if (ret < 0)
-		explain_attach_error(errno, image, snapshot);
-	else
-		printf("/dev/qsnap%" PRIu32 "\n", arg.index);
-	close(ctl);
-	close(fd);
+	chain_close(chain);
+	free(chain);
 	return ret < 0 ? 1 : 0;
 }
 
@@ -414,6 +463,22 @@ static int cmd_detach(int argc, char **argv)
 	return failed;
 }
 
+/* The backing chain of /dev/qsnapN, from sysfs, as "  <- path" lines. */
+static void print_backing(uint32_t index)
+{
+	char path[64], line[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/block/qsnap%" PRIu32 "/qsnap/backing",
+		 index);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		printf("%-12s %10s %-8s %-20s <- %s", "", "", "", "", line);
+	fclose(f);
+}
+
 static int cmd_list(int argc, char **argv)
 {
 	struct qsnap_info info;
@@ -452,6 +517,7 @@ static int cmd_list(int argc, char **argv)
 		       info.flags & QSNAP_INFO_F_SNAPSHOT ? info.snapshot_id : "-",
 		       info.flags & QSNAP_INFO_F_SNAPSHOT ?
 		       info.snapshot_name : "(current)", info.image);
+		print_backing(info.index);
 	}
 	closedir(d);
 	close(ctl);
@@ -474,12 +540,15 @@ static int cmd_features(int argc, char **argv)
 	}
 	printf("qcow2 v2: %s\nqcow2 v3: %s\n"
 	       "deflate compression: %s\nzstd compression: %s\n"
-	       "extended L2 entries: %s\nattach flags: %#" PRIx32 "\n",
+	       "extended L2 entries: %s\nbacking files: %s\n"
+	       "external data files: %s\nattach flags: %#" PRIx32 "\n",
 	       f.features & QSNAP_FEATURE_QCOW2_V2 ? "yes" : "no",
 	       f.features & QSNAP_FEATURE_QCOW2_V3 ? "yes" : "no",
 	       f.features & QSNAP_FEATURE_DEFLATE ? "yes" : "no",
 	       f.features & QSNAP_FEATURE_ZSTD ? "yes" : "no",
 	       f.features & QSNAP_FEATURE_EXTENDED_L2 ? "yes" : "no",
+	       f.features & QSNAP_FEATURE_BACKING ? "yes" : "no",
+	       f.features & QSNAP_FEATURE_DATA_FILE ? "yes" : "no",
 	       f.attach_flags);
 	close(ctl);
 	return 0;

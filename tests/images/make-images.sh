@@ -8,7 +8,8 @@
 #
 # OUTDIR/img/       the qcow2 images (put on the guest's data disk)
 # OUTDIR/manifest   one case a line, TAB-separated:
-#   same  NAME IMAGE SNAPSHOT SHA256 SIZE   device must equal the export
+#   same  NAME IMAGE SNAPSHOT SHA256 SIZE [OPTIONS]
+#         the device (attached with qsnapctl OPTIONS) equals the export
 #   refuse NAME IMAGE SNAPSHOT ERRNO-TEXT DMESG-TEXT
 #   eio   NAME IMAGE SNAPSHOT OFFSET LENGTH SHA256 SIZE DMESG-TEXT
 #         reading LENGTH bytes at OFFSET fails with EIO and logs one line
@@ -16,6 +17,9 @@
 #         zeros, has SHA256 (QEMU's export of the image before it was
 #         damaged, with the range zeroed)
 #   fs    NAME IMAGE SNAPSHOT SUMS   mounts as ext4; files match SUMS
+#   toolrefuse NAME IMAGE SNAPSHOT MESSAGE
+#         qsnapctl refuses before calling the kernel (no qsnap: line),
+#         saying MESSAGE
 # (SNAPSHOT "-" is the current state.)  The oracle for "same" is
 # `qemu-img snapshot -a` on a copy + `qemu-img convert -O raw`.
 set -euo pipefail
@@ -32,18 +36,25 @@ qio() { qemu-io -f qcow2 "$@" > /dev/null; }
 
 # Expected sha256 and size of IMAGE at SNAPSHOT, computed by QEMU.
 oracle() {
-	local image=$1 snap=$2 copy=$WORK/oracle.qcow2 raw=$WORK/oracle.raw
+	# The copy sits next to the image: relative backing and data file
+	# names resolve from there.
+	local image=$1 snap=$2 copy=${1%/*}/.oracle-copy.qcow2 raw=$WORK/oracle.raw
 	cp --sparse=always "$image" "$copy"
 	if [ "$snap" != "-" ]; then
 		qemu-img snapshot -a "$snap" "$copy"
 	fi
-	qemu-img convert -f qcow2 -O raw "$copy" "$raw"
+	# QEMU opens a relative data file name from its working directory.
+	(cd "${image%/*}" && qemu-img convert -f qcow2 -O raw "$copy" "$raw")
 	echo "$(sha256sum < "$raw" | cut -d' ' -f1)$TAB$(stat -c %s "$raw")"
 	rm -f "$copy" "$raw"
 }
 
 same() {	# NAME IMAGE SNAPSHOT
 	echo "same$TAB$1$TAB$2$TAB$3$TAB$(oracle "$IMG/$2" "$3")" >> "$OUT/manifest"
+}
+
+toolrefuse() {	# NAME IMAGE SNAPSHOT MESSAGE
+	echo "toolrefuse$TAB$1$TAB$2$TAB$3$TAB$4" >> "$OUT/manifest"
 }
 
 refuse() {	# NAME IMAGE SNAPSHOT ERRNO-TEXT DMESG-TEXT
@@ -318,6 +329,16 @@ for comp in zlib zstd; do
 	eio "$comp: a stream cut by the end of the file" "${f##*/}" $last 65536 "cut by the end of the file"
 done
 
+# An extended L2 entry whose bitmap marks subclusters both allocated and
+# zero (guest offset 3 MiB, entry 48 of the first 16-byte-entry table).
+ORACLE=$IMG/extl2-64k.qcow2
+f=$IMG/extl2-bad-bitmap.qcow2
+cp "$ORACLE" "$f"
+l1=$((16#$(peek_be64 "$f" 40)))
+l2=$(( 16#$(peek_be64 "$f" "$l1") & 0x00fffffffffffe00 ))
+poke "$f" $((l2 + 48 * 16 + 8)) ffffffffffffffff
+eio "extended L2: subclusters both allocated and zero" "${f##*/}" $((3 * 1024 * 1024)) 65536 "both allocated and zero"
+
 # An ext4 file system in a snapshot, and a different one in the current
 # state: the guest mounts both from /dev/qsnapN and checks every file.
 mkfs_tree() {	# DIR SEED
@@ -349,6 +370,133 @@ echo "fs${TAB}ext4 in a zstd-compressed snapshot: every file matches${TAB}ext4-z
 echo "fs${TAB}ext4 over a compressed snapshot: every file matches${TAB}ext4-zstd.qcow2${TAB}-${TAB}fs2.sums" >> "$OUT/manifest"
 qemu-img convert -q -c -f raw -O qcow2 "$WORK/fs1.raw" "$IMG/ext4-deflate.qcow2"
 echo "fs${TAB}ext4 in a deflate-compressed image: every file matches${TAB}ext4-deflate.qcow2${TAB}-${TAB}fs1.sums" >> "$OUT/manifest"
+
+# --- backing chains and external data files ---
+# Backing names are relative (QEMU resolves them from the directory of the
+# image that names them); the guest sees the same tree under /data/img.
+B=$IMG/chain
+mkdir -p "$B/base" "$B/sub"
+qcr() { qemu-img create -q -f qcow2 "$@"; }
+
+# qcow2 <- qcow2 <- qcow2, writes at every level, snapshots in the top.
+qcr "$B/base3.qcow2" 64M
+qio -c 'write -P 0x01 0 4M' -c 'write -P 0x02 10M 1M' -c 'write -P 0x03 60M 4M' "$B/base3.qcow2"
+qcr -b base3.qcow2 -F qcow2 "$B/mid3.qcow2"
+qio -c 'write -P 0x04 1M 1M' -c 'write -z 10M 64k' -c 'write -P 0x05 30M 64k' "$B/mid3.qcow2"
+qcr -b mid3.qcow2 -F qcow2 "$B/top3.qcow2"
+qio -c 'write -P 0x06 2M 64k' -c 'write -P 0x07 3M 4k' "$B/top3.qcow2"
+qemu-img snapshot -c s1 "$B/top3.qcow2"
+qio -c 'write -P 0x08 0 64k' -c 'write -z 2M 64k' -c 'write -P 0x09 10M 128k' "$B/top3.qcow2"
+qemu-img snapshot -c s2 "$B/top3.qcow2"
+qio -c 'write -P 0x0a 62M 8k' "$B/top3.qcow2"
+for s in s1 s2 -; do same "backing chain of depth 3, snapshot $s" chain/top3.qcow2 "$s"; done
+same "backing chain: the middle image's current state" chain/mid3.qcow2 -
+
+# A raw base.
+qemu-img create -q -f raw "$B/base.raw" 16M
+qemu-io -f raw -c 'write -P 0x11 0 8M' -c 'write -P 0x12 12M 1M' "$B/base.raw" > /dev/null
+qcr -b base.raw -F raw "$B/over-raw.qcow2"
+qio -c 'write -P 0x13 1M 64k' "$B/over-raw.qcow2"
+qemu-img snapshot -c s1 "$B/over-raw.qcow2"
+qio -c 'write -P 0x14 0 2M' -c 'write -z 12M 64k' "$B/over-raw.qcow2"
+for s in s1 -; do same "raw base, snapshot $s" chain/over-raw.qcow2 "$s"; done
+
+# A base smaller than the overlay: past its end reads zeros.  (An odd
+# base size: the last cluster of the base is partly past its end.)
+qcr "$B/small.qcow2" 5000k
+qio -c 'write -P 0x21 0 5000k' "$B/small.qcow2"
+qcr -b small.qcow2 -F qcow2 "$B/big.qcow2" 16M
+qio -c 'write -P 0x22 12M 64k' "$B/big.qcow2"
+qemu-img snapshot -c s1 "$B/big.qcow2"
+same "base smaller than the overlay" chain/big.qcow2 s1
+
+# Relative names into another directory: sub/top -> ../base/b.
+qcr "$B/base/b.qcow2" 16M
+qio -c 'write -P 0x31 0 16M' "$B/base/b.qcow2"
+qcr -b ../base/b.qcow2 -F qcow2 "$B/sub/top.qcow2"
+qio -c 'write -P 0x32 4M 4M' "$B/sub/top.qcow2"
+qemu-img snapshot -c s1 "$B/sub/top.qcow2"
+same "backing file in another directory (../base/b.qcow2)" chain/sub/top.qcow2 s1
+
+# Extended L2 (4 KiB writes in 64 KiB clusters) over a compressed base:
+# unallocated subclusters read the compressed clusters below.
+qemu-img convert -q -c -f raw -O qcow2 -o compression_type=zstd \
+	"$WORK/text.raw" "$B/packed.qcow2"
+qcr -o extended_l2=on -b packed.qcow2 -F qcow2 "$B/sub-over-packed.qcow2"
+qio -c 'write -P 0x41 4k 4k' -c 'write -z 100k 8k' -c 'write -P 0x42 1M 2k' "$B/sub-over-packed.qcow2"
+qemu-img snapshot -c s1 "$B/sub-over-packed.qcow2"
+qio -c 'write -P 0x43 0 64k' "$B/sub-over-packed.qcow2"
+for s in s1 -; do same "extended L2 over a zstd-compressed base, snapshot $s" chain/sub-over-packed.qcow2 "$s"; done
+
+# Backing files that are themselves special: a qcow2 over a raw base as
+# the middle of a chain, and an extended-L2 image as a base.
+qcr -b over-raw.qcow2 -F qcow2 "$B/over-over-raw.qcow2"
+qio -c 'write -P 0x45 3M 64k' "$B/over-over-raw.qcow2"
+qemu-img snapshot -c s1 "$B/over-over-raw.qcow2"
+same "qcow2 over qcow2 over raw, snapshot s1" chain/over-over-raw.qcow2 s1
+qcr -b ../extl2-128k.qcow2 -F qcow2 "$B/over-extl2.qcow2"
+qio -c 'write -P 0x46 8k 4k' -c 'write -P 0x47 3M 64k' "$B/over-extl2.qcow2"
+same "over an extended-L2 base (zstd, 128 KiB clusters)" chain/over-extl2.qcow2 -
+
+# Backing files a user cannot read: qsnapctl opens them with the
+# caller's permissions (the guest runs it as nobody with CAP_SYS_ADMIN).
+mkdir -p "$B/private"
+qcr "$B/private/secret.qcow2" 4M
+qio -c 'write -P 0x48 0 4M' "$B/private/secret.qcow2"
+chmod 600 "$B/private/secret.qcow2"
+qcr -b private/secret.qcow2 -F qcow2 "$B/peek.qcow2"
+
+# No backing format recorded: the format is probed (qcow2 magic).  QEMU
+# made the image with one; the oracle is computed before it is hidden
+# (its extension magic is overwritten, so it is skipped as unknown).
+qcr -b base3.qcow2 -F qcow2 "$B/probed.qcow2"
+qio -c 'write -P 0x51 5M 64k' "$B/probed.qcow2"
+same "backing format probed" chain/probed.qcow2 -
+hl=$((16#$(peek_be32 "$B/probed.qcow2" 100)))
+[ "$(peek_be32 "$B/probed.qcow2" "$hl")" = e2792aca ] ||
+	{ echo "make-images: no backing format extension at $hl" >&2; exit 1; }
+poke "$B/probed.qcow2" "$hl" "$(be32 0x12345678)"
+
+# --no-backing: unallocated clusters read zeros; QEMU's export of the top
+# layer alone (rebased onto nothing, on a copy) is the oracle.
+cp "$B/top3.qcow2" "$B/.flat.qcow2"
+qemu-img rebase -q -u -b "" "$B/.flat.qcow2"
+echo "same${TAB}--no-backing: the top image alone, snapshot s2${TAB}chain/top3.qcow2${TAB}s2${TAB}$(oracle "$B/.flat.qcow2" s2)${TAB}--no-backing" >> "$OUT/manifest"
+rm -f "$B/.flat.qcow2"
+
+# The deepest chain qsnap follows (16 backing files), and one more.
+qcr "$B/d0.qcow2" 4M
+qio -c 'write -P 0x60 0 4M' "$B/d0.qcow2"
+for i in $(seq 1 17); do
+	qcr -b "d$((i - 1)).qcow2" -F qcow2 "$B/d$i.qcow2"
+	qio -c "write -P $((0x60 + i)) $((i * 128))k 64k" "$B/d$i.qcow2"
+done
+same "16 backing files" chain/d16.qcow2 -
+toolrefuse "17 backing files" chain/d17.qcow2 - "backing chain deeper than 16 files"
+
+# Refused by qsnapctl before the kernel is asked.
+qcr "$B/loop-a.qcow2" 4M
+qcr -b loop-a.qcow2 -F qcow2 "$B/loop-b.qcow2"
+qemu-img rebase -q -u -b loop-b.qcow2 -F qcow2 "$B/loop-a.qcow2"
+toolrefuse "backing loop a -> b -> a" chain/loop-a.qcow2 - "backing chain loop"
+qcr "$B/gone.qcow2" 4M
+qcr -b gone.qcow2 -F qcow2 "$B/orphan.qcow2"
+rm "$B/gone.qcow2"
+toolrefuse "missing backing file" chain/orphan.qcow2 - "gone.qcow2 (named by /data/img/chain/orphan.qcow2): No such file or directory"
+qcr -u -b base.raw -F vmdk "$B/vmdk-backing.qcow2" 16M
+toolrefuse "backing format vmdk" chain/vmdk-backing.qcow2 - 'backing file format "vmdk" is not supported'
+
+# External data files (QEMU refuses snapshots of such images).  QEMU
+# opens a relative data file name from its working directory; qsnapctl
+# resolves it from the image's directory, like a backing file name.
+(cd "$IMG" &&
+ qcr -o data_file=extdata.raw datafile.qcow2 16M &&
+ qcr -o data_file=extdata-raw.raw,data_file_raw=on datafile-raw.qcow2 16M &&
+ for f in datafile datafile-raw; do
+	qio -c 'write -P 0x71 0 1M' -c 'write -P 0x72 5M 64k' -c 'write -z 5M 4k' "$f.qcow2"
+ done)
+same "external data file" datafile.qcow2 -
+same "external data file (data_file_raw)" datafile-raw.qcow2 -
 
 # --- images that must be refused -------------------------------------
 
@@ -401,15 +549,12 @@ poke "$IMG/l2-reserved.qcow2" "$e" "$(be64 $(( 16#$(peek_be64 "$base" "$e") | 2 
 head -c 50 "$base" > "$IMG/truncated.qcow2"
 refuse "file shorter than a header" truncated.qcow2 - "Invalid argument" "file too small"
 
-# Images QEMU makes with features that are later issues.
+# An image with a backing file, for the ioctl test's fd-array refusals.
 qemu-img create -q -f qcow2 "$IMG/backing-base.qcow2" 16M
 qemu-img create -q -f qcow2 -b backing-base.qcow2 -F qcow2 "$IMG/overlay.qcow2"
-refuse "backing file (not yet supported)" overlay.qcow2 - "Operation not supported" "backing chains are not supported"
 cp "$IMG/extl2-64k.qcow2" "$IMG/extl2-8k.qcow2"
 poke "$IMG/extl2-8k.qcow2" 20 "$(be32 13)"
 refuse "extended L2 with 8 KiB clusters" extl2-8k.qcow2 - "Invalid argument" "extended L2 entries need clusters of at least 16384 bytes"
-qemu-img create -q -f qcow2 -o data_file=extdata.raw "$IMG/datafile.qcow2" 16M
-refuse "external data file (not yet supported)" datafile.qcow2 - "Operation not supported" "external data file"
 qemu-img create -q -f qcow2 --object secret,id=sec0,data=123456 \
 	-o encrypt.format=luks,encrypt.key-secret=sec0 "$IMG/luks.qcow2" 16M
 refuse "LUKS-encrypted image" luks.qcow2 - "Operation not supported" "encrypted"

@@ -3,7 +3,10 @@
  * The /dev/qsnap-control ABI: every refusal the kernel promises, and the
  * attach/info/detach round trip.  Runs as root inside the test VM.
  *
- *   qsnap_ioctl_test IMAGE     IMAGE: a valid qcow2 with a snapshot "one"
+ *   qsnap_ioctl_test IMAGE OVERLAY BASE
+ *
+ * IMAGE: a valid qcow2 without backing file, with a snapshot "one";
+ * OVERLAY: a qcow2 whose backing file is BASE (format qcow2, named).
  *
  * Prints TAP.
  */
@@ -46,6 +49,106 @@ static void init_attach(struct qsnap_attach *a, int fd)
 	strcpy(a->snapshot, "one");
 }
 
+/* Attach must succeed; the device is detached again. */
+static void expect_attach(struct qsnap_attach *a, const char *name)
+{
+	struct qsnap_detach d;
+
+	if (ioctl(ctl, QSNAP_IOC_ATTACH, a) < 0) {
+		check(0, name, strerror(errno));
+		return;
+	}
+	memset(&d, 0, sizeof(d));
+	d.index = a->index;
+	check(ioctl(ctl, QSNAP_IOC_DETACH, &d) == 0, name, strerror(errno));
+}
+
+static void init_overlay(struct qsnap_attach *a, int fd,
+			 struct qsnap_backing *b, unsigned int n)
+{
+	memset(a, 0, sizeof(*a));
+	a->image_fd = fd;
+	a->index = QSNAP_INDEX_ANY;
+	a->backing = (unsigned long)b;
+	a->nr_backing = n;
+}
+
+/* The fd array must be exactly the chain the headers declare. */
+static void test_backing_fds(int plain, const char *overlay_path,
+			     const char *base_path, int wo, int dir)
+{
+	struct qsnap_backing b[QSNAP_MAX_BACKING + 1];
+	int overlay = open(overlay_path, O_RDONLY);
+	int base = open(base_path, O_RDONLY);
+	struct qsnap_attach a;
+	unsigned int i;
+
+	if (overlay < 0 || base < 0) {
+		check(0, "open the overlay and its base", strerror(errno));
+		return;
+	}
+	memset(b, 0, sizeof(b));
+	for (i = 0; i <= QSNAP_MAX_BACKING; i++) {
+		b[i].fd = base;
+		b[i].format = QSNAP_FORMAT_QCOW2;
+	}
+
+	init_overlay(&a, overlay, b, 1);
+	expect_attach(&a, "overlay with its base attaches");
+	init_overlay(&a, overlay, NULL, 0);
+	a.flags = QSNAP_ATTACH_F_NO_BACKING;
+	expect_attach(&a, "overlay with QSNAP_ATTACH_F_NO_BACKING attaches");
+
+	init_overlay(&a, overlay, NULL, 0);
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "overlay without its base fd");
+	init_overlay(&a, overlay, b, 2);
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL,
+		     "one backing fd more than the chain has");
+	init_overlay(&a, plain, b, 1);
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL,
+		     "a backing fd for an image without backing file");
+	init_overlay(&a, overlay, b, QSNAP_MAX_BACKING + 1);
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "more backing fds than the limit");
+	init_overlay(&a, overlay, b, 1);
+	a.flags = QSNAP_ATTACH_F_NO_BACKING;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL,
+		     "backing fds together with QSNAP_ATTACH_F_NO_BACKING");
+	init_overlay(&a, overlay, NULL, 1);
+	expect_errno(QSNAP_IOC_ATTACH, &a, EFAULT, "backing array at NULL");
+	init_overlay(&a, overlay, b, 1);
+	a.data_fd = base;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL,
+		     "data_fd without QSNAP_ATTACH_F_DATA_FILE");
+	init_overlay(&a, overlay, b, 1);
+	a.flags = QSNAP_ATTACH_F_DATA_FILE;
+	a.data_fd = base;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL,
+		     "a data file for an image without one");
+
+	b[0].format = QSNAP_FORMAT_RAW;
+	init_overlay(&a, overlay, b, 1);
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL,
+		     "base passed as raw, but the overlay names qcow2");
+	b[0].format = 3;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "unknown backing format");
+	b[0].format = QSNAP_FORMAT_QCOW2;
+	b[0].flags = 1U << 5;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "unknown backing flag");
+	b[0].flags = 0;
+	b[0].__reserved[1] = 1;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "nonzero backing reserved");
+	b[0].__reserved[1] = 0;
+	b[0].fd = dir;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "a directory as backing file");
+	b[0].fd = wo;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EBADF, "a write-only backing fd");
+	b[0].fd = overlay;
+	expect_errno(QSNAP_IOC_ATTACH, &a, ELOOP,
+		     "the overlay as its own backing file: ELOOP");
+	close(overlay);
+	close(base);
+}
+
 int main(int argc, char **argv)
 {
 	struct qsnap_features feat;
@@ -55,8 +158,8 @@ int main(int argc, char **argv)
 	int fd, rw, wo, dir, dev, status;
 	pid_t pid;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s IMAGE\n", argv[0]);
+	if (argc != 4) {
+		fprintf(stderr, "usage: %s IMAGE OVERLAY BASE\n", argv[0]);
 		return 2;
 	}
 	image = argv[1];
@@ -74,7 +177,8 @@ int main(int argc, char **argv)
 	check(sizeof(struct qsnap_attach) == 344 &&
 	      sizeof(struct qsnap_detach) == 32 &&
 	      sizeof(struct qsnap_info) == 1640 &&
-	      sizeof(struct qsnap_features) == 64,
+	      sizeof(struct qsnap_features) == 64 &&
+	      sizeof(struct qsnap_backing) == 32,
 	      "uapi struct sizes are the frozen ones", "size mismatch");
 
 	memset(&feat, 0xff, sizeof(feat));
@@ -89,7 +193,7 @@ int main(int argc, char **argv)
 	a.flags |= 1U << 7;
 	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "attach: unknown flag bit");
 	init_attach(&a, fd);
-	a.__reserved[7] = 1;
+	a.__reserved[5] = 1;
 	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "attach: nonzero reserved");
 	init_attach(&a, fd);
 	a.__pad = 1;
@@ -178,6 +282,8 @@ int main(int argc, char **argv)
 
 	expect_errno(_IO(QSNAP_IOC_MAGIC, 0x7f), NULL, ENOTTY,
 		     "unknown ioctl: ENOTTY");
+
+	test_backing_fds(fd, argv[2], argv[3], wo, dir);
 
 	return tap_finish();
 }

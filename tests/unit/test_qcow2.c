@@ -152,13 +152,64 @@ static void test_header(void)
 	     (put32(104, 0x12345678), put32(108, CLUSTER)), -EINVAL);
 	CASE("unknown extension is skipped",
 	     (put32(104, 0x12345678), put32(108, 5), put32(120, 0)), 0);
-	CASE("backing file: EOPNOTSUPP",
-	     (put64(8, 512), put32(16, 4), memcpy(file + 512, "base", 4)),
-	     -EOPNOTSUPP);
+	CASE("backing file name is read",
+	     (put64(8, 512), put32(16, 4), memcpy(file + 512, "base", 4)), 0);
+	CASE("backing format name longer than 15 bytes: EINVAL",
+	     (put32(104, QCOW2_EXT_BACKING_FORMAT), put32(108, 16)), -EINVAL);
+	CASE("data file bit without a data file name: EINVAL",
+	     put64(72, QCOW2_INCOMPAT_DATA_FILE), -EINVAL);
 	CASE("backing file name past the cluster: EINVAL",
 	     (put64(8, CLUSTER - 2), put32(16, 4)), -EINVAL);
 	CASE("file shorter than the header: EINVAL", memset(file, 0, 4), -EINVAL);
 #undef CASE
+
+	make_image();
+	put64(8, 512);
+	put32(16, 9);
+	memcpy(file + 512, "../b.qcow", 9);
+	put32(104, QCOW2_EXT_BACKING_FORMAT);
+	put32(108, 5);
+	memcpy(file + 112, "qcow2", 5);
+	ret = qcow2_open(&img, &io);
+	check(ret == 0 && !strcmp(img.backing_file, "../b.qcow") &&
+	      !strcmp(img.backing_format, "qcow2"),
+	      "backing file name and format decode", img.err);
+	qcow2_close(&img);
+
+	make_image();
+	put64(72, QCOW2_INCOMPAT_DATA_FILE);
+	put32(104, QCOW2_EXT_DATA_FILE);
+	put32(108, 8);
+	memcpy(file + 112, "data.raw", 8);
+	ret = qcow2_open(&img, &io);
+	check(ret == 0 && img.has_data_file && !strcmp(img.data_file, "data.raw"),
+	      "external data file name decodes", img.err);
+	img.data_file_size = 1ULL << 30;
+	{
+		__be64 l2[1] = { htobe64(1ULL << 63) };
+		struct qcow2_mapping m;
+
+		check(qcow2_map_l2_entry(&img, l2, 0, 5, &m) == 0 &&
+		      m.type == QCOW2_MAP_DATA && m.host_offset == 5,
+		      "data file: offset 0 with the copied bit is data", img.err);
+		l2[0] = htobe64(64ULL << 20);
+		check(qcow2_map_l2_entry(&img, l2, 0, 0, &m) == 0 &&
+		      m.type == QCOW2_MAP_DATA && m.host_offset == 64ULL << 20,
+		      "data file: clusters may lie past the end of the image file",
+		      img.err);
+		l2[0] = htobe64(1ULL << 62);
+		check(qcow2_map_l2_entry(&img, l2, 0, 0, &m) == -EUCLEAN,
+		      "data file: a compressed cluster is corruption", "");
+	}
+	{
+		struct qcow2_view view;
+
+		check(qcow2_select(&img, 0, &view) == -EOPNOTSUPP &&
+		      qcow2_select(&img, -1, &view) == 0,
+		      "data file: snapshots refused, the current state allowed",
+		      img.err);
+	}
+	qcow2_close(&img);
 
 	make_image();
 	put64(72, QCOW2_INCOMPAT_EXTL2);

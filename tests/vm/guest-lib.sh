@@ -15,12 +15,14 @@ qsnap_log_count() { dmesg | grep -c '] qsnap: ' || true; }
 # the qsnap: lines logged since count $1
 qsnap_log_since() { dmesg | grep '] qsnap: ' | tail -n +$(($1 + 1)); }
 
-# attach IMAGE SNAPSHOT ("-" = current state); prints the device
+# attach IMAGE SNAPSHOT [OPTION...] ("-" = current state); prints the device
 qs_attach() {
-	if [ "$2" = "-" ]; then
-		qsnapctl attach "$1"
+	img=$1 snap=$2
+	shift 2
+	if [ "$snap" = "-" ]; then
+		qsnapctl attach "$img" "$@"
 	else
-		qsnapctl attach "$1" --snapshot "$2"
+		qsnapctl attach "$img" --snapshot "$snap" "$@"
 	fi
 }
 

@@ -12,8 +12,9 @@ insmod /lib/modules/qsnap.ko || { echo "Bail out! insmod qsnap.ko failed"; exit 
 # --- every case of the manifest (see tests/images/make-images.sh) ---
 while IFS="$TAB" read -r kind name image snap a b c d e; do
 	case $kind in
-	same)
-		if ! dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
+	same)	# a=sha b=size c=qsnapctl options
+		# shellcheck disable=SC2086
+		if ! dev=$(qs_attach "$D/img/$image" "$snap" $c 2>/tmp/err); then
 			fail "$name" "attach failed: $(cat /tmp/err)"
 			continue
 		fi
@@ -84,11 +85,63 @@ while IFS="$TAB" read -r kind name image snap a b c d e; do
 		fi
 		qsnapctl detach "$dev" || fail "$name: detach" "detach failed"
 		;;
+	toolrefuse)	# a=message
+		mark=$(qsnap_log_count)
+		if dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
+			fail "$name" "attached as $dev"
+			qsnapctl detach "$dev"
+		elif ! grep -qF "$a" /tmp/err; then
+			fail "$name" "want '$a', got: $(cat /tmp/err)"
+		elif [ "$(qsnap_log_count)" != "$mark" ]; then
+			fail "$name" "the kernel was asked: $(qsnap_log_since "$mark")"
+		else
+			pass "$name"
+		fi
+		;;
 	esac
 done < $D/manifest
 
 # --- the ioctl ABI ---
-qsnap_ioctl_test $D/img/v3-64k.qcow2 | grep -E '^(not )?ok'
+qsnap_ioctl_test $D/img/v3-64k.qcow2 $D/img/overlay.qcow2 \
+	$D/img/backing-base.qcow2 | grep -E '^(not )?ok'
+
+# --- the backing chain: printed at attach, in sysfs and in qsnapctl list ---
+if dev=$(qs_attach $D/img/chain/top3.qcow2 s1 2>/tmp/err); then
+	check "attach prints the chain it followed" "$(cat /tmp/err)" \
+		grep -q "top3.qcow2: backing file $D/img/chain/mid3.qcow2 (qcow2)" /tmp/err
+	b=/sys/block/${dev#/dev/}/qsnap/backing
+	check "sysfs backing lists the chain top-down" "$(cat "$b")" \
+		[ "$(cat "$b" | tr '\n' ' ')" = "$D/img/chain/mid3.qcow2 $D/img/chain/base3.qcow2 " ]
+	check "qsnapctl list shows the chain" "$(qsnapctl list)" \
+		sh -c "qsnapctl list | grep -q '<- $D/img/chain/base3.qcow2'"
+	qsnapctl detach "$dev"
+else
+	fail "backing chain: attach" "$(cat /tmp/err)"
+fi
+
+# --- qsnapctl opens the chain with the caller's permissions ---
+# nobody with CAP_SYS_ADMIN only (the control node made world-openable for
+# this: attach itself still needs the capability).
+chmod 666 /dev/qsnap-control
+if dev=$(as_nobody qsnapctl attach $D/img/chain/top3.qcow2 2>/tmp/err); then
+	pass "nobody with CAP_SYS_ADMIN attaches a chain it can read"
+	qsnapctl detach "$dev"
+else
+	fail "nobody with CAP_SYS_ADMIN attaches a chain it can read" "$(cat /tmp/err)"
+fi
+mark=$(qsnap_log_count)
+if dev=$(as_nobody qsnapctl attach $D/img/chain/peek.qcow2 2>/tmp/err); then
+	fail "a backing file nobody cannot read is refused" "attached as $dev"
+	qsnapctl detach "$dev"
+else
+	check "a backing file nobody cannot read is refused" "$(cat /tmp/err)" \
+		grep -q "private/secret.qcow2 (named by $D/img/chain/peek.qcow2): Permission denied" /tmp/err
+	check "... before the kernel is asked" "$(qsnap_log_since "$mark")" \
+		[ "$(qsnap_log_count)" = "$mark" ]
+fi
+check "root reads it (the refusal was the permission)" "" \
+	sh -c "dev=\$(qsnapctl attach $D/img/chain/peek.qcow2 2>/dev/null) && qsnapctl detach \$dev"
+chmod 600 /dev/qsnap-control
 
 # --- several snapshots of one image and several images at once ---
 devs=""
@@ -184,8 +237,8 @@ if dev=$(qs_attach $D/img/zlib-64k.qcow2 packed); then
 else
 	fail "compressed image: attach" "attach failed"
 fi
-check "qsnapctl features: deflate, zstd, extended L2" "$(qsnapctl features)" \
-	sh -c "qsnapctl features | grep -c ': yes' | grep -qx 5"
+check "qsnapctl features: deflate, zstd, extended L2, backing, data files" \
+	"$(qsnapctl features)" sh -c "qsnapctl features | grep -c ': yes' | grep -qx 7"
 
 # --- a reserved bit in an L2 entry: that read fails, the rest reads ---
 if dev=$(qs_attach $D/img/l2-reserved.qcow2 -); then

@@ -41,13 +41,15 @@ vm_build_module() {
 	echo "$dir/driver/qsnap.ko"
 }
 
-# Static guest binaries: qsnapctl and the ioctl test.
+# Static guest binaries: qsnapctl, the ioctl test, as_nobody.
 vm_build_guest_tools() {
 	local out=$BUILD/guest-bin
 	mkdir -p "$out"
 	make -s -C "$TOP/tools" OUT="$out/qsnapctl" LDFLAGS=-static >&2
 	gcc -static -O2 -Wall -Wextra -I"$TOP/include/uapi" \
 		-o "$out/qsnap_ioctl_test" "$TOP/tests/selftests/qsnap_ioctl_test.c"
+	gcc -static -O2 -Wall -Wextra -o "$out/as_nobody" \
+		"$TOP/tests/selftests/as_nobody.c"
 	echo "$out"
 }
 

@@ -32,7 +32,45 @@
 /* struct qsnap_attach.flags */
 /* snapshot[] names the snapshot (id first, then name); else the current state. */
 #define QSNAP_ATTACH_F_SNAPSHOT		(1U << 0)
-#define QSNAP_ATTACH_SETTABLE_FLAGS	(QSNAP_ATTACH_F_SNAPSHOT)
+/* data_fd is the image's external data file (required iff it has one). */
+#define QSNAP_ATTACH_F_DATA_FILE	(1U << 1)
+/*
+ * Ignore the image's backing file: what it does not allocate reads as
+ * zeros (for untrusted images).  backing must then be empty.
+ */
+#define QSNAP_ATTACH_F_NO_BACKING	(1U << 2)
+#define QSNAP_ATTACH_SETTABLE_FLAGS	(QSNAP_ATTACH_F_SNAPSHOT | \
+					 QSNAP_ATTACH_F_DATA_FILE | \
+					 QSNAP_ATTACH_F_NO_BACKING)
+
+/* Formats of backing files */
+#define QSNAP_FORMAT_QCOW2		1
+#define QSNAP_FORMAT_RAW		2
+
+/* Backing files below the image, at most */
+#define QSNAP_MAX_BACKING		16
+
+/* struct qsnap_backing.flags */
+#define QSNAP_BACKING_F_DATA_FILE	(1U << 0)	/* data_fd is valid */
+
+/**
+ * struct qsnap_backing - one backing file, as passed to QSNAP_IOC_ATTACH
+ * @fd:		an fd of the backing file, opened for reading only.
+ * @data_fd:	with QSNAP_BACKING_F_DATA_FILE: its external data file.
+ * @format:	QSNAP_FORMAT_*: what the file is.  Must agree with the
+ *		format its child names in its header, if it names one;
+ *		else QSNAP_FORMAT_RAW is refused for a file with the qcow2
+ *		magic (format probing would have made it qcow2).
+ * @flags:	QSNAP_BACKING_F_*.
+ * @__reserved:	must be zero.
+ */
+struct qsnap_backing {
+	__s32 fd;
+	__s32 data_fd;
+	__u32 format;
+	__u32 flags;
+	__u64 __reserved[2];
+};
 
 /**
  * struct qsnap_attach - argument of QSNAP_IOC_ATTACH
@@ -46,6 +84,14 @@
  * @size:	out: the device size in bytes (must be zero on input).
  * @snapshot:	in: snapshot id or name, NUL-terminated, with
  *		QSNAP_ATTACH_F_SNAPSHOT; else must be all zero.
+ * @backing:	in: a pointer to @nr_backing struct qsnap_backing: the
+ *		image's backing chain, top-down, exactly as the headers
+ *		declare it (the kernel never opens a path named in an image;
+ *		the caller resolves the chain and passes fds).
+ * @nr_backing:	in: at most QSNAP_MAX_BACKING; 0 with
+ *		QSNAP_ATTACH_F_NO_BACKING or for an image without backing file.
+ * @data_fd:	in: with QSNAP_ATTACH_F_DATA_FILE: the image's external data
+ *		file, opened for reading only.
  * @__reserved:	must be zero.
  */
 struct qsnap_attach {
@@ -55,7 +101,10 @@ struct qsnap_attach {
 	__u32 __pad;
 	__u64 size;
 	char snapshot[QSNAP_NAME_MAX];
-	__u64 __reserved[8];
+	__u64 backing;
+	__u32 nr_backing;
+	__s32 data_fd;
+	__u64 __reserved[6];
 };
 
 /**
@@ -112,6 +161,8 @@ struct qsnap_info {
 #define QSNAP_FEATURE_DEFLATE		(1ULL << 2) /* deflate-compressed clusters */
 #define QSNAP_FEATURE_ZSTD		(1ULL << 3) /* zstd-compressed clusters */
 #define QSNAP_FEATURE_EXTENDED_L2	(1ULL << 4) /* subclusters */
+#define QSNAP_FEATURE_BACKING		(1ULL << 5) /* backing chains */
+#define QSNAP_FEATURE_DATA_FILE		(1ULL << 6) /* external data files */
 
 /**
  * struct qsnap_features - argument of QSNAP_IOC_GET_FEATURES

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Backing chain resolution for qsnapctl (see chain.h).
+ *
+ * The rules are QEMU's: a relative backing (or data file) name is relative
+ * to the directory of the image that names it; the format is the one the
+ * image names in its backing format extension, else probed (the qcow2
+ * magic, else raw).  Unlike QEMU, protocol names (nbd:, json:, ...) are
+ * refused: qsnap reads local files only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chain.h"
+
+static int chain_pread(void *opaque, void *buf, size_t len, u64 off)
+{
+	int fd = *(int *)opaque;
+
+	while (len) {
+		ssize_t n = pread(fd, buf, len, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (!n)
+			return -EIO;
+		buf = (char *)buf + n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+static int __attribute__((format(printf, 3, 4)))
+chain_fail(struct chain *c, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	va_end(ap);
+	return -err;
+}
+
+/* QEMU's path_has_protocol(): "proto:..." before any slash. */
+static bool has_protocol(const char *name)
+{
+	return name[strcspn(name, ":/")] == ':';
+}
+
+/* QEMU's path_combine(): @name relative to the directory of @base. */
+static char *path_combine(const char *base, const char *name)
+{
+	const char *slash = strrchr(base, '/');
+	char *out;
+
+	if (name[0] == '/' || !slash)
+		return strdup(name);
+	if (asprintf(&out, "%.*s/%s", (int)(slash - base), base, name) < 0)
+		return NULL;
+	return out;
+}
+
+static off_t fd_size(int fd, const struct stat *st)
+{
+	off_t end;
+
+	if (!S_ISBLK(st->st_mode))
+		return st->st_size;
+	end = lseek(fd, 0, SEEK_END);
+	return end < 0 ? 0 : end;
+}
+
+/* Open @path read-only as layer @i; the caller checked i is in range. */
+static int open_layer(struct chain *c, unsigned int i, char *path,
+		      const char *named_by)
+{
+	struct chain_layer *l = &c->layers[i];
+	struct stat st;
+	unsigned int j;
+
+	l->path = path;
+	l->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (l->fd < 0) {
+		int err = errno;
+
+		if (named_by)
+			return chain_fail(c, err, "backing file %s (named by %s): %s",
+					  path, named_by, strerror(err));
+		return chain_fail(c, err, "%s: %s", path, strerror(err));
+	}
+	if (fstat(l->fd, &st) < 0)
+		return chain_fail(c, errno, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return chain_fail(c, EINVAL, "%s: not a regular file or block device",
+				  path);
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	for (j = 0; j < i; j++)
+		if (c->layers[j].dev == l->dev && c->layers[j].ino == l->ino)
+			return chain_fail(c, ELOOP, "backing chain loop: %s (named by %s) is %s again",
+					  path, named_by, c->layers[j].path);
+	return 0;
+}
+
+static int load_qcow2(struct chain *c, struct chain_layer *l)
+{
+	struct qcow2_io io = { .pread = chain_pread, .opaque = &l->fd };
+	struct stat st;
+	int ret;
+
+	if (fstat(l->fd, &st) < 0)
+		return chain_fail(c, errno, "%s: %s", l->path, strerror(errno));
+	io.file_size = fd_size(l->fd, &st);
+	ret = qcow2_open(&l->img, &io);
+	l->has_img = true;
+	if (ret)
+		return chain_fail(c, -ret, "%s: %s", l->path,
+				  l->img.err[0] ? l->img.err : strerror(-ret));
+	if (!l->img.has_data_file)
+		return 0;
+	if (has_protocol(l->img.data_file))
+		return chain_fail(c, EOPNOTSUPP, "%s: data file \"%s\" is not a local file",
+				  l->path, l->img.data_file);
+	l->data_path = path_combine(l->path, l->img.data_file);
+	if (!l->data_path)
+		return chain_fail(c, ENOMEM, "out of memory");
+	l->data_fd = open(l->data_path, O_RDONLY | O_CLOEXEC);
+	if (l->data_fd < 0)
+		return chain_fail(c, errno, "data file %s (named by %s): %s",
+				  l->data_path, l->path, strerror(errno));
+	return 0;
+}
+
+/* What format is the file behind @l, as its child declares or QEMU probes? */
+static int backing_format(struct chain *c, struct chain_layer *l,
+			  const struct chain_layer *child)
+{
+	const char *fmt = child->img.backing_format;
+	__be32 magic = 0;
+
+	if (!strcmp(fmt, "qcow2")) {
+		l->format = QSNAP_FORMAT_QCOW2;
+	} else if (!strcmp(fmt, "raw")) {
+		l->format = QSNAP_FORMAT_RAW;
+	} else if (fmt[0]) {
+		return chain_fail(c, EOPNOTSUPP, "%s: backing file format \"%s\" is not supported (qcow2 and raw are)",
+				  child->path, fmt);
+	} else {
+		l->format = QSNAP_FORMAT_RAW;
+		if (pread(l->fd, &magic, sizeof(magic), 0) == sizeof(magic) &&
+		    be32toh(magic) == QCOW2_MAGIC)
+			l->format = QSNAP_FORMAT_QCOW2;
+	}
+	return 0;
+}
+
+/**
+ * chain_open() - open an image and its backing chain, read-only
+ * @c: filled in; release with chain_close() even on error
+ * @image: the image path
+ * @no_backing: ignore the image's backing file
+ *
+ * Return: 0, or -errno with c->err saying why: -ENOENT (and the like) for
+ * a file that cannot be opened, -ELOOP for a loop or a chain deeper than
+ * QSNAP_MAX_BACKING, -EOPNOTSUPP for formats and protocols qsnap does not
+ * read, -EINVAL for a malformed image.
+ */
+int chain_open(struct chain *c, const char *image, bool no_backing)
+{
+	struct chain_layer *l, *child;
+	char *path;
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	for (unsigned int i = 0; i < 1 + QSNAP_MAX_BACKING; i++)
+		c->layers[i].fd = c->layers[i].data_fd = -1;
+	path = strdup(image);
+	if (!path)
+		return chain_fail(c, ENOMEM, "out of memory");
+	c->n = 1;
+	ret = open_layer(c, 0, path, NULL);
+	if (ret)
+		return ret;
+	c->layers[0].format = QSNAP_FORMAT_QCOW2;
+	ret = load_qcow2(c, &c->layers[0]);
+	if (ret && !c->layers[0].data_path && c->layers[0].img.err[0]) {
+		/* Malformed or unsupported: the kernel refuses it itself. */
+		snprintf(c->top_err, sizeof(c->top_err), "%s",
+			 c->layers[0].img.err);
+		return 0;
+	}
+	if (ret || no_backing)
+		return ret;
+
+	for (;;) {
+		child = &c->layers[c->n - 1];
+		if (child->format != QSNAP_FORMAT_QCOW2 ||
+		    !child->img.backing_file[0])
+			return 0;
+		if (c->n == 1 + QSNAP_MAX_BACKING)
+			return chain_fail(c, ELOOP, "%s: backing chain deeper than %u files",
+					  image, QSNAP_MAX_BACKING);
+		if (has_protocol(child->img.backing_file))
+			return chain_fail(c, EOPNOTSUPP, "%s: backing file \"%s\" is not a local file",
+					  child->path, child->img.backing_file);
+		path = path_combine(child->path, child->img.backing_file);
+		if (!path)
+			return chain_fail(c, ENOMEM, "out of memory");
+		l = &c->layers[c->n++];
+		ret = open_layer(c, c->n - 1, path, child->path);
+		if (ret)
+			return ret;
+		ret = backing_format(c, l, child);
+		if (ret)
+			return ret;
+		if (l->format == QSNAP_FORMAT_QCOW2) {
+			ret = load_qcow2(c, l);
+			if (ret)
+				return ret;
+		}
+	}
+}
+
+void chain_close(struct chain *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->n; i++) {
+		struct chain_layer *l = &c->layers[i];
+
+		if (l->has_img)
+			qcow2_close(&l->img);
+		if (l->fd >= 0)
+			close(l->fd);
+		if (l->data_fd >= 0)
+			close(l->data_fd);
+		free(l->path);
+		free(l->data_path);
+	}
+	c->n = 0;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Backing chain resolution for qsnapctl: the module never opens a path
+ * named inside an image, so the tool follows the chain with the same format
+ * code, opens every file read-only with the caller's own permissions, and
+ * passes the fds.
+ */
+#ifndef QSNAPCTL_CHAIN_H
+#define QSNAPCTL_CHAIN_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <linux/qsnap.h>
+
+#include "qcow2.h"
+
+struct chain_layer {
+	char *path;		/* as resolved (what was opened) */
+	int fd;
+	char *data_path;	/* external data file, or NULL */
+	int data_fd;		/* -1 without one */
+	__u32 format;		/* QSNAP_FORMAT_* */
+	dev_t dev;
+	ino_t ino;
+	bool has_img;
+	struct qcow2_image img;	/* qcow2 layers */
+};
+
+/* The image and, unless ignored, its backing files, top-down. */
+struct chain {
+	struct chain_layer layers[1 + QSNAP_MAX_BACKING];
+	unsigned int n;
+	char err[2048];		/* why chain_open() failed */
+	/*
+	 * The image itself did not parse: it is passed alone, and the kernel
+	 * (which validates it again) gives the errno; this says why.
+	 */
+	char top_err[QCOW2_ERR_MAX];
+};
+
+int chain_open(struct chain *c, const char *image, bool no_backing);
+void chain_close(struct chain *c);
+
+#endif /* QSNAPCTL_CHAIN_H */
