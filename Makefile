@@ -5,12 +5,15 @@
 #        make check      the whole test suite (unit tests + VMs on 6.1, 6.12)
 #        make demo       boot a VM and show a snapshot mounted from /dev/qsnap0
 #        make lint       checkpatch + sparse over the driver, both kernels
+#        make fuzz       fuzz the qcow2 format code (FUZZ_TIME seconds, 300)
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
 CFLAGS ?= -O2 -g
 export CFLAGS
 
-.PHONY: all module tools clean check unit demo lint
+FUZZ_TIME ?= 300
+
+.PHONY: all module tools clean check unit demo lint fuzz
 
 all: module tools
 
@@ -31,6 +34,9 @@ demo:
 
 lint:
 	bash tests/lint.sh
+
+fuzz:
+	bash tests/fuzz/run.sh $(FUZZ_TIME)
 
 clean:
 	@if [ -d "$(KDIR)" ]; then \

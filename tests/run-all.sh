@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# make check: install what is missing, then run the userspace unit tests and
-# the lint checks on the host and the VM tier on both kernels.  Ends with one summary line
+# make check: install what is missing, then run the userspace unit tests,
+# the lint checks and a minute of fuzzing on the host, and the VM tier on
+# both kernels.  Ends with one summary line
 # "N passed, N failed".
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +18,8 @@ trap 'rm -f "$out"' EXIT
 	make -s -C tests/unit run 2>&1
 	echo "# lint: checkpatch and sparse"
 	bash tests/lint.sh 2>&1
+	echo "# fuzz: the qcow2 format code, briefly (make fuzz for longer)"
+	bash tests/fuzz/run.sh 60 2>&1
 	echo "# VM tests"
 	bash tests/vm/run-tests.sh
 } 2>&1 | tee "$out"
@@ -25,7 +28,7 @@ passed=$(grep -cE '^ok ' "$out")
 failed=$(grep -cE '^not ok ' "$out")
 # A runner that died before printing its plan is a failure too.
 plans=$(grep -cE '^1\.\.[0-9]+' "$out")
-if [ "$plans" -lt 3 ]; then
+if [ "$plans" -lt 4 ]; then
 	echo "# a test runner did not finish"
 	failed=$((failed + 1))
 fi

@@ -17,6 +17,9 @@
 #         zeros, has SHA256 (QEMU's export of the image before it was
 #         damaged, with the range zeroed)
 #   fs    NAME IMAGE SNAPSHOT SUMS   mounts as ext4; files match SUMS
+#   hostile NAME IMAGE SNAPSHOT   a damaged image: refused (one qsnap: line
+#         if the kernel was asked), or every read succeeds or fails with EIO
+#         (tests/images/hostile.sh)
 #   toolrefuse NAME IMAGE SNAPSHOT MESSAGE
 #         qsnapctl refuses before calling the kernel (no qsnap: line),
 #         saying MESSAGE
@@ -558,5 +561,8 @@ refuse "extended L2 with 8 KiB clusters" extl2-8k.qcow2 - "Invalid argument" "ex
 qemu-img create -q -f qcow2 --object secret,id=sec0,data=123456 \
 	-o encrypt.format=luks,encrypt.key-secret=sec0 "$IMG/luks.qcow2" 16M
 refuse "LUKS-encrypted image" luks.qcow2 - "Operation not supported" "encrypted"
+
+# --- the hostile-image suite ---
+. "$(dirname "$0")/hostile.sh"
 
 rm -rf "$WORK"

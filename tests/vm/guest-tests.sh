@@ -3,6 +3,8 @@
 # The in-guest test suite: run by /init with qsnap.ko loaded and the data
 # disk (images + manifest made by tests/images/make-images.sh) at /dev/vda.
 . /bin/guest-lib.sh
+. /bin/guest-manifest.sh
+. /bin/guest-lifecycle.sh
 
 TAB=$(printf '\t')
 D=/data
@@ -10,96 +12,8 @@ mount -o ro /dev/vda $D || { echo "Bail out! cannot mount the data disk"; exit 1
 insmod /lib/modules/qsnap.ko || { echo "Bail out! insmod qsnap.ko failed"; exit 1; }
 
 # --- every case of the manifest (see tests/images/make-images.sh) ---
-while IFS="$TAB" read -r kind name image snap a b c d e; do
-	case $kind in
-	same)	# a=sha b=size c=qsnapctl options
-		# shellcheck disable=SC2086
-		if ! dev=$(qs_attach "$D/img/$image" "$snap" $c 2>/tmp/err); then
-			fail "$name" "attach failed: $(cat /tmp/err)"
-			continue
-		fi
-		sha=$(sha_of "$dev")
-		size=$(blockdev --getsize64 "$dev")
-		if [ "$sha" = "$a" ] && [ "$size" = "$b" ]; then
-			pass "$name"
-		else
-			fail "$name" "got size $size sha $sha, QEMU: size $b sha $a"
-		fi
-		qsnapctl detach "$dev" || fail "$name: detach" "detach failed"
-		;;
-	refuse)
-		mark=$(qsnap_log_count)
-		if dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
-			fail "$name" "attached as $dev"
-			qsnapctl detach "$dev"
-			continue
-		fi
-		logs=$(qsnap_log_since "$mark")
-		nlogs=$(echo "$logs" | grep -c 'qsnap: ')
-		if ! grep -qF "$a" /tmp/err; then
-			fail "$name" "want errno '$a', got: $(cat /tmp/err)"
-		elif [ "$nlogs" != 1 ] || ! echo "$logs" | grep -qF "$b"; then
-			fail "$name" "want one 'qsnap:' line with '$b', got $nlogs: $logs"
-		else
-			pass "$name"
-		fi
-		;;
-	eio)	# a=offset b=length c=sha d=size e=dmesg text
-		if ! dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
-			fail "$name" "attach failed: $(cat /tmp/err)"
-			continue
-		fi
-		mark=$(qsnap_log_count)
-		if dd if="$dev" of=/dev/null bs="$b" skip=$((a / b)) count=1 \
-		      iflag=direct 2>/tmp/err; then
-			fail "$name" "reading $b bytes at $a succeeded"
-		elif ! grep -q "Input/output error" /tmp/err; then
-			fail "$name" "want EIO, got: $(cat /tmp/err)"
-		else
-			logs=$(qsnap_log_since "$mark")
-			nlogs=$(echo "$logs" | grep -c 'qsnap: ')
-			# With noerror,sync dd reads the bad block as zeros.
-			sha=$(dd if="$dev" bs="$b" iflag=direct conv=noerror,sync \
-			      2>/dev/null | sha256sum | cut -d' ' -f1)
-			if [ "$nlogs" != 1 ] || ! echo "$logs" | grep -qF "$e"; then
-				fail "$name" "want one 'qsnap:' line with '$e', got $nlogs: $logs"
-			elif [ "$sha" != "$c" ]; then
-				fail "$name" "the rest of the device: sha $sha, QEMU: $c"
-			else
-				pass "$name"
-			fi
-		fi
-		qsnapctl detach "$dev" || fail "$name: detach" "detach failed"
-		;;
-	fs)	# a=the sums file
-		if ! dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
-			fail "$name" "attach failed: $(cat /tmp/err)"
-			continue
-		fi
-		mkdir -p /mnt/fs
-		if mount -t ext4 -o ro "$dev" /mnt/fs; then
-			check "$name" "" sh -c "cd /mnt/fs && sha256sum -c -s $D/img/$a"
-			umount /mnt/fs
-		else
-			fail "$name" "mount failed"
-		fi
-		qsnapctl detach "$dev" || fail "$name: detach" "detach failed"
-		;;
-	toolrefuse)	# a=message
-		mark=$(qsnap_log_count)
-		if dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
-			fail "$name" "attached as $dev"
-			qsnapctl detach "$dev"
-		elif ! grep -qF "$a" /tmp/err; then
-			fail "$name" "want '$a', got: $(cat /tmp/err)"
-		elif [ "$(qsnap_log_count)" != "$mark" ]; then
-			fail "$name" "the kernel was asked: $(qsnap_log_since "$mark")"
-		else
-			pass "$name"
-		fi
-		;;
-	esac
-done < $D/manifest
+run_manifest .
+
 
 # --- the ioctl ABI ---
 qsnap_ioctl_test $D/img/v3-64k.qcow2 $D/img/overlay.qcow2 \
@@ -253,6 +167,11 @@ if dev=$(qs_attach $D/img/l2-reserved.qcow2 -); then
 else
 	fail "corrupt L2 entry: attach" "attach failed"
 fi
+
+# --- lifecycle races ---
+lifecycle_detach_under_io
+lifecycle_image_changes
+lifecycle_cycles 100
 
 # --- unknown snapshot: the tool lists what exists ---
 qsnapctl attach $D/img/names.qcow2 --snapshot nope 2>/tmp/err

@@ -21,15 +21,15 @@ vm_kernels() {
 	cat "$CACHE/kernels/list"
 }
 
-# Build qsnap.ko for kernel $1 in a private copy of the tree (kbuild
-# writes next to the sources, and two kernels must not share objects).
-# Prints the path of the module.
+# Build qsnap.ko for kernel $1 (against KDIR $2, default its headers) in a
+# private copy of the tree (kbuild writes next to the sources, and two
+# kernels must not share objects).  Prints the path of the module.
 vm_build_module() {
-	local krel=$1 dir=$BUILD/$1/src
+	local krel=$1 kdir=${2:-/lib/modules/$1/build} dir=$BUILD/$1/src
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	cp -r "$TOP/Kbuild" "$TOP/driver" "$TOP/include" "$dir/"
-	make -s -C "/lib/modules/$krel/build" M="$dir" CONFIG_BLK_DEV_QSNAP=m \
+	make -s -C "$kdir" M="$dir" CONFIG_BLK_DEV_QSNAP=m \
 		W=1 modules >&2 2> "$BUILD/$krel/build.log" || {
 		cat "$BUILD/$krel/build.log" >&2
 		return 1
@@ -60,12 +60,14 @@ vm_initramfs() {
 	local krel=$1 ko=$2 script=$3 out=$4 root m f
 	local kdir=$CACHE/kernels/$krel/modules/kernel
 	root=$(mktemp -d)
+	chmod 755 "$root"	# mktemp's 0700 would lock non-root users out of /
 	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,mnt,data,lib/modules,etc}
 	cp /bin/busybox "$root/bin/busybox"
 	for m in $(/bin/busybox --list); do
 		[ -e "$root/bin/$m" ] || ln -s busybox "$root/bin/$m"
 	done
 	for m in $VIRTIO_MODULES; do
+		[ -d "$kdir" ] || break		# a kernel with virtio built in
 		f=$(find "$kdir" -name "$m.ko" -o -name "$m.ko.xz" | head -n 1)
 		[ -n "$f" ] || continue
 		case "$f" in
@@ -76,7 +78,8 @@ vm_initramfs() {
 	done
 	cp "$ko" "$root/lib/modules/qsnap.ko"
 	cp "$BUILD"/guest-bin/* "$root/bin/"
-	cp "$TOP/tests/vm/guest-lib.sh" "$root/bin/guest-lib.sh"
+	cp "$TOP/tests/vm/guest-lib.sh" "$TOP/tests/vm/guest-manifest.sh" \
+	   "$TOP/tests/vm/guest-lifecycle.sh" "$root/bin/"
 	cp "$script" "$root/bin/guest-main.sh"
 	cat > "$root/init" <<'INIT'
 #!/bin/sh
@@ -108,15 +111,17 @@ vm_data_disk() {
 }
 
 # vm_run KREL INITRD DISK CONSOLE-LOG [TIMEOUT]: boot, wait for power-off.
+# VM_KERNEL overrides the kernel image, VM_APPEND adds to its command line.
 vm_run() {
 	local krel=$1 initrd=$2 disk=$3 log=$4 timeout=${5:-1200}
+	local kernel=${VM_KERNEL:-$CACHE/kernels/$krel/vmlinuz}
 	local append="console=ttyS0 panic=-1 loglevel=7"
 	# SLUB debug and KFENCE are compiled into the 6.12 cloud kernel.
-	append+=" slub_debug=FZPU kfence.sample_interval=1"
+	append+=" slub_debug=FZPU kfence.sample_interval=1 ${VM_APPEND:-}"
 	timeout --foreground -k 10 "$timeout" \
 	qemu-system-x86_64 -accel tcg,thread=multi -cpu max,-cx16 -smp 2 \
 		-m 2048 -nographic -no-reboot -nodefaults -serial stdio \
-		-kernel "$CACHE/kernels/$krel/vmlinuz" -initrd "$initrd" \
+		-kernel "$kernel" -initrd "$initrd" \
 		-append "$append" \
 		-drive "file=$disk,format=raw,if=virtio,cache=unsafe" \
 		< /dev/null 2>&1 | tr -d '\r' > "$log" || true

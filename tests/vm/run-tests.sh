@@ -5,7 +5,8 @@
 # against its headers, boot it under QEMU with the test images on a virtio
 # disk, run tests/vm/guest-tests.sh, and turn the console into TAP lines
 # "ok N - [kernel] test".  A console with BUG:/WARNING:/Oops/Call Trace
-# fails that kernel's "no kernel complaints" test.
+# fails that kernel's "no kernel complaints" test.  Then the same for a
+# sanitizer kernel built here, with the hostile and lifecycle suites.
 #
 # Writes its TAP lines on stdout; exits 1 if any failed.
 . "$(dirname "$0")/lib.sh"
@@ -28,6 +29,36 @@ emit() {	# OK(0/1) TEXT
 	fi
 }
 
+# run_guest LABEL KREL KO SCRIPT: boot KREL with SCRIPT as the guest suite
+# and turn its console into TAP lines.
+run_guest() {
+	local label=$1 krel=$2 ko=$3 script=$4 log start line complaints
+	vm_initramfs "$krel" "$ko" "$script" "$BUILD/$krel/initrd.gz"
+	log=$BUILD/$krel/console.log
+	vm_log "$label: booting (console: $log)"
+	start=$(date +%s)
+	vm_run "$krel" "$BUILD/$krel/initrd.gz" "$BUILD/data.ext4" "$log" 2400
+	vm_log "$label: guest ran $(( $(date +%s) - start )) s"
+
+	while IFS= read -r line; do
+		case $line in
+		"ok "*)
+			emit 0 "[$label] ${line#ok*- }" ;;
+		"not ok "*)
+			emit 1 "[$label] ${line#not ok*- }" ;;
+		esac
+	done < <(grep -aE '^(not )?ok( [0-9]+)? - ' "$log")
+
+	grep -q '^guest: done' "$log"
+	emit $? "[$label] the guest ran to the end"
+	if complaints=$(vm_console_complaints "$log"); then
+		echo "$complaints" | head -n 20 | sed 's/^/# /'
+		emit 1 "[$label] no kernel complaints on the console"
+	else
+		emit 0 "[$label] no kernel complaints on the console"
+	fi
+}
+
 for krel in $(vm_kernels); do
 	short=${krel%%-*}
 	if ! ko=$(vm_build_module "$krel"); then
@@ -35,31 +66,24 @@ for krel in $(vm_kernels); do
 		continue
 	fi
 	emit 0 "[$short] module builds without warnings"
-	vm_initramfs "$krel" "$ko" "$TOP/tests/vm/guest-tests.sh" \
-		"$BUILD/$krel/initrd.gz"
-	log=$BUILD/$krel/console.log
-	vm_log "$short: booting (console: $log)"
-	start=$(date +%s)
-	vm_run "$krel" "$BUILD/$krel/initrd.gz" "$BUILD/data.ext4" "$log" 1500
-	vm_log "$short: guest ran $(( $(date +%s) - start )) s"
-
-	while IFS= read -r line; do
-		case $line in
-		"ok "*)
-			emit 0 "[$short] ${line#ok*- }" ;;
-		"not ok "*)
-			emit 1 "[$short] ${line#not ok*- }" ;;
-		esac
-	done < <(grep -aE '^(not )?ok( [0-9]+)? - ' "$log")
-
-	grep -q '^guest: done' "$log"
-	emit $? "[$short] the guest ran to the end"
-	if complaints=$(vm_console_complaints "$log"); then
-		echo "$complaints" | head -n 20 | sed 's/^/# /'
-		emit 1 "[$short] no kernel complaints on the console"
-	else
-		emit 0 "[$short] no kernel complaints on the console"
-	fi
+	run_guest "$short" "$krel" "$ko" "$TOP/tests/vm/guest-tests.sh"
 done
+
+# The sanitizer tier: a KASAN/kmemleak/lockdep/UBSAN 6.12 kernel built
+# here (tests/vm/debug-kernel.sh), the hostile-image suite, the lifecycle
+# races and 1000 attach/detach cycles, then two kmemleak scans.
+if tree=$(bash "$TOP/tests/vm/debug-kernel.sh"); then
+	emit 0 "[debug] sanitizer kernel builds (KASAN, kmemleak, lockdep, UBSAN)"
+	if ko=$(vm_build_module debug "$tree"); then
+		emit 0 "[debug] module builds without warnings"
+		VM_KERNEL=$tree/arch/x86/boot/bzImage \
+		VM_APPEND="pci=noacpi kasan_multi_shot" \
+			run_guest debug debug "$ko" "$TOP/tests/vm/debug-guest.sh"
+	else
+		emit 1 "[debug] module builds without warnings"
+	fi
+else
+	emit 1 "[debug] sanitizer kernel builds (KASAN, kmemleak, lockdep, UBSAN)"
+fi
 echo "1..$n"
 [ "$failed" = 0 ]

@@ -1,0 +1,43 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# The sanitizer tier's guest suite (KASAN, kmemleak, lockdep, UBSAN kernel):
+# the hostile-image suite, damaged clusters, refusals, a sample of the
+# differential cases over every read path, the ioctl ABI, the lifecycle
+# races and 1000 attach/detach cycles; then kmemleak must find nothing of
+# qsnap's.  Any sanitizer report on the console fails the run (host side).
+. /bin/guest-lib.sh
+. /bin/guest-manifest.sh
+. /bin/guest-lifecycle.sh
+
+TAB=$(printf '\t')
+D=/data
+KML=/sys/kernel/debug/kmemleak
+mount -o ro /dev/vda $D || { echo "Bail out! cannot mount the data disk"; exit 1; }
+mount -t debugfs debugfs /sys/kernel/debug
+insmod /lib/modules/qsnap.ko || { echo "Bail out! insmod qsnap.ko failed"; exit 1; }
+# Forget what boot left behind: only what follows counts.
+echo clear > $KML
+
+run_manifest '^(hostile|eio|refuse|toolrefuse)'
+run_manifest '^same	[^	]*	(chain/|zlib-64k|zstd-64k|extl2-(16|128)k|datafile)'
+run_manifest '^fs	'
+qsnap_ioctl_test $D/img/v3-64k.qcow2 $D/img/overlay.qcow2 \
+	$D/img/backing-base.qcow2 | grep -E '^(not )?ok'
+
+lifecycle_detach_under_io
+lifecycle_image_changes
+lifecycle_cycles 1000
+
+# kmemleak reports objects unreferenced for two scans and older than ~5 s.
+sleep 6
+echo scan > $KML
+sleep 6
+echo scan > $KML
+cat $KML > /tmp/leaks
+total=$(grep -c 'unreferenced object' /tmp/leaks)
+ours=$(awk '/unreferenced object/ { if (hit) n++; hit = 0 }
+	    /qsnap|qcow2|zstd|zlib/ { hit = 1 }
+	    END { if (hit) n++; print n + 0 }' /tmp/leaks)
+check "kmemleak: nothing of qsnap's leaked ($total unrelated reports)" \
+	"$(cat /tmp/leaks)" [ "$ours" = 0 ]
+check "rmmod at the end" "" rmmod qsnap

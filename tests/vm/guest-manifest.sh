@@ -1,0 +1,124 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# The manifest cases (tests/images/make-images.sh) as in-guest tests:
+# run_manifest PATTERN runs the manifest lines matching the grep -E PATTERN.
+# Needs guest-lib.sh, D (the data disk mount) and TAB.
+
+run_manifest() {
+	grep -E "$1" $D/manifest > /tmp/manifest.sel
+	while IFS="$TAB" read -r kind name image snap a b c d e; do
+		case $kind in
+		same)	# a=sha b=size c=qsnapctl options
+			# shellcheck disable=SC2086
+			if ! dev=$(qs_attach "$D/img/$image" "$snap" $c 2>/tmp/err); then
+				fail "$name" "attach failed: $(cat /tmp/err)"
+				continue
+			fi
+			sha=$(sha_of "$dev")
+			size=$(blockdev --getsize64 "$dev")
+			if [ "$sha" = "$a" ] && [ "$size" = "$b" ]; then
+				pass "$name"
+			else
+				fail "$name" "got size $size sha $sha, QEMU: size $b sha $a"
+			fi
+			qsnapctl detach "$dev" || fail "$name: detach" "detach failed"
+			;;
+		refuse)
+			mark=$(qsnap_log_count)
+			if dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
+				fail "$name" "attached as $dev"
+				qsnapctl detach "$dev"
+				continue
+			fi
+			logs=$(qsnap_log_since "$mark")
+			nlogs=$(echo "$logs" | grep -c 'qsnap: ')
+			if ! grep -qF "$a" /tmp/err; then
+				fail "$name" "want errno '$a', got: $(cat /tmp/err)"
+			elif [ "$nlogs" != 1 ] || ! echo "$logs" | grep -qF "$b"; then
+				fail "$name" "want one 'qsnap:' line with '$b', got $nlogs: $logs"
+			else
+				pass "$name"
+			fi
+			;;
+		eio)	# a=offset b=length c=sha d=size e=dmesg text
+			if ! dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
+				fail "$name" "attach failed: $(cat /tmp/err)"
+				continue
+			fi
+			mark=$(qsnap_log_count)
+			if dd if="$dev" of=/dev/null bs="$b" skip=$((a / b)) count=1 \
+			      iflag=direct 2>/tmp/err; then
+				fail "$name" "reading $b bytes at $a succeeded"
+			elif ! grep -q "Input/output error" /tmp/err; then
+				fail "$name" "want EIO, got: $(cat /tmp/err)"
+			else
+				logs=$(qsnap_log_since "$mark")
+				nlogs=$(echo "$logs" | grep -c 'qsnap: ')
+				# With noerror,sync dd reads the bad block as zeros.
+				sha=$(dd if="$dev" bs="$b" iflag=direct conv=noerror,sync \
+				      2>/dev/null | sha256sum | cut -d' ' -f1)
+				if [ "$nlogs" != 1 ] || ! echo "$logs" | grep -qF "$e"; then
+					fail "$name" "want one 'qsnap:' line with '$e', got $nlogs: $logs"
+				elif [ "$sha" != "$c" ]; then
+					fail "$name" "the rest of the device: sha $sha, QEMU: $c"
+				else
+					pass "$name"
+				fi
+			fi
+			qsnapctl detach "$dev" || fail "$name: detach" "detach failed"
+			;;
+		fs)	# a=the sums file
+			if ! dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
+				fail "$name" "attach failed: $(cat /tmp/err)"
+				continue
+			fi
+			mkdir -p /mnt/fs
+			if mount -t ext4 -o ro "$dev" /mnt/fs; then
+				check "$name" "" sh -c "cd /mnt/fs && sha256sum -c -s $D/img/$a"
+				umount /mnt/fs
+			else
+				fail "$name" "mount failed"
+			fi
+			qsnapctl detach "$dev" || fail "$name: detach" "detach failed"
+			;;
+		hostile)
+			mark=$(qsnap_log_count)
+			if dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
+				timeout 120 dd if="$dev" of=/dev/null bs=65536 \
+					iflag=direct conv=noerror 2>/tmp/dd
+				if ! grep -q "records in" /tmp/dd; then
+					fail "$name" "reading the device did not finish: $(cat /tmp/dd)"
+				elif grep '^dd:' /tmp/dd | grep -qv 'Input/output error'; then
+					fail "$name" "a read failed with another error: $(cat /tmp/dd)"
+				else
+					pass "$name (attached; reads give data or EIO)"
+				fi
+				qsnapctl detach "$dev" || fail "$name: detach" "detach failed"
+			else
+				nlogs=$(qsnap_log_since "$mark" | grep -c 'qsnap: ')
+				# The kernel was asked unless qsnapctl refused first.
+				want=0
+				grep -q "attach failed" /tmp/err && want=1
+				if [ "$nlogs" = "$want" ]; then
+					pass "$name (refused: $(head -c 100 /tmp/err))"
+				else
+					fail "$name" "want $want qsnap: lines, got $nlogs: $(qsnap_log_since "$mark") / $(cat /tmp/err)"
+				fi
+			fi
+			;;
+		toolrefuse)	# a=message
+			mark=$(qsnap_log_count)
+			if dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
+				fail "$name" "attached as $dev"
+				qsnapctl detach "$dev"
+			elif ! grep -qF "$a" /tmp/err; then
+				fail "$name" "want '$a', got: $(cat /tmp/err)"
+			elif [ "$(qsnap_log_count)" != "$mark" ]; then
+				fail "$name" "the kernel was asked: $(qsnap_log_since "$mark")"
+			else
+				pass "$name"
+			fi
+			;;
+		esac
+	done < /tmp/manifest.sel
+}
