@@ -38,6 +38,23 @@ static int qcow2_pread(struct qcow2_image *img, const struct qcow2_io *io,
 	return 0;
 }
 
+/* A name stored in the file: @len bytes at @offset, NUL-terminated in @buf. */
+static int qcow2_read_name(struct qcow2_image *img, const struct qcow2_io *io,
+			   u64 offset, u32 len, char *buf, size_t size,
+			   const char *what)
+{
+	int ret;
+
+	if (len >= size)
+		return qcow2_error(img, EINVAL, "%s too long (%u bytes)", what,
+				   len);
+	ret = qcow2_pread(img, io, buf, len, offset, what);
+	if (ret)
+		return ret;
+	buf[len] = '\0';
+	return 0;
+}
+
 /*
  * A table of @entries entries of @entry_len bytes at @offset: not larger
  * than @max_bytes, cluster-aligned, and inside the file (QEMU's
@@ -229,11 +246,11 @@ static int qcow2_read_backing_name(struct qcow2_image *img,
 
 	if (!img->backing_file_offset || !img->backing_file_size)
 		return 0;
-	ret = qcow2_pread(img, io, img->backing_file, img->backing_file_size,
-			  img->backing_file_offset, "backing file name");
+	ret = qcow2_read_name(img, io, img->backing_file_offset,
+			      img->backing_file_size, img->backing_file,
+			      sizeof(img->backing_file), "backing file name");
 	if (ret)
 		return ret;
-	img->backing_file[img->backing_file_size] = '\0';
 	if (!img->backing_file[0])
 		return qcow2_error(img, EINVAL, "empty backing file name");
 	return 0;
@@ -275,28 +292,19 @@ static int qcow2_walk_extensions(struct qcow2_image *img,
 		    img->crypt_method == QCOW2_CRYPT_NONE)
 			return qcow2_error(img, EINVAL,
 					   "crypto header extension in an unencrypted image");
-		if (magic == QCOW2_EXT_BACKING_FORMAT) {
-			if (len > QCOW2_MAX_BACKING_FORMAT)
-				return qcow2_error(img, EINVAL,
-						   "backing format name too long (%u bytes)",
-						   len);
-			ret = qcow2_pread(img, io, img->backing_format, len,
-					  offset, "backing format");
-			if (ret)
-				return ret;
-			img->backing_format[len] = '\0';
-		}
-		if (magic == QCOW2_EXT_DATA_FILE) {
-			if (len > QCOW2_MAX_DATA_FILE_NAME)
-				return qcow2_error(img, EINVAL,
-						   "data file name too long (%u bytes)",
-						   len);
-			ret = qcow2_pread(img, io, img->data_file, len,
-					  offset, "data file name");
-			if (ret)
-				return ret;
-			img->data_file[len] = '\0';
-		}
+		ret = 0;
+		if (magic == QCOW2_EXT_BACKING_FORMAT)
+			ret = qcow2_read_name(img, io, offset, len,
+					      img->backing_format,
+					      sizeof(img->backing_format),
+					      "backing format name");
+		else if (magic == QCOW2_EXT_DATA_FILE)
+			ret = qcow2_read_name(img, io, offset, len,
+					      img->data_file,
+					      sizeof(img->data_file),
+					      "data file name");
+		if (ret)
+			return ret;
 		offset += ALIGN((u64)len, 8);
 	}
 	return 0;

@@ -207,12 +207,13 @@ static int qsnap_check_chain(struct qsnap_device *qs, bool no_backing)
 				       layer->path);
 				return -ELOOP;
 			}
-		if (layer->format == QSNAP_FORMAT_RAW || (i == 0 && no_backing))
+		if (i == 0 && no_backing)
 			continue;
-		if (!layer->img.backing_file[0]) {
+		if (layer->format == QSNAP_FORMAT_RAW ||
+		    !layer->img.backing_file[0]) {
 			if (!below)
 				continue;
-			pr_err("%s: the image has no backing file, but %s was passed as one\n",
+			pr_err("%s: it has no backing file, but %s was passed as one\n",
 			       layer->path, below->path);
 			return -EINVAL;
 		}

@@ -19,7 +19,8 @@
 
 #include "chain.h"
 
-static int chain_pread(void *opaque, void *buf, size_t len, u64 off)
+/* qcow2_io.pread over the file descriptor *@opaque. */
+int fd_pread(void *opaque, void *buf, size_t len, u64 off)
 {
 	int fd = *(int *)opaque;
 
@@ -114,7 +115,7 @@ static int open_layer(struct chain *c, unsigned int i, char *path,
 
 static int load_qcow2(struct chain *c, struct chain_layer *l)
 {
-	struct qcow2_io io = { .pread = chain_pread, .opaque = &l->fd };
+	struct qcow2_io io = { .pread = fd_pread, .opaque = &l->fd };
 	struct stat st;
 	int ret;
 

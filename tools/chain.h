@@ -39,6 +39,7 @@ struct chain {
 	char top_err[QCOW2_ERR_MAX];
 };
 
+int fd_pread(void *opaque, void *buf, size_t len, u64 off);
 int chain_open(struct chain *c, const char *image, bool no_backing);
 void chain_close(struct chain *c);
 

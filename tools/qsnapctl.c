@@ -94,31 +94,10 @@ static int open_control(void)
 
 /* --- userspace view of an image, with the module's own format code --- */
 
-static int file_pread(void *opaque, void *buf, size_t len, u64 off)
-{
-	int fd = *(int *)opaque;
-
-	while (len) {
-		ssize_t n = pread(fd, buf, len, off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (!n)
-			return -EIO;
-		buf = (char *)buf + n;
-		len -= n;
-		off += n;
-	}
-	return 0;
-}
-
 /* Open and parse @path; 0, or -errno after printing why. */
 static int load_image(const char *path, struct qcow2_image *img, int *fdp)
 {
-	struct qcow2_io io = { .pread = file_pread, .opaque = fdp };
+	struct qcow2_io io = { .pread = fd_pread, .opaque = fdp };
 	struct stat st;
 	int ret;
 

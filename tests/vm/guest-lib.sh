@@ -30,3 +30,18 @@ sha_of() { sha256sum < "$1" | cut -d' ' -f1; }
 
 # a 64 KiB run of byte $1 (octal), and its sha256
 pattern_sha() { head -c 65536 /dev/zero | tr '\000' "\\$1" | sha256sum | cut -d' ' -f1; }
+
+# Read all of device $1 within a time bound, carrying on past errors: true
+# if the read finished and every failed read was EIO; else prints why.
+read_data_or_eio() {
+	timeout 120 dd if="$1" of=/dev/null bs=65536 iflag=direct conv=noerror \
+		2>/tmp/dd
+	if ! grep -q "records in" /tmp/dd; then
+		echo "reading the device did not finish: $(cat /tmp/dd)"
+		return 1
+	fi
+	if grep '^dd:' /tmp/dd | grep -qv 'Input/output error'; then
+		echo "a read failed with another error: $(cat /tmp/dd)"
+		return 1
+	fi
+}
