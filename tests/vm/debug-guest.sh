@@ -21,8 +21,7 @@ echo clear > $KML
 run_manifest '^(hostile|eio|refuse|toolrefuse)'
 run_manifest '^same	[^	]*	(chain/|zlib-64k|zstd-64k|extl2-(16|128)k|datafile)'
 run_manifest '^fs	'
-qsnap_ioctl_test $D/img/v3-64k.qcow2 $D/img/overlay.qcow2 \
-	$D/img/backing-base.qcow2 | grep -E '^(not )?ok'
+run_ioctl_test
 
 lifecycle_detach_under_io
 lifecycle_image_changes

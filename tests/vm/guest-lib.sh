@@ -45,3 +45,24 @@ read_data_or_eio() {
 		return 1
 	fi
 }
+
+# run_c_test NAME CMD...: run a C TAP test.  Its ok/not ok lines pass
+# through, and one more test says whether it reached its plan: a "Bail out!"
+# or a crash must not pass for an empty success.
+run_c_test() {
+	n=$1
+	shift
+	"$@" > /tmp/ctest.out 2>&1
+	grep -E '^(not )?ok' /tmp/ctest.out
+	check "$n ran to the end" "$(grep -v '^ok' /tmp/ctest.out | tail -n 3)" \
+		grep -q '^1\.\.[1-9]' /tmp/ctest.out
+}
+
+# The ioctl ABI test needs a writable copy of its image (it checks that
+# read-write fds are refused); the data disk is mounted read-only.
+run_ioctl_test() {
+	cp "$D/img/v3-64k.qcow2" /tmp/v3-64k.qcow2
+	run_c_test "ioctl ABI test" qsnap_ioctl_test /tmp/v3-64k.qcow2 \
+		"$D/img/overlay.qcow2" "$D/img/backing-base.qcow2"
+	rm -f /tmp/v3-64k.qcow2
+}
