@@ -31,9 +31,6 @@
 #define QCOW2_COMPRESSION_ZLIB		0
 #define QCOW2_COMPRESSION_ZSTD		1
 
-/* Autoclear feature bits */
-#define QCOW2_AUTOCLEAR_DATA_FILE_RAW	BIT_ULL(1)
-
 /* QEMU keeps the backing format name in a 16-byte buffer. */
 #define QCOW2_MAX_BACKING_FORMAT	15U
 #define QCOW2_MAX_DATA_FILE_NAME	1023U
