@@ -382,8 +382,13 @@ static int qsnap_ctl_detach(void __user *argp)
 	else
 		qs->state = QSNAP_STATE_DELETING;
 	mutex_unlock(&qs->disk->open_mutex);
+	/*
+	 * Hide the device from lookups but keep its index taken until
+	 * qsnap_remove() has deleted the gendisk: an attach that reused the
+	 * index earlier would register a second "qsnapN" in sysfs.
+	 */
 	if (!ret)
-		idr_remove(&qsnap_index_idr, arg.index);
+		idr_replace(&qsnap_index_idr, NULL, arg.index);
 out_unlock:
 	mutex_unlock(&qsnap_ctl_mutex);
 	if (!ret)

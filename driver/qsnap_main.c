@@ -265,12 +265,20 @@ out_free_index:
 	mutex_lock(&qsnap_ctl_mutex);
 	idr_remove(&qsnap_index_idr, qs->index);
 	mutex_unlock(&qsnap_ctl_mutex);
+	/*
+	 * Not only -ENOMEM: add_disk() ignores a failed dev_set_name(), and
+	 * device_add() then fails with -EINVAL.
+	 */
+	if (ret != -ENOMEM)
+		pr_err("qsnap%u: cannot register the block device (error %d)\n",
+		       qs->index, ret);
 	return ret;
 }
 
 /**
- * qsnap_remove() - tear down a device already taken out of the index
- * @qs: the device; freed when the last reference to its gendisk goes
+ * qsnap_remove() - tear down a device and free its index
+ * @qs: the device, no longer found by index lookups (its index entry is
+ *	NULL); freed when the last reference to its gendisk goes
  */
 void qsnap_remove(struct qsnap_device *qs)
 {
@@ -280,6 +288,10 @@ void qsnap_remove(struct qsnap_device *qs)
 	destroy_workqueue(qs->wq);
 	blk_mq_free_tag_set(&qs->tag_set);
 	pr_info("%s: detached\n", disk->disk_name);
+	/* Only now may a new device take the name (as loop_remove does). */
+	mutex_lock(&qsnap_ctl_mutex);
+	idr_remove(&qsnap_index_idr, qs->index);
+	mutex_unlock(&qsnap_ctl_mutex);
 	put_disk(disk);
 }
 
@@ -305,11 +317,8 @@ static void __exit qsnap_exit(void)
 
 	/* No new attaches; no device can be open (each open pins us). */
 	qsnap_ctl_exit();
-	idr_for_each_entry(&qsnap_index_idr, qs, id) {
-		idr_remove(&qsnap_index_idr, id);
-		if (qs)
-			qsnap_remove(qs);
-	}
+	idr_for_each_entry(&qsnap_index_idr, qs, id)
+		qsnap_remove(qs);
 	idr_destroy(&qsnap_index_idr);
 	unregister_blkdev(qsnap_major, "qsnap");
 }
