@@ -501,6 +501,32 @@ toolrefuse "backing format vmdk" chain/vmdk-backing.qcow2 - 'backing file format
 same "external data file" datafile.qcow2 -
 same "external data file (data_file_raw)" datafile-raw.qcow2 -
 
+# --- every read path in one device, for the parallel readers ---
+# deflate-compressed base <- extended-L2 zstd layer with compressed
+# clusters, subcluster writes and zeroed subclusters <- 64 KiB top with a
+# snapshot.  The data differs at every offset (text, random bytes), so a
+# read served from the wrong place cannot match.  QEMU's raw export stays
+# on the data disk: the guest compares reads at random offsets with it.
+R=$IMG/readers
+mkdir -p "$R"
+qemu-img convert -q -c -f raw -O qcow2 "$mixed" "$R/base.qcow2"
+qemu-img resize -q "$R/base.qcow2" 24M
+head -c 1M /dev/urandom > "$WORK/rand1m"
+text 7000000 1M > "$WORK/text1m"
+qcr -o extended_l2=on,compression_type=zstd -b base.qcow2 -F qcow2 "$R/mid.qcow2"
+qio -c "write -c -s $WORK/text1m 17M 1M" -c "write -s $WORK/rand1m 4100k 12k" \
+    -c 'write -z 5M 16k' -c "write -s $WORK/text1m 9000k 1M" \
+    -c 'write -z 20M 64k' -c "write -s $WORK/rand1m 22M 6k" "$R/mid.qcow2"
+qcr -b mid.qcow2 -F qcow2 "$R/top.qcow2"
+qio -c "write -s $WORK/rand1m 1M 128k" -c 'write -z 17M 64k' "$R/top.qcow2"
+qemu-img snapshot -c s1 "$R/top.qcow2"
+qio -c 'write -P 0x77 0 24M' "$R/top.qcow2"
+same "parallel readers image (compressed, extended L2, 3 layers), snapshot s1" readers/top.qcow2 s1
+cp --sparse=always "$R/top.qcow2" "$R/.copy.qcow2"
+qemu-img snapshot -a s1 "$R/.copy.qcow2"
+qemu-img convert -f qcow2 -O raw "$R/.copy.qcow2" "$R/s1.raw"
+rm -f "$R/.copy.qcow2"
+
 # --- images that must be refused -------------------------------------
 
 base=$IMG/v3-64k.qcow2

@@ -1,10 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
 # The sanitizer tier's guest suite (KASAN, kmemleak, lockdep, UBSAN kernel):
-# the hostile-image suite, damaged clusters, refusals, a sample of the
-# differential cases over every read path, the ioctl ABI, the lifecycle
-# races and 1000 attach/detach cycles; then kmemleak must find nothing of
-# qsnap's.  Any sanitizer report on the console fails the run (host side).
+# every manifest case (the differential suite, refusals, damaged clusters,
+# the hostile images), the ioctl ABI, every allocation of an attach failed
+# in turn, the lifecycle races, parallel readers and attach/detach, and
+# 1000 attach/detach cycles; then kmemleak must find nothing of qsnap's.  Any sanitizer report on the console fails
+# the run (host side).
 . /bin/guest-lib.sh
 . /bin/guest-manifest.sh
 . /bin/guest-lifecycle.sh
@@ -18,13 +19,14 @@ insmod /lib/modules/qsnap.ko || { echo "Bail out! insmod qsnap.ko failed"; exit 
 # Forget what boot left behind: only what follows counts.
 echo clear > $KML
 
-run_manifest '^(hostile|eio|refuse|toolrefuse)'
-run_manifest '^same	[^	]*	(chain/|zlib-64k|zstd-64k|extl2-(16|128)k|datafile)'
-run_manifest '^fs	'
+run_manifest .
 run_ioctl_test
+lifecycle_failnth
 
 lifecycle_detach_under_io
 lifecycle_image_changes
+lifecycle_readers 32 50
+lifecycle_parallel 20
 lifecycle_cycles 1000
 
 # kmemleak reports objects unreferenced for two scans and older than ~5 s.

@@ -6,8 +6,13 @@
 pass() { echo "ok - $1"; }
 fail() { echo "not ok - $1 # $2"; }
 check() {	# NAME DETAIL COMMAND...
-	n=$1; d=$2; shift 2
-	if "$@"; then pass "$n"; else fail "$n" "$d"; fi
+	_check_name=$1 _check_detail=$2
+	shift 2
+	if "$@"; then
+		pass "$_check_name"
+	else
+		fail "$_check_name" "$_check_detail"
+	fi
 }
 
 # qsnap: lines in the kernel log so far

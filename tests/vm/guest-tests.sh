@@ -170,7 +170,9 @@ fi
 # --- lifecycle races ---
 lifecycle_detach_under_io
 lifecycle_image_changes
-lifecycle_cycles 100
+lifecycle_readers 32 200
+lifecycle_parallel 20
+lifecycle_cycles 1000 memcheck
 
 # --- unknown snapshot: the tool lists what exists ---
 qsnapctl attach $D/img/names.qcow2 --snapshot nope 2>/tmp/err

@@ -41,21 +41,41 @@ vm_build_module() {
 	echo "$dir/driver/qsnap.ko"
 }
 
-# Static guest binaries: qsnapctl, the ioctl test, as_nobody.
+# Static guest binaries: qsnapctl, the ioctl test, the fault injection
+# test, the parallel readers, as_nobody.
 vm_build_guest_tools() {
 	local out=$BUILD/guest-bin
 	mkdir -p "$out"
 	make -s -C "$TOP/tools" OUT="$out/qsnapctl" LDFLAGS=-static >&2
 	gcc -static -O2 -Wall -Wextra -I"$TOP/include/uapi" \
 		-o "$out/qsnap_ioctl_test" "$TOP/tests/selftests/qsnap_ioctl_test.c"
+	gcc -static -O2 -Wall -Wextra -I"$TOP/include/uapi" \
+		-o "$out/qsnap_failnth" "$TOP/tests/selftests/qsnap_failnth.c"
+	gcc -static -O2 -Wall -Wextra -pthread -o "$out/qsnap_readers" \
+		"$TOP/tests/selftests/qsnap_readers.c"
 	gcc -static -O2 -Wall -Wextra -o "$out/as_nobody" \
 		"$TOP/tests/selftests/as_nobody.c"
 	echo "$out"
 }
 
+# Copy host binary $2 with the shared libraries it needs into root $1
+# (at /usr/local/bin, libraries at their own paths).
+vm_copy_binary() {
+	local root=$1 bin lib
+	bin=$(command -v "$2")
+	mkdir -p "$root/usr/local/bin"
+	cp "$bin" "$root/usr/local/bin/"
+	for lib in $(ldd "$bin" | awk '/=> \// { print $3 } /^\t\// { print $1 }'); do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+}
+
 # vm_initramfs KREL QSNAP_KO GUEST_SCRIPT OUT
 # A busybox initramfs: /init runs GUEST_SCRIPT after loading the virtio
-# modules and qsnap.ko, then powers off with reboot -f.
+# modules and qsnap.ko, then powers off with reboot -f.  VM_EXTRA_MODULES
+# names more modules of the kernel to load first (e.g. "loop nbd"),
+# VM_EXTRA_BINS host programs to copy with their libraries (e.g. fio).
 vm_initramfs() {
 	local krel=$1 ko=$2 script=$3 out=$4 root m f
 	local kdir=$CACHE/kernels/$krel/modules/kernel
@@ -66,7 +86,7 @@ vm_initramfs() {
 	for m in $(/bin/busybox --list); do
 		[ -e "$root/bin/$m" ] || ln -s busybox "$root/bin/$m"
 	done
-	for m in $VIRTIO_MODULES; do
+	for m in $VIRTIO_MODULES ${VM_EXTRA_MODULES:-}; do
 		[ -d "$kdir" ] || break		# a kernel with virtio built in
 		f=$(find "$kdir" -name "$m.ko" -o -name "$m.ko.xz" | head -n 1)
 		[ -n "$f" ] || continue
@@ -75,6 +95,9 @@ vm_initramfs() {
 		*) cp "$f" "$root/lib/modules/$m.ko" ;;
 		esac
 		echo "$m" >> "$root/lib/modules/order"
+	done
+	for f in ${VM_EXTRA_BINS:-}; do
+		vm_copy_binary "$root" "$f"
 	done
 	cp "$ko" "$root/lib/modules/qsnap.ko"
 	cp "$BUILD"/guest-bin/* "$root/bin/"
@@ -111,7 +134,8 @@ vm_data_disk() {
 }
 
 # vm_run KREL INITRD DISK CONSOLE-LOG [TIMEOUT]: boot, wait for power-off.
-# VM_KERNEL overrides the kernel image, VM_APPEND adds to its command line.
+# VM_KERNEL overrides the kernel image, VM_APPEND adds to its command line,
+# VM_MEM sets the memory (MiB, 2048).
 vm_run() {
 	local krel=$1 initrd=$2 disk=$3 log=$4 timeout=${5:-1200}
 	local kernel=${VM_KERNEL:-$CACHE/kernels/$krel/vmlinuz}
@@ -120,7 +144,7 @@ vm_run() {
 	append+=" slub_debug=FZPU kfence.sample_interval=1 ${VM_APPEND:-}"
 	timeout --foreground -k 10 "$timeout" \
 	qemu-system-x86_64 -accel tcg,thread=multi -cpu max,-cx16 -smp 2 \
-		-m 2048 -nographic -no-reboot -nodefaults -serial stdio \
+		-m "${VM_MEM:-2048}" -nographic -no-reboot -nodefaults -serial stdio \
 		-kernel "$kernel" -initrd "$initrd" \
 		-append "$append" \
 		-drive "file=$disk,format=raw,if=virtio,cache=unsafe" \
