@@ -21,8 +21,10 @@
 #define QSNAP_MAX_DEVICES	BIT(MINORBITS - QSNAP_PART_SHIFT)
 #define QSNAP_QUEUE_DEPTH	128
 #define QSNAP_MAX_HW_SECTORS	2048	/* 1 MiB requests */
-/* L2 tables kept per device: about this many bytes, 4 to 256 tables. */
-#define QSNAP_L2_CACHE_BYTES	SZ_1M
+/* L2 tables cached per layer: l2_cache_kb, within these bounds. */
+#define QSNAP_L2_CACHE_DEFAULT_KB	1024
+#define QSNAP_L2_CACHE_MIN_TABLES	4
+#define QSNAP_L2_CACHE_MAX_TABLES	65536
 
 enum qsnap_state {
 	QSNAP_STATE_BOUND,	/* attached, openable */
@@ -32,10 +34,26 @@ enum qsnap_state {
 struct qsnap_zcache;
 struct iov_iter;
 
-struct qsnap_l2_slot {
-	u64 offset;		/* host offset of the cached table, 0 = empty */
-	u64 last_use;		/* LRU clock value */
-	__be64 *table;		/* one cluster of L2 entries */
+/**
+ * struct qsnap_l2cache - cached L2 tables of one layer (qsnap_l2cache.c)
+ * @lru:	the tables, most recently used first
+ * @hash:	the tables read successfully, by host offset
+ * @hash_bits:	log2 of the buckets in @hash
+ * @nr:		tables allocated
+ * @max:	tables allowed
+ * @table_size:	bytes of one table
+ * @hits:	lookups found in the cache
+ * @misses:	lookups that read the file
+ */
+struct qsnap_l2cache {
+	struct list_head lru;
+	struct hlist_head *hash;
+	unsigned int hash_bits;
+	unsigned int nr;
+	unsigned int max;
+	size_t table_size;
+	u64 hits;
+	u64 misses;
 };
 
 /**
@@ -52,9 +70,8 @@ struct qsnap_l2_slot {
  * @img:	qcow2: the decoded header and snapshot table
  * @view:	qcow2: the L1 table this layer is read through
  * @l1:		qcow2: the first view.l1_used L1 entries, as on disk
- * @map_lock:	serialises the L2 cache and img.err
- * @l2_cache:	@l2_slots cached L2 tables, LRU
- * @l2_clock:	LRU clock
+ * @map_lock:	serialises @l2 and img.err
+ * @l2:		qcow2: cached L2 tables
  * @zcache_lock: serialises @zcache and @zstat
  * @zcache:	decompression state, set up on the first compressed cluster
  * @zstat:	compressed clusters decompressed, served from @zcache, failed
@@ -69,10 +86,8 @@ struct qsnap_layer {
 	struct qcow2_image img;
 	struct qcow2_view view;
 	__be64 *l1;
-	struct mutex map_lock;		/* L2 cache and img.err */
-	struct qsnap_l2_slot *l2_cache;
-	unsigned int l2_slots;
-	u64 l2_clock;
+	struct mutex map_lock;		/* l2 and img.err */
+	struct qsnap_l2cache l2;
 	struct mutex zcache_lock;	/* zcache and zstat */
 	struct qsnap_zcache *zcache;
 	struct {
@@ -130,6 +145,11 @@ int qsnap_read_compressed(struct qsnap_device *qs, struct qsnap_layer *layer,
 			  struct iov_iter *iter, u64 guest_pos,
 			  const struct qcow2_mapping *map);
 void qsnap_compress_exit(struct qsnap_layer *layer);
+
+/* qsnap_l2cache.c */
+int qsnap_l2c_init(struct qsnap_l2cache *c, size_t table_size);
+void qsnap_l2c_exit(struct qsnap_l2cache *c);
+__be64 *qsnap_l2c_get(struct qsnap_l2cache *c, struct file *file, u64 offset);
 
 /* qsnap_main.c */
 int qsnap_add(struct qsnap_device *qs, u32 index);

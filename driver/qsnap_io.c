@@ -66,7 +66,6 @@ void qsnap_io_err(struct qsnap_device *qs, const struct qsnap_layer *layer,
 static int qsnap_layer_init(struct qsnap_layer *layer)
 {
 	size_t l1_bytes = (size_t)layer->view.l1_used * sizeof(__be64);
-	unsigned int i;
 	int ret;
 
 	mutex_init(&layer->map_lock);
@@ -85,33 +84,13 @@ static int qsnap_layer_init(struct qsnap_layer *layer)
 			return ret;
 		}
 	}
-
-	layer->l2_slots = clamp_t(u64, QSNAP_L2_CACHE_BYTES /
-				  layer->img.cluster_size, 4, 256);
-	layer->l2_cache = kcalloc(layer->l2_slots, sizeof(*layer->l2_cache),
-				  GFP_KERNEL);
-	if (!layer->l2_cache)
-		return -ENOMEM;
-	for (i = 0; i < layer->l2_slots; i++) {
-		layer->l2_cache[i].table = kvmalloc(layer->img.cluster_size,
-						    GFP_KERNEL);
-		if (!layer->l2_cache[i].table)
-			return -ENOMEM;
-	}
-	return 0;
+	return qsnap_l2c_init(&layer->l2, layer->img.cluster_size);
 }
 
 static void qsnap_layer_exit(struct qsnap_layer *layer)
 {
-	unsigned int i;
-
 	qsnap_compress_exit(layer);
-	if (layer->l2_cache) {
-		for (i = 0; i < layer->l2_slots; i++)
-			kvfree(layer->l2_cache[i].table);
-		kfree(layer->l2_cache);
-		layer->l2_cache = NULL;
-	}
+	qsnap_l2c_exit(&layer->l2);
 	kvfree(layer->l1);
 	layer->l1 = NULL;
 }
@@ -150,33 +129,6 @@ void qsnap_io_exit(struct qsnap_device *qs)
 		qsnap_layer_exit(&qs->layers[i]);
 }
 
-/* The L2 table at @offset, from the cache or the file.  map_lock held. */
-static __be64 *qsnap_l2_get(struct qsnap_layer *layer, u64 offset)
-{
-	struct qsnap_l2_slot *slot, *victim = &layer->l2_cache[0];
-	unsigned int i;
-	int ret;
-
-	for (i = 0; i < layer->l2_slots; i++) {
-		slot = &layer->l2_cache[i];
-		if (slot->offset == offset) {
-			slot->last_use = ++layer->l2_clock;
-			return slot->table;
-		}
-		if (slot->last_use < victim->last_use)
-			victim = slot;
-	}
-
-	victim->offset = 0;
-	ret = qsnap_file_pread(layer->file, victim->table,
-			       layer->img.cluster_size, offset);
-	if (ret)
-		return ERR_PTR(ret);
-	victim->offset = offset;
-	victim->last_use = ++layer->l2_clock;
-	return victim->table;
-}
-
 /*
  * Map the guest range [@pos, @pos + @len) of a qcow2 layer as far as it
  * maps one way: a run of zeros, of unallocated clusters, of data
@@ -212,7 +164,7 @@ static int qsnap_map_locked(struct qsnap_layer *layer, u64 pos, u64 len,
 		ext->len = avail;
 		return 0;
 	}
-	l2 = qsnap_l2_get(layer, l2_offset);
+	l2 = qsnap_l2c_get(&layer->l2, layer->file, l2_offset);
 	if (IS_ERR(l2)) {
 		qcow2_error(img, -PTR_ERR(l2), "cannot read L2 table at %#llx",
 			    l2_offset);

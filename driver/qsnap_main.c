@@ -147,6 +147,30 @@ static ssize_t compressed_stat_show(struct device *dev,
 	return sysfs_emit(buf, "%llu %llu %llu\n", decompressed, hits, errors);
 }
 
+/*
+ * L2 tables of all layers: lookups served from the cache, lookups that
+ * read the file, tables held, tables allowed.
+ */
+static ssize_t l2_cache_stat_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	struct qsnap_device *qs = dev_to_qsnap(dev);
+	u64 hits = 0, misses = 0, nr = 0, max = 0;
+	struct qsnap_layer *layer;
+	unsigned int i;
+
+	for (i = 0; i < qs->nr_layers; i++) {
+		layer = &qs->layers[i];
+		mutex_lock(&layer->map_lock);
+		hits += layer->l2.hits;
+		misses += layer->l2.misses;
+		nr += layer->l2.nr;
+		max += layer->l2.max;
+		mutex_unlock(&layer->map_lock);
+	}
+	return sysfs_emit(buf, "%llu %llu %llu %llu\n", hits, misses, nr, max);
+}
+
 static DEVICE_ATTR_RO(image);
 static DEVICE_ATTR_RO(backing);
 static DEVICE_ATTR_RO(snapshot_id);
@@ -154,6 +178,7 @@ static DEVICE_ATTR_RO(snapshot_name);
 static DEVICE_ATTR_RO(cluster_size);
 static DEVICE_ATTR_RO(virtual_size);
 static DEVICE_ATTR_RO(compressed_stat);
+static DEVICE_ATTR_RO(l2_cache_stat);
 
 static struct attribute *qsnap_attrs[] = {
 	&dev_attr_image.attr,
@@ -163,6 +188,7 @@ static struct attribute *qsnap_attrs[] = {
 	&dev_attr_cluster_size.attr,
 	&dev_attr_virtual_size.attr,
 	&dev_attr_compressed_stat.attr,
+	&dev_attr_l2_cache_stat.attr,
 	NULL,
 };
 

@@ -190,4 +190,29 @@ if dev=$(qs_attach $D/img/v3-64k.qcow2 two); then
 	check "attach after reload reads correctly" "" [ "$(sha_of "$dev")" = "$want" ]
 	qsnapctl detach "$dev"
 fi
+# --- the L2 cache: tables kept for the next pass, bounded by l2_cache_kb ---
+# 512-byte clusters: a 64 MiB image has hundreds of 512-byte L2 tables.
+l2stat() { cat "/sys/block/${1#/dev/}/qsnap/l2_cache_stat"; }
+direct_sha() { dd if="$1" bs=1M iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1; }
+want=$(awk -F"$TAB" '$1 == "same" && $3 == "v3-512.qcow2" && $4 == "one" { print $5; exit }' $D/manifest)
+for kb in default 1; do
+	if [ $kb = 1 ]; then
+		rmmod qsnap && insmod /lib/modules/qsnap.ko l2_cache_kb=1
+	fi
+	dev=$(qs_attach $D/img/v3-512.qcow2 one) || { fail "L2 cache ($kb): attach" ""; continue; }
+	sha1=$(direct_sha "$dev")
+	s1=$(l2stat "$dev")
+	sha2=$(direct_sha "$dev")
+	s2=$(l2stat "$dev")
+	qsnapctl detach "$dev"
+	# hits misses tables max, after one pass and after two
+	set -- $s1 $s2
+	if [ $kb = default ]; then
+		check "L2 cache, default size: the second pass reads no table ($s1 / $s2)" "" \
+			[ "$sha1" = "$want" -a "$sha2" = "$want" -a $2 -gt 4 -a $6 = $2 -a $3 -le $(($2 + 1)) ]
+	else
+		check "L2 cache, l2_cache_kb=1: 4 tables, reused, both passes right ($s1 / $s2)" "" \
+			[ "$sha1" = "$want" -a "$sha2" = "$want" -a $7 = 4 -a $8 = 4 -a $6 -ge $(($2 * 2)) ]
+	fi
+done
 check "rmmod at the end" "" rmmod qsnap

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qsnap L2 table cache: one per qcow2 layer, keyed by the table's host
+ * offset, least recently used table evicted.
+ *
+ * Tables are allocated as they are first needed, up to a limit set by the
+ * l2_cache_kb module parameter when the device is attached, so that a
+ * device reading a small part of a large image costs little memory, and a
+ * device reading all of it randomly can be given enough to never re-read a
+ * table.  A hash over the offsets keeps lookups O(1) at any size.  The
+ * caller serialises all calls (the layer's map_lock).
+ */
+#define pr_fmt(fmt) "qsnap: " fmt
+
+#include <linux/hash.h>
+#include <linux/list.h>
+#include <linux/log2.h>
+#include <linux/moduleparam.h>
+#include <linux/slab.h>
+
+#include "qsnap.h"
+
+static unsigned int l2_cache_kb = QSNAP_L2_CACHE_DEFAULT_KB;
+module_param(l2_cache_kb, uint, 0644);
+MODULE_PARM_DESC(l2_cache_kb,
+		 "L2 tables cached per image of an attached device, in KiB (default 1024: 8 GiB of guest space with 64 KiB clusters; read at attach; at least 4 tables)");
+
+struct qsnap_l2_entry {
+	struct hlist_node hash;
+	struct list_head lru;
+	u64 offset;
+	__be64 *table;
+};
+
+/* One more table, unindexed, at the tail of the LRU list. */
+static int qsnap_l2c_grow(struct qsnap_l2cache *c, gfp_t gfp)
+{
+	struct qsnap_l2_entry *e = kzalloc(sizeof(*e), gfp);
+
+	if (!e)
+		return -ENOMEM;
+	e->table = kvmalloc(c->table_size, gfp);
+	if (!e->table) {
+		kfree(e);
+		return -ENOMEM;
+	}
+	INIT_HLIST_NODE(&e->hash);
+	list_add_tail(&e->lru, &c->lru);
+	c->nr++;
+	return 0;
+}
+
+/**
+ * qsnap_l2c_init() - set up an empty cache
+ * @c: the cache
+ * @table_size: bytes of one L2 table (the cluster size)
+ *
+ * Return: 0 or -ENOMEM (qsnap_l2c_exit() cleans up either way).
+ */
+int qsnap_l2c_init(struct qsnap_l2cache *c, size_t table_size)
+{
+	u64 limit = (u64)READ_ONCE(l2_cache_kb) * SZ_1K / table_size;
+
+	INIT_LIST_HEAD(&c->lru);
+	c->table_size = table_size;
+	c->max = clamp_t(u64, limit, QSNAP_L2_CACHE_MIN_TABLES,
+			 QSNAP_L2_CACHE_MAX_TABLES);
+	c->hash_bits = ilog2(roundup_pow_of_two(c->max));
+	c->hash = kvcalloc(1U << c->hash_bits, sizeof(*c->hash), GFP_KERNEL);
+	if (!c->hash)
+		return -ENOMEM;
+	/* One table from the start: a request never waits on memory. */
+	return qsnap_l2c_grow(c, GFP_KERNEL);
+}
+
+/**
+ * qsnap_l2c_exit() - free every table and the cache's index
+ * @c: the cache (may be one whose init failed, or never ran: all zeros)
+ */
+void qsnap_l2c_exit(struct qsnap_l2cache *c)
+{
+	struct qsnap_l2_entry *e, *next;
+
+	if (!c->hash)
+		return;
+	list_for_each_entry_safe(e, next, &c->lru, lru) {
+		kvfree(e->table);
+		kfree(e);
+	}
+	kvfree(c->hash);
+	c->hash = NULL;
+}
+
+static struct hlist_head *qsnap_l2c_bucket(struct qsnap_l2cache *c, u64 offset)
+{
+	return &c->hash[hash_64(offset, c->hash_bits)];
+}
+
+/*
+ * A table to fill: a new one while under the limit and memory allows
+ * (else the cache just stays smaller), or the least recently used one,
+ * taken out of the index.
+ */
+static struct qsnap_l2_entry *qsnap_l2c_victim(struct qsnap_l2cache *c)
+{
+	struct qsnap_l2_entry *e;
+
+	if (c->nr < c->max)
+		qsnap_l2c_grow(c, GFP_KERNEL | __GFP_NOWARN);
+	e = list_last_entry(&c->lru, struct qsnap_l2_entry, lru);
+	hlist_del_init(&e->hash);
+	e->offset = 0;
+	return e;
+}
+
+/**
+ * qsnap_l2c_get() - the L2 table at @offset of @file, cached
+ * @c: the cache
+ * @file: the image file
+ * @offset: host offset of the table (cluster-aligned, not 0)
+ *
+ * Return: the table (valid until the next call), or an ERR_PTR.
+ */
+__be64 *qsnap_l2c_get(struct qsnap_l2cache *c, struct file *file, u64 offset)
+{
+	struct hlist_head *bucket = qsnap_l2c_bucket(c, offset);
+	struct qsnap_l2_entry *e;
+	int ret;
+
+	hlist_for_each_entry(e, bucket, hash) {
+		if (e->offset == offset) {
+			c->hits++;
+			list_move(&e->lru, &c->lru);
+			return e->table;
+		}
+	}
+
+	c->misses++;
+	e = qsnap_l2c_victim(c);
+	list_move(&e->lru, &c->lru);
+	ret = qsnap_file_pread(file, e->table, c->table_size, offset);
+	if (ret) {
+		/* Unindexed, so never found: reused first. */
+		list_move_tail(&e->lru, &c->lru);
+		return ERR_PTR(ret);
+	}
+	e->offset = offset;
+	hlist_add_head(&e->hash, bucket);
+	return e->table;
+}
