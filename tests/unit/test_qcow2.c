@@ -11,11 +11,12 @@
 #define CLUSTER		65536ULL
 #define FILE_SIZE	(5 * CLUSTER)
 
-static unsigned char file[FILE_SIZE];
+/* Most tests see FILE_SIZE bytes; the big snapshot table needs more. */
+static unsigned char file[8 * CLUSTER];
 
 static int mem_pread(void *opaque, void *buf, size_t len, u64 off)
 {
-	if (off > FILE_SIZE || len > FILE_SIZE - off)
+	if (off > sizeof(file) || len > sizeof(file) - off)
 		return -EIO;
 	memcpy(buf, file + off, len);
 	return 0;
@@ -397,10 +398,53 @@ static void test_extended_l2(void)
 	qcow2_close(&img);
 }
 
+/*
+ * 2,000 snapshots: a table of three clusters, read through the 64 KiB
+ * window, with entries of varying length straddling its edges.
+ */
+static void test_big_snapshot_table(void)
+{
+	const struct qcow2_io big_io = { .pread = mem_pread,
+					 .file_size = sizeof(file) };
+	struct qcow2_image img;
+	char id[16], name[32];
+	u32 i, n = 2000, bad = 0;
+	u64 off = 5 * CLUSTER;
+	int ret;
+
+	make_image();
+	put32(60, n);
+	put64(64, off);
+	for (i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "%u", i + 1);
+		snprintf(name, sizeof(name), "snapshot number %u%.*s", i + 1,
+			 (int)(i % 7), "xxxxxxx");
+		off = (put_snapshot(off, 2 * CLUSTER, 2, id, name,
+				    (i + 1) * CLUSTER) + 7) & ~7ULL;
+	}
+	check(off > 7 * CLUSTER, "2000 snapshots take three clusters", "");
+	ret = qcow2_open(&img, &big_io);
+	check(ret == 0 && img.nb_snapshots == n, "a 2000-entry table opens",
+	      img.err);
+	for (i = 0; !ret && i < n; i++) {
+		snprintf(id, sizeof(id), "%u", i + 1);
+		snprintf(name, sizeof(name), "snapshot number %u%.*s", i + 1,
+			 (int)(i % 7), "xxxxxxx");
+		bad += strcmp(img.snapshots[i].id_str, id) ||
+		       strcmp(img.snapshots[i].name, name) ||
+		       img.snapshots[i].disk_size != (i + 1) * CLUSTER;
+	}
+	check(!ret && !bad, "every entry decodes across the window's edges", "");
+	check(!ret && qcow2_find_snapshot(&img, "snapshot number 2000xxxx") == 1999,
+	      "the last entry is found by name", "");
+	qcow2_close(&img);
+}
+
 int main(void)
 {
 	tap_prefix = "unit: ";
 	test_header();
+	test_big_snapshot_table();
 	test_select_and_decode();
 	test_compressed_descriptor();
 	test_extended_l2();
