@@ -63,6 +63,9 @@ struct qsnap_l2cache {
  * @file:	the image file; our own reference
  * @data_file:	its external data file (our reference), or NULL: data
  *		clusters are in @file
+ * @direct:	an O_DIRECT open of the file data is read from (@data_file or
+ *		@file), or NULL: data is read through the page cache
+ * @direct_align: what O_DIRECT reads of @direct must be aligned to
  * @path:	the path of @file when attached, for messages and sysfs
  * @format:	QSNAP_FORMAT_QCOW2 or QSNAP_FORMAT_RAW
  * @size:	guest bytes this layer covers; reads past it are zeros
@@ -79,6 +82,8 @@ struct qsnap_l2cache {
 struct qsnap_layer {
 	struct file *file;
 	struct file *data_file;
+	struct file *direct;
+	unsigned int direct_align;
 	char *path;
 	u32 format;
 	u64 size;

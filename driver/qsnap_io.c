@@ -7,17 +7,26 @@
  * Requests run on a per-device workqueue, because reading the image goes
  * through the VFS and may sleep.  Each bio of a request is walked with an
  * iov_iter over its own bio_vecs: a run of guest sectors that maps to one
- * contiguous host range becomes one vfs_iter_read() into those pages, and a
- * zero or unallocated run is zero-filled, so no bounce buffer is needed.
+ * contiguous host range becomes one vfs_iter_read() into those pages (with
+ * O_DIRECT by default: disk to request pages, no page cache), and a zero
+ * or unallocated run is zero-filled, so no bounce buffer is needed.
  */
 #define pr_fmt(fmt) "qsnap: " fmt
 
 #include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/moduleparam.h>
 #include <linux/sched/mm.h>
 #include <linux/uio.h>
 
 #include "qsnap.h"
+
+static bool direct_io = true;
+module_param(direct_io, bool, 0644);
+MODULE_PARM_DESC(direct_io,
+		 "Read data clusters with O_DIRECT, as loop --direct-io=on does: no second copy in the page cache, no copy through it (default Y; read at attach; where the file system cannot, data is read through the page cache)");
 
 /* qcow2_io.pread: read exactly @len bytes, or fail. */
 int qsnap_file_pread(void *opaque, void *buf, size_t len, u64 off)
@@ -63,6 +72,31 @@ void qsnap_io_err(struct qsnap_device *qs, const struct qsnap_layer *layer,
 	va_end(args);
 }
 
+/*
+ * A second open of the file that data clusters are read from, with
+ * O_DIRECT and the credentials of whoever opened the first: a request
+ * then reads straight from the disk into its own pages, as loop does with
+ * direct I/O.  Metadata and compressed clusters still go through the page
+ * cache.  Left NULL where the file system cannot do it (or the image is a
+ * block device), and data is read buffered.
+ */
+static void qsnap_open_direct(struct qsnap_layer *layer)
+{
+	struct file *file = layer->data_file ?: layer->file;
+	struct inode *inode = file_inode(file);
+	struct file *direct;
+
+	if (!READ_ONCE(direct_io) || !S_ISREG(inode->i_mode) ||
+	    !inode->i_sb->s_bdev)
+		return;
+	direct = dentry_open(&file->f_path, O_RDONLY | O_LARGEFILE | O_DIRECT,
+			     file->f_cred);
+	if (IS_ERR(direct))
+		return;
+	layer->direct = direct;
+	layer->direct_align = bdev_logical_block_size(inode->i_sb->s_bdev);
+}
+
 static int qsnap_layer_init(struct qsnap_layer *layer)
 {
 	size_t l1_bytes = (size_t)layer->view.l1_used * sizeof(__be64);
@@ -70,6 +104,7 @@ static int qsnap_layer_init(struct qsnap_layer *layer)
 
 	mutex_init(&layer->map_lock);
 	mutex_init(&layer->zcache_lock);
+	qsnap_open_direct(layer);
 	if (layer->format != QSNAP_FORMAT_QCOW2)
 		return 0;
 	if (l1_bytes) {
@@ -93,6 +128,9 @@ static void qsnap_layer_exit(struct qsnap_layer *layer)
 	qsnap_l2c_exit(&layer->l2);
 	kvfree(layer->l1);
 	layer->l1 = NULL;
+	if (layer->direct)
+		fput(layer->direct);
+	layer->direct = NULL;
 }
 
 /**
@@ -211,21 +249,38 @@ static int qsnap_map(struct qsnap_device *qs, struct qsnap_layer *layer,
 	return ret;
 }
 
-/* Read @len bytes of @file at @pos into @iter; zeros past its end. */
-static int qsnap_read_file(struct qsnap_device *qs, struct qsnap_layer *layer,
-			   struct file *file, struct iov_iter *iter,
-			   u64 pos, u64 len)
+/*
+ * Read @len bytes of data at @pos of the layer's data (its data file or
+ * the image itself) into @iter; zeros past the end of the file.  O_DIRECT
+ * where the layer has it and the range and pages are aligned for it.
+ */
+static int qsnap_read_data(struct qsnap_device *qs, struct qsnap_layer *layer,
+			   struct iov_iter *iter, u64 pos, u64 len)
 {
+	struct file *buffered = layer->data_file ?: layer->file;
+	struct file *file = buffered;
 	struct iov_iter sub = *iter;
 	loff_t fpos = pos;
 	ssize_t n;
 
 	iov_iter_truncate(&sub, len);
+	if (layer->direct &&
+	    !((pos | len | iov_iter_alignment(&sub)) &
+	      (layer->direct_align - 1)))
+		file = layer->direct;
 	while (iov_iter_count(&sub)) {
 		n = vfs_iter_read(file, &sub, &fpos, 0);
+		if (n == -EINVAL && file != buffered) {
+			/* The file system wants more alignment: read buffered. */
+			file = buffered;
+			sub = *iter;
+			iov_iter_truncate(&sub, len);
+			fpos = pos;
+			continue;
+		}
 		if (n < 0) {
 			qsnap_io_err(qs, layer, "read error %zd at offset %llu%s\n",
-				     n, pos, file == layer->data_file ?
+				     n, pos, layer->data_file ?
 				     " of the data file" : "");
 			return n;
 		}
@@ -262,7 +317,7 @@ static int qsnap_read_layer(struct qsnap_device *qs, unsigned int li,
 	tail = len - avail;
 
 	if (layer->format == QSNAP_FORMAT_RAW) {
-		ret = qsnap_read_file(qs, layer, layer->file, iter, pos, avail);
+		ret = qsnap_read_data(qs, layer, iter, pos, avail);
 		if (ret)
 			return ret;
 		avail = 0;
@@ -283,9 +338,8 @@ static int qsnap_read_layer(struct qsnap_device *qs, unsigned int li,
 			ret = qsnap_zero(iter, ext.len);
 			break;
 		case QCOW2_MAP_DATA:
-			ret = qsnap_read_file(qs, layer,
-					      layer->data_file ?: layer->file,
-					      iter, ext.host_offset, ext.len);
+			ret = qsnap_read_data(qs, layer, iter, ext.host_offset,
+					      ext.len);
 			break;
 		case QCOW2_MAP_COMPRESSED:
 			ret = qsnap_read_compressed(qs, layer, iter, pos, &ext);

@@ -171,6 +171,13 @@ static ssize_t l2_cache_stat_show(struct device *dev,
 	return sysfs_emit(buf, "%llu %llu %llu %llu\n", hits, misses, nr, max);
 }
 
+/* 1 if data clusters of the attached image are read with O_DIRECT. */
+static ssize_t direct_io_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", !!qsnap_top(dev_to_qsnap(dev))->direct);
+}
+
 static DEVICE_ATTR_RO(image);
 static DEVICE_ATTR_RO(backing);
 static DEVICE_ATTR_RO(snapshot_id);
@@ -179,6 +186,7 @@ static DEVICE_ATTR_RO(cluster_size);
 static DEVICE_ATTR_RO(virtual_size);
 static DEVICE_ATTR_RO(compressed_stat);
 static DEVICE_ATTR_RO(l2_cache_stat);
+static DEVICE_ATTR_RO(direct_io);
 
 static struct attribute *qsnap_attrs[] = {
 	&dev_attr_image.attr,
@@ -189,6 +197,7 @@ static struct attribute *qsnap_attrs[] = {
 	&dev_attr_virtual_size.attr,
 	&dev_attr_compressed_stat.attr,
 	&dev_attr_l2_cache_stat.attr,
+	&dev_attr_direct_io.attr,
 	NULL,
 };
 

@@ -197,9 +197,11 @@ direct_sha() { dd if="$1" bs=1M iflag=direct 2>/dev/null | sha256sum | cut -d' '
 want=$(awk -F"$TAB" '$1 == "same" && $3 == "v3-512.qcow2" && $4 == "one" { print $5; exit }' $D/manifest)
 for kb in default 1; do
 	if [ $kb = 1 ]; then
-		rmmod qsnap && insmod /lib/modules/qsnap.ko l2_cache_kb=1
+		rmmod qsnap &&
+			insmod /lib/modules/qsnap.ko l2_cache_kb=1 direct_io=0
 	fi
 	dev=$(qs_attach $D/img/v3-512.qcow2 one) || { fail "L2 cache ($kb): attach" ""; continue; }
+	dio=$(cat "/sys/block/${dev#/dev/}/qsnap/direct_io")
 	sha1=$(direct_sha "$dev")
 	s1=$(l2stat "$dev")
 	sha2=$(direct_sha "$dev")
@@ -210,9 +212,15 @@ for kb in default 1; do
 	if [ $kb = default ]; then
 		check "L2 cache, default size: the second pass reads no table ($s1 / $s2)" "" \
 			[ "$sha1" = "$want" -a "$sha2" = "$want" -a $2 -gt 4 -a $6 = $2 -a $3 -le $(($2 + 1)) ]
+		check "data is read with O_DIRECT by default (ext4)" "direct_io=$dio" [ "$dio" = 1 ]
 	else
 		check "L2 cache, l2_cache_kb=1: 4 tables, reused, both passes right ($s1 / $s2)" "" \
 			[ "$sha1" = "$want" -a "$sha2" = "$want" -a $7 = 4 -a $8 = 4 -a $6 -ge $(($2 * 2)) ]
+		check "direct_io=0: data is read through the page cache" "direct_io=$dio" [ "$dio" = 0 ]
 	fi
 done
+# The buffered data path (direct_io=0) against the oracle: chains, a raw
+# base, compressed and extended-L2 layers, data files.
+run_manifest '^same	[^	]*	(chain/|zlib-64k|extl2-16k|datafile)' |
+	sed -E 's/^(not )?ok - /&direct_io=0: /'
 check "rmmod at the end" "" rmmod qsnap
