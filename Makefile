@@ -6,6 +6,7 @@
 #        make demo       boot a VM and show a snapshot mounted from /dev/qsnap0
 #        make lint       checkpatch + sparse over the driver, both kernels
 #        make fuzz       fuzz the qcow2 format code (FUZZ_TIME seconds, 300)
+#        make bench      qsnap vs loop vs qemu-nbd in a VM (not part of check)
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
 CFLAGS ?= -O2 -g
@@ -13,7 +14,7 @@ export CFLAGS
 
 FUZZ_TIME ?= 300
 
-.PHONY: all module tools clean check unit demo lint fuzz
+.PHONY: all module tools clean check unit demo lint fuzz bench
 
 all: module tools
 
@@ -37,6 +38,9 @@ lint:
 
 fuzz:
 	bash tests/fuzz/run.sh $(FUZZ_TIME)
+
+bench:
+	bash tests/bench/run.sh
 
 clean:
 	@if [ -d "$(KDIR)" ]; then \

@@ -5,6 +5,7 @@
 # unpack the two guest kernels (6.1 from bookworm, 6.12 from
 # bookworm-backports) into a private cache.  Idempotent: a second run only
 # checks.  Prints nothing on success but progress lines on stderr.
+# Arguments: more packages to install (make bench adds fio).
 #
 # Outputs (under $QSNAP_CACHE, default /var/cache/qsnap):
 #   kernels/<release>/vmlinuz          the guest kernel
@@ -105,7 +106,7 @@ unpack_kernel() {
 
 main() {
 	mkdir -p "$CACHE/kernels"
-	apt_install "${HOST_PKGS[@]}"
+	apt_install "${HOST_PKGS[@]}" "$@"
 	# apt-cache needs the backports lists to resolve the 6.12 package.
 	have_backports && apt-cache madison linux-image-cloud-amd64 |
 		grep -q bpo || apt_update
