@@ -135,13 +135,16 @@ vm_data_disk() {
 
 # vm_run KREL INITRD DISK CONSOLE-LOG [TIMEOUT]: boot, wait for power-off.
 # VM_KERNEL overrides the kernel image, VM_APPEND adds to its command line,
-# VM_MEM sets the memory (MiB, 2048).
+# VM_DEBUG_APPEND replaces the SLUB debug/KFENCE options, VM_MEM sets the
+# memory (MiB, 2048).
 vm_run() {
 	local krel=$1 initrd=$2 disk=$3 log=$4 timeout=${5:-1200}
 	local kernel=${VM_KERNEL:-$CACHE/kernels/$krel/vmlinuz}
 	local append="console=ttyS0 panic=-1 loglevel=7"
-	# SLUB debug and KFENCE are compiled into the 6.12 cloud kernel.
-	append+=" slub_debug=FZPU kfence.sample_interval=1 ${VM_APPEND:-}"
+	# SLUB debug and KFENCE are compiled into the 6.12 cloud kernel.  The
+	# benchmark sets VM_DEBUG_APPEND to "" (they slow every allocation).
+	append+=" ${VM_DEBUG_APPEND-slub_debug=FZPU kfence.sample_interval=1}"
+	append+=" ${VM_APPEND:-}"
 	timeout --foreground -k 10 "$timeout" \
 	qemu-system-x86_64 -accel tcg,thread=multi -cpu max,-cx16 -smp 2 \
 		-m "${VM_MEM:-2048}" -nographic -no-reboot -nodefaults -serial stdio \
