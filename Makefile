@@ -7,14 +7,25 @@
 #        make lint       checkpatch + sparse over the driver, both kernels
 #        make fuzz       fuzz the qcow2 format code (FUZZ_TIME seconds, 300)
 #        make bench      qsnap vs loop vs qemu-nbd in a VM (not part of check)
+#        make install    module, qsnapctl, man page, udev rule, completion
+#                        (DESTDIR, PREFIX, KVER as usual; see README.md)
 
-KDIR ?= /lib/modules/$(shell uname -r)/build
+KVER ?= $(shell uname -r)
+KDIR ?= /lib/modules/$(KVER)/build
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+# udev reads rules from /etc and /usr/lib only, not from PREFIX.
+UDEVRULESDIR ?= /etc/udev/rules.d
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+MODDIR ?= /lib/modules/$(KVER)/extra
 CFLAGS ?= -O2 -g
 export CFLAGS
 
 FUZZ_TIME ?= 300
 
-.PHONY: all module tools clean check unit demo lint fuzz bench
+.PHONY: all module tools clean clean-module check unit demo lint fuzz bench \
+	install install-module install-tools uninstall
 
 all: module tools
 
@@ -42,11 +53,36 @@ fuzz:
 bench:
 	bash tests/bench/run.sh
 
-clean:
+install: install-module install-tools
+
+# depmod only for a real install: a DESTDIR is someone else's tree.
+install-module: module
+	install -D -m 644 driver/qsnap.ko $(DESTDIR)$(MODDIR)/qsnap.ko
+	if [ -z "$(DESTDIR)" ]; then depmod -a $(KVER); fi
+
+install-tools: tools
+	install -D -m 755 tools/qsnapctl $(DESTDIR)$(SBINDIR)/qsnapctl
+	install -D -m 644 tools/qsnapctl.8 $(DESTDIR)$(MANDIR)/man8/qsnapctl.8
+	install -d $(DESTDIR)$(UDEVRULESDIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' tools/60-qsnap.rules.in \
+		> $(DESTDIR)$(UDEVRULESDIR)/60-qsnap.rules
+	install -D -m 644 tools/qsnapctl.bash-completion \
+		$(DESTDIR)$(BASHCOMPDIR)/qsnapctl
+
+uninstall:
+	rm -f $(DESTDIR)$(MODDIR)/qsnap.ko $(DESTDIR)$(SBINDIR)/qsnapctl \
+	      $(DESTDIR)$(MANDIR)/man8/qsnapctl.8 \
+	      $(DESTDIR)$(UDEVRULESDIR)/60-qsnap.rules \
+	      $(DESTDIR)$(BASHCOMPDIR)/qsnapctl
+	if [ -z "$(DESTDIR)" ]; then depmod -a $(KVER); fi
+
+clean-module:
 	@if [ -d "$(KDIR)" ]; then \
 		$(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
 	rm -f driver/*.o driver/*.ko driver/*.mod* driver/.*.cmd \
 	      driver/modules.order Module.symvers modules.order .*.cmd
+
+clean: clean-module
 	$(MAKE) -C tools clean
 	$(MAKE) -C tests/unit clean
 	rm -rf build

@@ -111,6 +111,18 @@ static ssize_t snapshot_name_show(struct device *dev,
 	return sysfs_emit(buf, "%s\n", sn ? sn->name : "");
 }
 
+/* Creation time in seconds since the epoch; empty for the current state. */
+static ssize_t snapshot_date_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	const struct qcow2_snapshot *sn =
+		qsnap_top(dev_to_qsnap(dev))->view.snapshot;
+
+	if (!sn)
+		return sysfs_emit(buf, "\n");
+	return sysfs_emit(buf, "%u\n", sn->date_sec);
+}
+
 static ssize_t cluster_size_show(struct device *dev,
 				 struct device_attribute *attr, char *buf)
 {
@@ -182,6 +194,7 @@ static DEVICE_ATTR_RO(image);
 static DEVICE_ATTR_RO(backing);
 static DEVICE_ATTR_RO(snapshot_id);
 static DEVICE_ATTR_RO(snapshot_name);
+static DEVICE_ATTR_RO(snapshot_date);
 static DEVICE_ATTR_RO(cluster_size);
 static DEVICE_ATTR_RO(virtual_size);
 static DEVICE_ATTR_RO(compressed_stat);
@@ -193,6 +206,7 @@ static struct attribute *qsnap_attrs[] = {
 	&dev_attr_backing.attr,
 	&dev_attr_snapshot_id.attr,
 	&dev_attr_snapshot_name.attr,
+	&dev_attr_snapshot_date.attr,
 	&dev_attr_cluster_size.attr,
 	&dev_attr_virtual_size.attr,
 	&dev_attr_compressed_stat.attr,
@@ -363,3 +377,4 @@ module_exit(qsnap_exit);
 
 MODULE_DESCRIPTION("Read-only block devices from qcow2 image snapshots");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(QSNAP_VERSION);

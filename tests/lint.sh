@@ -54,7 +54,7 @@ for krel in $(cat "$CACHE/kernels/list" 2>/dev/null); do
 	dir=$BUILD/lint-$krel
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	cp -r "$TOP/Kbuild" "$TOP/driver" "$TOP/include" "$dir/"
+	cp -r "$TOP/Kbuild" "$TOP/dkms.conf" "$TOP/driver" "$TOP/include" "$dir/"
 	out=$(make -C "/lib/modules/$krel/build" M="$dir" C=2 \
 		CONFIG_BLK_DEV_QSNAP=m modules 2>&1)
 	rc=$?

@@ -2,97 +2,120 @@
 /*
  * qsnapctl - attach qcow2 snapshots as read-only block devices
  *
- *   qsnapctl attach IMAGE [--snapshot ID|NAME] [--index N] [--no-backing]
- *   qsnapctl detach DEVICE...
- *   qsnapctl list
- *   qsnapctl snapshots IMAGE
- *   qsnapctl features
- *
- * Exit status: 0 on success, 1 on failure, 2 on a usage error.
+ * The commands and their options are listed in commands[] below and in
+ * qsnapctl.8.  Exit status: 0 on success, 1 on failure, 2 on a usage error.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <linux/qsnap.h>
-
 #include "chain.h"
+#include "json.h"
 #include "qcow2.h"
+#include "qsnapctl.h"
 
-#define CONTROL_PATH	"/dev/" QSNAP_CONTROL_NAME
+static int cmd_attach(int argc, char **argv);
+static int cmd_detach(int argc, char **argv);
+static int cmd_snapshots(int argc, char **argv);
+static int cmd_features(int argc, char **argv);
 
-static const char *prog = "qsnapctl";
+static const struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *synopsis;
+	const char *summary;
+	const char *options;
+} commands[] = {
+	{ "attach", cmd_attach,
+	  "attach IMAGE [--snapshot ID|NAME] [--index N] [--no-backing] [--json]",
+	  "attach a snapshot (default: the current state) of a qcow2 image as\n"
+	  "a read-only /dev/qsnapN and print its path; the backing chain it\n"
+	  "follows is printed on stderr",
+	  "  -s, --snapshot ID|NAME  the snapshot: an id first, then a name\n"
+	  "      --index N           ask for /dev/qsnapN (default: the first free)\n"
+	  "      --no-backing        do not open the backing file: what the image\n"
+	  "                          does not hold reads as zeros (untrusted images)\n"
+	  "  -J, --json              describe the new device in JSON (as info --json)\n"
+	  "      --show              print the device path (always done; losetup's)\n"
+	  "  -r, --read-only         accepted; qsnap devices are always read-only\n" },
+	{ "detach", cmd_detach,
+	  "detach DEVICE... | detach --all",
+	  "remove /dev/qsnapN devices (DEVICE may also be qsnapN or N); a\n"
+	  "device that is open or mounted is refused and left in place",
+	  "  -a, --all               detach every qsnap device that is not in use\n" },
+	{ "list", cmd_list,
+	  "list [--json]",
+	  "show the attached devices: size, snapshot, date, image, backing chain",
+	  "  -J, --json              JSON: {\"qsnapdevices\": [ ... ]}\n" },
+	{ "info", cmd_info,
+	  "info DEVICE [--json]",
+	  "show everything about one device: image, snapshot, size, format,\n"
+	  "backing chain, partitions, mounts",
+	  "  -J, --json              JSON\n" },
+	{ "snapshots", cmd_snapshots,
+	  "snapshots IMAGE [--json]",
+	  "show the snapshot table of a qcow2 image (like qemu-img snapshot -l)",
+	  "  -J, --json              JSON\n" },
+	{ "features", cmd_features,
+	  "features",
+	  "show what the loaded module supports",
+	  "" },
+	{ "udev-env", cmd_udev_env,
+	  "udev-env qsnapN",
+	  "for the udev rule: print QSNAP_LINK, the /dev/disk/by-qsnap/ name\n"
+	  "(<image basename>@<snapshot name>) of a device",
+	  "" },
+};
+
+#define NR_COMMANDS	(sizeof(commands) / sizeof(commands[0]))
+
+static void indent(FILE *out, const char *text, int n)
+{
+	const char *p = text, *nl;
+
+	while (*p) {
+		nl = strchrnul(p, '\n');
+		fprintf(out, "%*s%.*s\n", n, "", (int)(nl - p), p);
+		p = *nl ? nl + 1 : nl;
+	}
+}
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage:\n"
-		"  %1$s attach IMAGE [--snapshot ID|NAME] [--index N] [--no-backing]\n"
-		"      attach a snapshot (default: the current state) of a qcow2\n"
-		"      image as a read-only /dev/qsnapN and print its path; the\n"
-		"      backing chain it follows is printed on stderr\n"
-		"  %1$s detach DEVICE...\n"
-		"      remove /dev/qsnapN (also accepts N)\n"
-		"  %1$s list\n"
-		"      show attached devices\n"
-		"  %1$s snapshots IMAGE\n"
-		"      show the snapshot table of a qcow2 image\n"
-		"  %1$s features\n"
-		"      show what the loaded module supports\n"
-		"\n"
-		"Options:\n"
-		"  -s, --snapshot ID|NAME  snapshot to attach: id first, then name\n"
-		"      --index N           ask for /dev/qsnapN\n"
-		"      --no-backing        do not read the backing file: what the\n"
-		"                          image does not hold reads as zeros\n"
-		"      --show              print the device path (always done)\n"
-		"  -r, --read-only         accepted; devices are always read-only\n"
-		"  -h, --help              this text\n"
-		"\n"
+	size_t i;
+
+	fprintf(out, "Usage:\n");
+	for (i = 0; i < NR_COMMANDS; i++) {
+		fprintf(out, "  %s %s\n", prog, commands[i].synopsis);
+		indent(out, commands[i].summary, 6);
+	}
+	fprintf(out, "\n'%s COMMAND --help' shows the options of a command.\n"
 		"Exit status: 0 success, 1 failure, 2 usage error.\n", prog);
 }
 
-static void __attribute__((format(printf, 1, 2))) warnx(const char *fmt, ...)
+void cmd_help(const char *cmd, FILE *out)
 {
-	va_list ap;
+	size_t i;
 
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+	for (i = 0; i < NR_COMMANDS; i++) {
+		if (strcmp(commands[i].name, cmd))
+			continue;
+		fprintf(out, "Usage:\n  %s %s\n\n", prog, commands[i].synopsis);
+		indent(out, commands[i].summary, 0);
+		if (commands[i].options[0])
+			fprintf(out, "\nOptions:\n%s", commands[i].options);
+		fprintf(out, "  -h, --help              this text\n");
+		return;
+	}
 }
 
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "%s: ", prog);
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
-	return 2;
-}
-
-static int open_control(void)
-{
-	int fd = open(CONTROL_PATH, O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		warnx("%s: %s%s", CONTROL_PATH, strerror(errno),
-		      errno == ENOENT ? " (is the qsnap module loaded?)" : "");
-	return fd;
-}
-
-/* --- userspace view of an image, with the module's own format code --- */
+/* --- snapshots --- */
 
 /* Open and parse @path; 0, or -errno after printing why. */
 static int load_image(const char *path, struct qcow2_image *img, int *fdp)
@@ -102,12 +125,7 @@ static int load_image(const char *path, struct qcow2_image *img, int *fdp)
 	int ret;
 
 	*fdp = open(path, O_RDONLY | O_CLOEXEC);
-	if (*fdp < 0) {
-		ret = -errno;
-		warnx("%s: %s", path, strerror(errno));
-		return ret;
-	}
-	if (fstat(*fdp, &st) < 0) {
+	if (*fdp < 0 || fstat(*fdp, &st) < 0) {
 		ret = -errno;
 		warnx("%s: %s", path, strerror(errno));
 		return ret;
@@ -127,49 +145,13 @@ static int load_image(const char *path, struct qcow2_image *img, int *fdp)
 	return ret;
 }
 
-static void format_size(char *buf, size_t len, uint64_t bytes)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB",
-					     "PiB", "EiB" };
-	double v = bytes;
-	unsigned int u = 0;
-
-	while (v >= 1024 && u < sizeof(units) / sizeof(units[0]) - 1) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%" PRIu64 " B", bytes);
-	else
-		snprintf(buf, len, "%.3g %s", v, units[u]);
-}
-
-static void format_date(char *buf, size_t len, uint32_t sec)
-{
-	time_t t = sec;
-	struct tm tm;
-
-	if (localtime_r(&t, &tm))
-		strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-	else
-		snprintf(buf, len, "%" PRIu32, sec);
-}
-
-static void format_clock(char *buf, size_t len, uint64_t nsec)
-{
-	uint64_t ms = nsec / 1000000, s = ms / 1000;
-
-	snprintf(buf, len, "%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ".%03" PRIu64,
-		 s / 3600, (s / 60) % 60, s % 60, ms % 1000);
-}
-
-static void list_snapshots(const struct qcow2_image *img, FILE *out)
+static void text_snapshots(const struct qcow2_image *img)
 {
 	char vm[32], date[32], clk[32], disk[32], icount[24];
 	uint32_t i;
 
-	fprintf(out, "%-10s %-20s %10s %19s %15s %10s %10s\n", "ID", "TAG",
-		"VM SIZE", "DATE", "VM CLOCK", "ICOUNT", "DISK SIZE");
+	printf("%-10s %-20s %10s %19s %15s %10s %10s\n", "ID", "TAG",
+	       "VM SIZE", "DATE", "VM CLOCK", "ICOUNT", "DISK SIZE");
 	for (i = 0; i < img->nb_snapshots; i++) {
 		const struct qcow2_snapshot *sn = &img->snapshots[i];
 
@@ -181,30 +163,73 @@ static void list_snapshots(const struct qcow2_image *img, FILE *out)
 			snprintf(icount, sizeof(icount), "--");
 		else
 			snprintf(icount, sizeof(icount), "%" PRIu64, sn->icount);
-		fprintf(out, "%-10s %-20s %10s %19s %15s %10s %10s\n",
-			sn->id_str, sn->name, vm, date, clk, icount, disk);
+		printf("%-10s %-20s %10s %19s %15s %10s %10s\n",
+		       sn->id_str, sn->name, vm, date, clk, icount, disk);
 	}
+}
+
+static void json_snapshots(const char *path, const struct qcow2_image *img)
+{
+	struct json j;
+	uint32_t i;
+
+	json_init(&j, stdout);
+	json_open_object(&j, NULL);
+	json_string(&j, "image", path);
+	json_u64(&j, "virtual_size", img->size);
+	json_u64(&j, "cluster_size", img->cluster_size);
+	json_u64(&j, "qcow2_version", img->version);
+	json_string(&j, "backing_file",
+		    img->backing_file[0] ? img->backing_file : NULL);
+	json_open_array(&j, "snapshots");
+	for (i = 0; i < img->nb_snapshots; i++) {
+		const struct qcow2_snapshot *sn = &img->snapshots[i];
+
+		json_open_object(&j, NULL);
+		json_string(&j, "id", sn->id_str);
+		json_string(&j, "name", sn->name);
+		json_u64(&j, "vm_state_size", sn->vm_state_size);
+		json_u64(&j, "date", sn->date_sec);
+		json_u64(&j, "date_nsec", sn->date_nsec);
+		json_u64(&j, "vm_clock_nsec", sn->vm_clock_nsec);
+		if (sn->icount == ~0ULL)
+			json_null(&j, "icount");
+		else
+			json_u64(&j, "icount", sn->icount);
+		json_u64(&j, "disk_size", sn->disk_size);
+		json_close_object(&j);
+	}
+	json_close_array(&j);
+	json_close_object(&j);
 }
 
 static int cmd_snapshots(int argc, char **argv)
 {
 	struct qcow2_image img;
+	bool json = false;
 	int fd, ret;
 
-	if (argc != 2)
-		return usage_error("%s: snapshots takes one IMAGE", "usage");
-	ret = load_image(argv[1], &img, &fd);
+	ret = parse_json_opt("snapshots", argc, argv, &json);
+	if (ret >= 0)
+		return ret;
+	if (optind != argc - 1)
+		return usage_error("snapshots", "snapshots takes one IMAGE");
+	ret = load_image(argv[optind], &img, &fd);
 	if (!ret) {
-		if (img.nb_snapshots)
-			list_snapshots(&img, stdout);
+		if (json)
+			json_snapshots(argv[optind], &img);
+		else if (img.nb_snapshots)
+			text_snapshots(&img);
 		else
-			printf("%s has no snapshots\n", argv[1]);
+			printf("%s has no snapshots\n", argv[optind]);
 		qcow2_close(&img);
 	}
 	if (fd >= 0)
 		close(fd);
 	return ret ? 1 : 0;
 }
+
+/* --- attach --- */
 
 /* Explain an attach refusal in the user's terms. */
 static void explain_attach_error(int err, const char *image,
@@ -214,12 +239,15 @@ static void explain_attach_error(int err, const char *image,
 	uint32_t i;
 	int fd;
 
-	switch (snapshot ? err : 0) {
+	switch (err) {
 	case ENOENT:
-		warnx("%s: no snapshot with id or name '%s' (%s)", image,
-		      snapshot, strerror(err));
-		if (!load_image(image, &img, &fd)) {
-			fprintf(stderr, "available:");
+		if (!snapshot)
+			break;
+		if (load_image(image, &img, &fd)) {
+			warnx("snapshot '%s' not found in %s", snapshot, image);
+		} else {
+			fprintf(stderr, "%s: snapshot '%s' not found in %s; available:",
+				prog, snapshot, image);
 			for (i = 0; i < img.nb_snapshots; i++)
 				fprintf(stderr, " %s '%s'%s",
 					img.snapshots[i].id_str,
@@ -243,23 +271,13 @@ static void explain_attach_error(int err, const char *image,
 		warnx("%s: attach failed: %s (that device index is in use)",
 		      image, strerror(err));
 		return;
-	default:
-		warnx("%s: attach failed: %s (see dmesg for details)", image,
+	case ENOSPC:
+		warnx("%s: attach failed: %s (no free device index)", image,
 		      strerror(err));
+		return;
 	}
-}
-
-static int parse_index(const char *s, uint32_t *index)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v >= QSNAP_INDEX_ANY)
-		return -1;
-	*index = v;
-	return 0;
+	warnx("%s: attach failed: %s (see dmesg for details)", image,
+	      strerror(err));
 }
 
 static int cmd_attach(int argc, char **argv)
@@ -270,6 +288,7 @@ static int cmd_attach(int argc, char **argv)
 		{ "show",	no_argument,	   NULL, 'S' },
 		{ "read-only",	no_argument,	   NULL, 'r' },
 		{ "no-backing",	no_argument,	   NULL, 'B' },
+		{ "json",	no_argument,	   NULL, 'J' },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ }
 	};
@@ -277,19 +296,20 @@ static int cmd_attach(int argc, char **argv)
 	struct qsnap_attach arg;
 	const char *snapshot = NULL, *image;
 	uint32_t index = QSNAP_INDEX_ANY;
-	bool no_backing = false;
+	bool no_backing = false, json = false;
 	struct chain *chain;
 	unsigned int i;
 	int c, ctl, ret;
 
-	while ((c = getopt_long(argc, argv, "s:rh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:rJh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			snapshot = optarg;
 			break;
 		case 'i':
 			if (parse_index(optarg, &index))
-				return usage_error("invalid index '%s'", optarg);
+				return usage_error("attach", "invalid index '%s'",
+						   optarg);
 			break;
 		case 'S':
 		case 'r':
@@ -297,22 +317,26 @@ static int cmd_attach(int argc, char **argv)
 		case 'B':
 			no_backing = true;
 			break;
+		case 'J':
+			json = true;
+			break;
 		case 'h':
-			usage(stdout);
+			cmd_help("attach", stdout);
 			return 0;
 		default:
-			return usage_error("%s", "invalid option");
+			return usage_error("attach", NULL);
 		}
 	}
 	if (optind != argc - 1)
-		return usage_error("%s", "attach takes exactly one IMAGE");
+		return usage_error("attach", "attach takes exactly one IMAGE");
 	image = argv[optind];
 
 	memset(&arg, 0, sizeof(arg));
 	arg.index = index;
 	if (snapshot) {
 		if (!*snapshot || strlen(snapshot) >= sizeof(arg.snapshot))
-			return usage_error("invalid snapshot id or name '%s'",
+			return usage_error("attach",
+					   "invalid snapshot id or name '%s'",
 					   snapshot);
 		arg.flags |= QSNAP_ATTACH_F_SNAPSHOT;
 		strcpy(arg.snapshot, snapshot);
@@ -367,26 +391,19 @@ static int cmd_attach(int argc, char **argv)
 			      strerror(errno), chain->top_err);
 		else if (ret < 0)
 			explain_attach_error(errno, image, snapshot);
-		else
-			printf("/dev/qsnap%" PRIu32 "\n", arg.index);
 		close(ctl);
 	}
 	chain_close(chain);
 	free(chain);
-	return ret < 0 ? 1 : 0;
+	if (ret < 0)
+		return 1;
+	if (json)
+		return show_device(arg.index, true);
+	printf("/dev/qsnap%" PRIu32 "\n", arg.index);
+	return 0;
 }
 
-/* "/dev/qsnapN", "qsnapN" or "N" */
-static int device_index(const char *dev, uint32_t *index)
-{
-	const char *p = dev;
-
-	if (!strncmp(p, "/dev/", 5))
-		p += 5;
-	if (!strncmp(p, "qsnap", 5))
-		p += 5;
-	return parse_index(p, index);
-}
+/* --- detach --- */
 
 /* Where is /dev/qsnapN mounted, if anywhere?  For a friendlier EBUSY. */
 static void explain_busy(const char *dev, uint32_t index)
@@ -394,12 +411,12 @@ static void explain_busy(const char *dev, uint32_t index)
 	char want[32], line[4096], src[1024], dst[1024];
 	FILE *f = fopen("/proc/self/mounts", "re");
 	int mounted = 0;
+	size_t wl;
 
-	snprintf(want, sizeof(want), "/dev/qsnap%" PRIu32, index);
+	wl = snprintf(want, sizeof(want), "/dev/qsnap%" PRIu32, index);
 	while (f && fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%1023s %1023s", src, dst) == 2 &&
-		    !strncmp(src, want, strlen(want)) &&
-		    (!src[strlen(want)] || src[strlen(want)] == 'p')) {
+		    !strncmp(src, want, wl) && (!src[wl] || src[wl] == 'p')) {
 			warnx("%s: device busy: %s is mounted on %s", dev, src,
 			      dst);
 			mounted = 1;
@@ -408,106 +425,96 @@ static void explain_busy(const char *dev, uint32_t index)
 	if (f)
 		fclose(f);
 	if (!mounted)
-		warnx("%s: device busy: it is open (mounted or in use)", dev);
+		warnx("%s: device busy: it is open (in use by a program or a holder)",
+		      dev);
+}
+
+/* 0 or 1 (failed, said why); with @all, a device gone meanwhile is fine. */
+static int detach_one(int ctl, const char *dev, uint32_t index, bool all)
+{
+	struct qsnap_detach arg;
+
+	memset(&arg, 0, sizeof(arg));
+	arg.index = index;
+	if (ioctl(ctl, QSNAP_IOC_DETACH, &arg) == 0)
+		return 0;
+	if (errno == EBUSY)
+		explain_busy(dev, index);
+	else if (errno == ENODEV && all)
+		return 0;
+	else if (errno == ENODEV)
+		warnx("%s: no such qsnap device", dev);
+	else
+		warnx("%s: detach failed: %s", dev, strerror(errno));
+	return 1;
 }
 
 static int cmd_detach(int argc, char **argv)
 {
-	struct qsnap_detach arg;
-	int ctl, i, failed = 0;
+	static const struct option opts[] = {
+		{ "all",	no_argument,	NULL, 'a' },
+		{ "help",	no_argument,	NULL, 'h' },
+		{ }
+	};
+	char name[32];
+	uint32_t index, *idx;
+	bool all = false;
+	int c, ctl, i, n, failed = 0;
 
-	if (argc < 2)
-		return usage_error("%s", "detach takes one or more DEVICEs");
+	while ((c = getopt_long(argc, argv, "ah", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			all = true;
+			break;
+		case 'h':
+			cmd_help("detach", stdout);
+			return 0;
+		default:
+			return usage_error("detach", NULL);
+		}
+	}
+	if (all ? optind != argc : optind == argc)
+		return usage_error("detach", "%s", all ?
+				   "detach --all takes no DEVICE" :
+				   "detach takes one or more DEVICEs, or --all");
 	ctl = open_control();
 	if (ctl < 0)
 		return 1;
-	for (i = 1; i < argc; i++) {
-		memset(&arg, 0, sizeof(arg));
-		if (device_index(argv[i], &arg.index)) {
+	if (all) {
+		n = list_indexes(&idx);
+		failed = n < 0;
+		for (i = 0; i < n; i++) {
+			snprintf(name, sizeof(name), "/dev/qsnap%" PRIu32, idx[i]);
+			failed |= detach_one(ctl, name, idx[i], true);
+		}
+		if (n > 0)
+			free(idx);
+	}
+	for (i = optind; !all && i < argc; i++) {
+		if (device_index(argv[i], &index)) {
 			warnx("%s: not a qsnap device", argv[i]);
 			failed = 1;
 			continue;
 		}
-		if (ioctl(ctl, QSNAP_IOC_DETACH, &arg) == 0)
-			continue;
-		failed = 1;
-		if (errno == EBUSY)
-			explain_busy(argv[i], arg.index);
-		else if (errno == ENODEV)
-			warnx("%s: no such qsnap device", argv[i]);
-		else
-			warnx("%s: detach failed: %s", argv[i], strerror(errno));
+		failed |= detach_one(ctl, argv[i], index, false);
 	}
 	close(ctl);
 	return failed;
 }
 
-/* The backing chain of /dev/qsnapN, from sysfs, as "  <- path" lines. */
-static void print_backing(uint32_t index)
-{
-	char path[64], line[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/block/qsnap%" PRIu32 "/qsnap/backing",
-		 index);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f))
-		printf("%-12s %10s %-8s %-20s <- %s", "", "", "", "", line);
-	fclose(f);
-}
-
-static int cmd_list(int argc, char **argv)
-{
-	struct qsnap_info info;
-	struct dirent *de;
-	char size[32];
-	DIR *d;
-	int ctl, header = 0;
-
-	if (argc != 1)
-		return usage_error("%s", "list takes no arguments");
-	ctl = open_control();
-	if (ctl < 0)
-		return 1;
-	d = opendir("/sys/block");
-	if (!d) {
-		warnx("/sys/block: %s", strerror(errno));
-		close(ctl);
-		return 1;
-	}
-	while ((de = readdir(d))) {
-		uint32_t index;
-
-		if (strncmp(de->d_name, "qsnap", 5) ||
-		    device_index(de->d_name, &index))
-			continue;
-		memset(&info, 0, sizeof(info));
-		info.index = index;
-		if (ioctl(ctl, QSNAP_IOC_GET_INFO, &info) < 0)
-			continue;	/* detached meanwhile */
-		if (!header++)
-			printf("%-12s %10s %-8s %-20s %s\n", "NAME", "SIZE",
-			       "SNAP-ID", "SNAP-NAME", "IMAGE");
-		format_size(size, sizeof(size), info.size);
-		printf("/dev/qsnap%-2" PRIu32 " %10s %-8s %-20s %s\n",
-		       info.index, size,
-		       info.flags & QSNAP_INFO_F_SNAPSHOT ? info.snapshot_id : "-",
-		       info.flags & QSNAP_INFO_F_SNAPSHOT ?
-		       info.snapshot_name : "(current)", info.image);
-		print_backing(info.index);
-	}
-	closedir(d);
-	close(ctl);
-	return 0;
-}
+/* --- features --- */
 
 static int cmd_features(int argc, char **argv)
 {
 	struct qsnap_features f;
 	int ctl;
 
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		cmd_help("features", stdout);
+		return 0;
+	}
+	if (argc != 1)
+		return usage_error("features", "features takes no arguments");
 	ctl = open_control();
 	if (ctl < 0)
 		return 1;
@@ -535,27 +542,35 @@ static int cmd_features(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int argc, char **argv);
-	} cmds[] = {
-		{ "attach",	cmd_attach },
-		{ "detach",	cmd_detach },
-		{ "list",	cmd_list },
-		{ "snapshots",	cmd_snapshots },
-		{ "features",	cmd_features },
-	};
 	size_t i;
 
 	if (argc < 2)
-		return usage_error("%s", "no command given");
+		return usage_error(NULL, "no command given");
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
 	    !strcmp(argv[1], "help")) {
+		if (argc > 2 && strcmp(argv[1], "help") == 0) {
+			for (i = 0; i < NR_COMMANDS; i++)
+				if (!strcmp(argv[2], commands[i].name)) {
+					cmd_help(argv[2], stdout);
+					return 0;
+				}
+		}
 		usage(stdout);
 		return 0;
 	}
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(argv[1], cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
-	return usage_error("unknown command '%s'", argv[1]);
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("%s from qsnap %s\n", prog, QSNAP_VERSION);
+		return 0;
+	}
+	for (i = 0; i < NR_COMMANDS; i++) {
+		static char name[64];
+
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		/* getopt's messages then start "qsnapctl attach: ". */
+		snprintf(name, sizeof(name), "%s %s", prog, argv[1]);
+		argv[1] = name;
+		return commands[i].fn(argc - 1, argv + 1);
+	}
+	return usage_error(NULL, "unknown command '%s'", argv[1]);
 }

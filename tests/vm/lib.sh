@@ -28,7 +28,7 @@ vm_build_module() {
 	local krel=$1 kdir=${2:-/lib/modules/$1/build} dir=$BUILD/$1/src
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	cp -r "$TOP/Kbuild" "$TOP/driver" "$TOP/include" "$dir/"
+	cp -r "$TOP/Kbuild" "$TOP/dkms.conf" "$TOP/driver" "$TOP/include" "$dir/"
 	make -s -C "$kdir" M="$dir" CONFIG_BLK_DEV_QSNAP=m \
 		W=1 modules >&2 2> "$BUILD/$krel/build.log" || {
 		cat "$BUILD/$krel/build.log" >&2

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * qsnapctl: what the command files share (messages, parsing, formatting,
+ * the control device).
+ */
+#ifndef QSNAPCTL_H
+#define QSNAPCTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <linux/qsnap.h>
+
+#define CONTROL_PATH	"/dev/" QSNAP_CONTROL_NAME
+
+/* Exit status, as losetup's: 0 success, 1 failure, 2 usage error. */
+#define EXIT_USAGE	2
+
+extern const char *prog;
+
+void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Prints "qsnapctl: <message>" (unless @fmt is NULL: getopt said it) and
+ * where help is; returns EXIT_USAGE.
+ */
+int usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int open_control(void);
+
+int parse_index(const char *s, uint32_t *index);
+/* "/dev/qsnapN", "qsnapN" or "N" */
+int device_index(const char *dev, uint32_t *index);
+/* Indexes of the qsnap devices in /sys/block, ascending; -1 on error. */
+int list_indexes(uint32_t **indexes);
+
+void format_size(char *buf, size_t len, uint64_t bytes);
+void format_date(char *buf, size_t len, uint32_t sec);
+void format_clock(char *buf, size_t len, uint64_t nsec);
+
+/* qsnapctl.c: "Usage:" and the help of one command */
+void cmd_help(const char *cmd, FILE *out);
+
+/*
+ * Parse "[--json] [--help]" for @cmd: -1 to go on with the operands in
+ * argv[optind..], else the exit status.
+ */
+int parse_json_opt(const char *cmd, int argc, char **argv, bool *json);
+
+/* show.c: attached devices */
+int show_device(uint32_t index, bool json);	/* attach --json */
+int cmd_list(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_udev_env(int argc, char **argv);
+
+#endif /* QSNAPCTL_H */

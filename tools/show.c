@@ -1,0 +1,490 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qsnapctl list, info and udev-env: what an attached device is, from
+ * QSNAP_IOC_GET_INFO and /sys/block/qsnapN (backing chain, partitions),
+ * plus where it is mounted, as text or JSON.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "qsnapctl.h"
+
+struct strlist {
+	char **v;
+	int n;
+};
+
+struct device_desc {
+	struct qsnap_info info;
+	struct strlist backing;		/* top-down, below the image */
+	struct strlist partitions;	/* "/dev/qsnapNpM" */
+	struct strlist mount_dev;	/* what is mounted ... */
+	struct strlist mount_dir;	/* ... where */
+};
+
+static int strlist_add(struct strlist *l, const char *s)
+{
+	char **nv = realloc(l->v, (l->n + 1) * sizeof(*l->v));
+
+	if (!nv)
+		return -ENOMEM;
+	l->v = nv;
+	l->v[l->n] = strdup(s);
+	if (!l->v[l->n])
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+static void strlist_free(struct strlist *l)
+{
+	while (l->n)
+		free(l->v[--l->n]);
+	free(l->v);
+	l->v = NULL;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strverscmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int read_backing(uint32_t index, struct strlist *l)
+{
+	char path[64], line[PATH_MAX + 2];
+	FILE *f;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "/sys/block/qsnap%" PRIu32 "/qsnap/backing",
+		 index);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;	/* detached meanwhile: GET_INFO says so */
+	while (!ret && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		ret = strlist_add(l, line);
+	}
+	fclose(f);
+	return ret;
+}
+
+static int read_partitions(uint32_t index, struct strlist *l)
+{
+	char path[64], want[32], dev[300];
+	struct dirent *de;
+	size_t wl;
+	DIR *d;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "/sys/block/qsnap%" PRIu32, index);
+	wl = snprintf(want, sizeof(want), "qsnap%" PRIu32 "p", index);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while (!ret && (de = readdir(d))) {
+		if (strncmp(de->d_name, want, wl))
+			continue;
+		snprintf(dev, sizeof(dev), "/dev/%s", de->d_name);
+		ret = strlist_add(l, dev);
+	}
+	closedir(d);
+	if (l->n)
+		qsort(l->v, l->n, sizeof(*l->v), cmp_str);
+	return ret;
+}
+
+/* /proc/self/mounts escapes blanks and backslashes as octal. */
+static void unescape_mount_field(char *s)
+{
+	char *o = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*o++ = (s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0');
+			s += 4;
+		} else {
+			*o++ = *s++;
+		}
+	}
+	*o = 0;
+}
+
+static int read_mounts(uint32_t index, struct device_desc *d)
+{
+	char want[32], line[8192], *src, *dst, *save;
+	FILE *f = fopen("/proc/self/mounts", "re");
+	size_t wl;
+	int ret = 0;
+
+	if (!f)
+		return 0;
+	wl = snprintf(want, sizeof(want), "/dev/qsnap%" PRIu32, index);
+	while (!ret && fgets(line, sizeof(line), f)) {
+		src = strtok_r(line, " ", &save);
+		dst = strtok_r(NULL, " ", &save);
+		if (!src || !dst || strncmp(src, want, wl) ||
+		    (src[wl] && src[wl] != 'p'))
+			continue;
+		unescape_mount_field(dst);
+		ret = strlist_add(&d->mount_dev, src);
+		if (!ret)
+			ret = strlist_add(&d->mount_dir, dst);
+	}
+	fclose(f);
+	return ret;
+}
+
+static void free_desc(struct device_desc *d)
+{
+	strlist_free(&d->backing);
+	strlist_free(&d->partitions);
+	strlist_free(&d->mount_dev);
+	strlist_free(&d->mount_dir);
+}
+
+/* 0, -ENODEV if there is no such device, or another -errno. */
+static int get_desc(int ctl, uint32_t index, struct device_desc *d)
+{
+	int ret;
+
+	memset(d, 0, sizeof(*d));
+	d->info.index = index;
+	if (ioctl(ctl, QSNAP_IOC_GET_INFO, &d->info) < 0)
+		return -errno;
+	ret = read_backing(index, &d->backing);
+	if (!ret)
+		ret = read_partitions(index, &d->partitions);
+	if (!ret)
+		ret = read_mounts(index, d);
+	if (ret)
+		free_desc(d);
+	return ret;
+}
+
+static bool is_snapshot(const struct device_desc *d)
+{
+	return d->info.flags & QSNAP_INFO_F_SNAPSHOT;
+}
+
+static void json_strlist(struct json *j, const char *key,
+			 const struct strlist *l)
+{
+	int i;
+
+	json_open_array(j, key);
+	for (i = 0; i < l->n; i++)
+		json_string(j, NULL, l->v[i]);
+	json_close_array(j);
+}
+
+static void json_desc(struct json *j, const struct device_desc *d)
+{
+	const struct qsnap_info *in = &d->info;
+	char name[32];
+	int i;
+
+	snprintf(name, sizeof(name), "/dev/qsnap%" PRIu32, in->index);
+	json_open_object(j, NULL);
+	json_string(j, "name", name);
+	json_u64(j, "index", in->index);
+	json_string(j, "image", in->image);
+	if (is_snapshot(d)) {
+		json_open_object(j, "snapshot");
+		json_string(j, "id", in->snapshot_id);
+		json_string(j, "name", in->snapshot_name);
+		json_u64(j, "date", in->date_sec);
+		json_u64(j, "date_nsec", in->date_nsec);
+		json_u64(j, "vm_clock_nsec", in->vm_clock_nsec);
+		json_close_object(j);
+	} else {
+		json_null(j, "snapshot");
+	}
+	json_u64(j, "size", in->size);
+	json_u64(j, "cluster_size", in->cluster_size);
+	json_u64(j, "qcow2_version", in->qcow2_version);
+	json_bool(j, "dirty", in->flags & QSNAP_INFO_F_DIRTY);
+	json_bool(j, "corrupt", in->flags & QSNAP_INFO_F_CORRUPT);
+	json_strlist(j, "backing", &d->backing);
+	json_strlist(j, "partitions", &d->partitions);
+	json_open_array(j, "mounts");
+	for (i = 0; i < d->mount_dev.n; i++) {
+		json_open_object(j, NULL);
+		json_string(j, "device", d->mount_dev.v[i]);
+		json_string(j, "target", d->mount_dir.v[i]);
+		json_close_object(j);
+	}
+	json_close_array(j);
+	json_close_object(j);
+}
+
+static void text_info(const struct device_desc *d)
+{
+	const struct qsnap_info *in = &d->info;
+	char size[32], date[32], clk[32];
+	int i;
+
+	format_size(size, sizeof(size), in->size);
+	printf("/dev/qsnap%" PRIu32 "\n", in->index);
+	printf("  image:         %s\n", in->image);
+	if (is_snapshot(d)) {
+		format_date(date, sizeof(date), in->date_sec);
+		format_clock(clk, sizeof(clk), in->vm_clock_nsec);
+		printf("  snapshot:      %s '%s', taken %s (VM clock %s)\n",
+		       in->snapshot_id, in->snapshot_name, date, clk);
+	} else {
+		printf("  snapshot:      none (the current state)\n");
+	}
+	printf("  size:          %s (%" PRIu64 " bytes)\n", size,
+	       (uint64_t)in->size);
+	printf("  format:        qcow2 v%" PRIu32 ", %" PRIu32 "-byte clusters%s%s\n",
+	       in->qcow2_version, in->cluster_size,
+	       in->flags & QSNAP_INFO_F_DIRTY ? ", dirty" : "",
+	       in->flags & QSNAP_INFO_F_CORRUPT ? ", marked corrupt" : "");
+	for (i = 0; i < d->backing.n; i++)
+		printf("  %-14s %s\n", i ? "" : "backing:", d->backing.v[i]);
+	for (i = 0; i < d->partitions.n; i++)
+		printf("  %-14s %s\n", i ? "" : "partitions:",
+		       d->partitions.v[i]);
+	for (i = 0; i < d->mount_dev.n; i++)
+		printf("  %-14s %s on %s\n", i ? "" : "mounted:",
+		       d->mount_dev.v[i], d->mount_dir.v[i]);
+}
+
+static void text_list_row(const struct device_desc *d)
+{
+	const struct qsnap_info *in = &d->info;
+	char name[32], size[32], date[32];
+	int i;
+
+	snprintf(name, sizeof(name), "/dev/qsnap%" PRIu32, in->index);
+	format_size(size, sizeof(size), in->size);
+	if (is_snapshot(d))
+		format_date(date, sizeof(date), in->date_sec);
+	else
+		snprintf(date, sizeof(date), "-");
+	printf("%-12s %10s %-8s %-20s %-19s %s\n", name, size,
+	       is_snapshot(d) ? in->snapshot_id : "-",
+	       is_snapshot(d) ? in->snapshot_name : "(current)", date,
+	       in->image);
+	for (i = 0; i < d->backing.n; i++)
+		printf("%-12s %10s %-8s %-20s %-19s <- %s\n", "", "", "", "",
+		       "", d->backing.v[i]);
+}
+
+int show_device(uint32_t index, bool json)
+{
+	struct device_desc d;
+	struct json j;
+	int ctl, ret;
+
+	ctl = open_control();
+	if (ctl < 0)
+		return 1;
+	ret = get_desc(ctl, index, &d);
+	close(ctl);
+	if (ret) {
+		warnx("/dev/qsnap%" PRIu32 ": %s", index, strerror(-ret));
+		return 1;
+	}
+	if (json) {
+		json_init(&j, stdout);
+		json_desc(&j, &d);
+	} else {
+		text_info(&d);
+	}
+	free_desc(&d);
+	return 0;
+}
+
+int parse_json_opt(const char *cmd, int argc, char **argv,
+			  bool *json)
+{
+	static const struct option opts[] = {
+		{ "json",	no_argument,	NULL, 'J' },
+		{ "help",	no_argument,	NULL, 'h' },
+		{ }
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "Jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'J':
+			*json = true;
+			break;
+		case 'h':
+			cmd_help(cmd, stdout);
+			return 0;
+		default:
+			return usage_error(cmd, NULL);
+		}
+	}
+	return -1;
+}
+
+int cmd_list(int argc, char **argv)
+{
+	struct device_desc d;
+	uint32_t *idx;
+	bool json = false;
+	struct json j;
+	int ctl, n, i, ret, rows = 0;
+
+	ret = parse_json_opt("list", argc, argv, &json);
+	if (ret >= 0)
+		return ret;
+	if (optind != argc)
+		return usage_error("list", "list takes no arguments");
+	ctl = open_control();
+	if (ctl < 0)
+		return 1;
+	n = list_indexes(&idx);
+	if (n < 0) {
+		close(ctl);
+		return 1;
+	}
+	if (json) {
+		json_init(&j, stdout);
+		json_open_object(&j, NULL);
+		json_open_array(&j, "qsnapdevices");
+	}
+	for (i = 0; i < n; i++) {
+		ret = get_desc(ctl, idx[i], &d);
+		if (ret == -ENODEV)
+			continue;	/* detached meanwhile */
+		if (ret) {
+			warnx("/dev/qsnap%" PRIu32 ": %s", idx[i], strerror(-ret));
+			continue;
+		}
+		if (json) {
+			json_desc(&j, &d);
+		} else {
+			if (!rows)
+				printf("%-12s %10s %-8s %-20s %-19s %s\n", "NAME",
+				       "SIZE", "SNAP-ID", "SNAP-NAME", "DATE",
+				       "IMAGE");
+			text_list_row(&d);
+		}
+		rows++;
+		free_desc(&d);
+	}
+	if (json) {
+		json_close_array(&j);
+		json_close_object(&j);
+	}
+	free(idx);
+	close(ctl);
+	return 0;
+}
+
+int cmd_info(int argc, char **argv)
+{
+	uint32_t index;
+	bool json = false;
+	int ret;
+
+	ret = parse_json_opt("info", argc, argv, &json);
+	if (ret >= 0)
+		return ret;
+	if (optind != argc - 1)
+		return usage_error("info", "info takes one DEVICE");
+	if (device_index(argv[optind], &index)) {
+		warnx("%s: not a qsnap device", argv[optind]);
+		return 1;
+	}
+	return show_device(index, json);
+}
+
+/*
+ * udev's encoding of names in /dev/disk/by-* links (as ID_FS_LABEL_ENC):
+ * safe ASCII and valid UTF-8 are kept, every other byte is \xNN.
+ */
+static void udev_encode(FILE *out, const char *str)
+{
+	static const char safe[] = "#+-.:=@_";
+	const unsigned char *s = (const unsigned char *)str;
+	int n, i;
+
+	while (*s) {
+		n = 1;
+		if (*s >= 0xc0) {
+			n = (*s & 0xe0) == 0xc0 ? 2 : (*s & 0xf0) == 0xe0 ? 3 :
+			    (*s & 0xf8) == 0xf0 ? 4 : 0;
+			for (i = 1; i < n; i++)
+				if ((s[i] & 0xc0) != 0x80)
+					n = 0;
+		}
+		if (n > 1) {
+			fwrite(s, 1, n, out);
+			s += n;
+			continue;
+		}
+		if ((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
+		    (*s >= 'A' && *s <= 'Z') || (*s && strchr(safe, *s)))
+			fputc(*s, out);
+		else
+			fprintf(out, "\\x%02x", *s);
+		s++;
+	}
+}
+
+/* One line of /sys/block/qsnapN/qsnap/ATTR, without its newline. */
+static int read_attr(const char *disk, const char *attr, char *buf, size_t len)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/block/%s/qsnap/%s", disk, attr);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (!fgets(buf, len, f))
+		buf[0] = 0;
+	fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+/*
+ * For the udev rule: QSNAP_LINK=<image basename>[@<snapshot name or id>],
+ * the /dev/disk/by-qsnap/ name of the disk qsnapN.  Reads sysfs only.
+ */
+int cmd_udev_env(int argc, char **argv)
+{
+	char image[PATH_MAX + 2], id[QSNAP_NAME_MAX + 2];
+	char name[QSNAP_NAME_MAX + 2];
+	const char *base, *disk;
+	uint32_t index;
+
+	if (argc != 2)
+		return usage_error("udev-env", "udev-env takes one qsnapN");
+	disk = argv[1];
+	if (!strncmp(disk, "/dev/", 5))
+		disk += 5;
+	if (device_index(disk, &index) || strchr(disk, '/') ||
+	    read_attr(disk, "image", image, sizeof(image)) ||
+	    read_attr(disk, "snapshot_id", id, sizeof(id)) ||
+	    read_attr(disk, "snapshot_name", name, sizeof(name))) {
+		warnx("%s: not a qsnap disk", argv[1]);
+		return 1;
+	}
+	base = strrchr(image, '/');
+	base = base ? base + 1 : image;
+	printf("QSNAP_INDEX=%" PRIu32 "\nQSNAP_LINK=", index);
+	udev_encode(stdout, base);
+	if (id[0]) {
+		putchar('@');
+		udev_encode(stdout, name[0] ? name : id);
+	}
+	putchar('\n');
+	return 0;
+}

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qsnapctl helpers: messages in losetup's form ("qsnapctl: what: why"),
+ * device names, sizes and dates.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qsnapctl.h"
+
+const char *prog = "qsnapctl";
+
+void warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (fmt) {	/* NULL: getopt has said what is wrong */
+		fprintf(stderr, "%s: ", prog);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+	fprintf(stderr, "Try '%s %s%s--help' for more information.\n", prog,
+		cmd ? cmd : "", cmd ? " " : "");
+	return EXIT_USAGE;
+}
+
+int open_control(void)
+{
+	int fd = open(CONTROL_PATH, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		warnx("%s: %s%s", CONTROL_PATH, strerror(errno),
+		      errno == ENOENT ? " (is the qsnap module loaded?)" :
+		      errno == EACCES ? " (qsnapctl needs root)" : "");
+	return fd;
+}
+
+int parse_index(const char *s, uint32_t *index)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v >= QSNAP_INDEX_ANY)
+		return -1;
+	*index = v;
+	return 0;
+}
+
+int device_index(const char *dev, uint32_t *index)
+{
+	const char *p = dev;
+
+	if (!strncmp(p, "/dev/", 5))
+		p += 5;
+	if (!strncmp(p, "qsnap", 5))
+		p += 5;
+	return parse_index(p, index);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int list_indexes(uint32_t **indexes)
+{
+	uint32_t *v = NULL, *nv, index;
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	d = opendir("/sys/block");
+	if (!d) {
+		warnx("/sys/block: %s", strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "qsnap", 5) ||
+		    device_index(de->d_name, &index))
+			continue;
+		nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv) {
+			warnx("%s", strerror(ENOMEM));
+			free(v);
+			closedir(d);
+			return -1;
+		}
+		v = nv;
+		v[n++] = index;
+	}
+	closedir(d);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_u32);
+	*indexes = v;
+	return n;
+}
+
+void format_size(char *buf, size_t len, uint64_t bytes)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB",
+					     "PiB", "EiB" };
+	double v = bytes;
+	unsigned int u = 0;
+
+	while (v >= 1024 && u < sizeof(units) / sizeof(units[0]) - 1) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%" PRIu64 " B", bytes);
+	else
+		snprintf(buf, len, "%.3g %s", v, units[u]);
+}
+
+void format_date(char *buf, size_t len, uint32_t sec)
+{
+	time_t t = sec;
+	struct tm tm;
+
+	if (localtime_r(&t, &tm))
+		strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	else
+		snprintf(buf, len, "%" PRIu32, sec);
+}
+
+void format_clock(char *buf, size_t len, uint64_t nsec)
+{
+	uint64_t ms = nsec / 1000000, s = ms / 1000;
+
+	snprintf(buf, len, "%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ".%03" PRIu64,
+		 s / 3600, (s / 60) % 60, s % 60, ms % 1000);
+}
