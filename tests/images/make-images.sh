@@ -178,6 +178,14 @@ same "snapshot name with non-ASCII letters" names.qcow2 "Überprüfung ñ 日本
 same "id is matched before name" names.qcow2 1
 same "select by id 3" names.qcow2 3
 
+# Names qsnapctl must quote: JSON escapes, bytes that are not UTF-8, a
+# slash (the udev link encodes it), a tab.  QEMU stores names as given.
+f=$IMG/odd-names.qcow2
+qemu-img create -q -f qcow2 "$f" 4M
+qemu-img snapshot -c 'quote" back\slash' "$f"
+qemu-img snapshot -c "$(printf 'not utf-8 \377\376 tab\tend')" "$f"
+qemu-img snapshot -c 'a/b' "$f"
+
 # Many snapshots of one image (attached at once by the guest).
 f=$IMG/many.qcow2
 qemu-img create -q -f qcow2 "$f" 8M
@@ -374,6 +382,64 @@ echo "fs${TAB}ext4 over a compressed snapshot: every file matches${TAB}ext4-zstd
 qemu-img convert -q -c -f raw -O qcow2 "$WORK/fs1.raw" "$IMG/ext4-deflate.qcow2"
 echo "fs${TAB}ext4 in a deflate-compressed image: every file matches${TAB}ext4-deflate.qcow2${TAB}-${TAB}fs1.sums" >> "$OUT/manifest"
 
+# --- partitioned disks (sfdisk): MBR and GPT, ext4 in the first partition ---
+# The snapshot holds the partition table; the current state has its first
+# sector overwritten, so it must show no partitions.
+part_image() {	# FILE LABEL
+	local raw=$WORK/part-$2.raw
+	rm -f "$raw"
+	truncate -s 64M "$raw"
+	sfdisk -q "$raw" > /dev/null <<PARTS
+label: $2
+start=1MiB, size=40MiB, type=L
+start=42MiB, size=16MiB, type=L
+PARTS
+	mke2fs -q -F -t ext4 -E offset=$((1 << 20)) -d "$WORK/fs1" "$raw" 40M
+	qemu-io -f raw -c "write -P 0x5a $((42 << 20)) 16M" "$raw" > /dev/null
+	qemu-img convert -f raw -O qcow2 "$raw" "$IMG/$1"
+	qemu-img snapshot -c parts "$IMG/$1"
+	qio -c 'write -P 0x77 0 512' "$IMG/$1"
+	same "partitioned disk ($2), snapshot" "$1" parts
+	same "partitioned disk ($2), current state (table overwritten)" "$1" -
+	echo "parts${TAB}$2 partitions: p1 holds ext4, every file matches; p2 is 16 MiB${TAB}$1${TAB}parts${TAB}2${TAB}fs1.sums" >> "$OUT/manifest"
+	echo "parts${TAB}$2 table overwritten in the current state: no partitions${TAB}$1${TAB}-${TAB}0${TAB}-" >> "$OUT/manifest"
+}
+part_image parts-mbr.qcow2 dos
+part_image parts-gpt.qcow2 gpt
+
+# --- a root file system to boot from (tests/vm/boot-guest.sh) ---
+# busybox, an /sbin/init that says which tree it is, in an ext4 image whose
+# snapshot "golden" differs from its current state only in that marker.
+boot_tree() {	# DIR MARKER
+	mkdir -p "$1"/{bin,sbin,etc,proc,sys,dev,tmp,run,mnt}
+	cp /bin/busybox "$1/bin/busybox"
+	ln -s busybox "$1/bin/sh"
+	echo "$2" > "$1/etc/qsnap-marker"
+	cat > "$1/sbin/init" <<'INIT'
+#!/bin/sh
+/bin/busybox mount -t proc proc /proc
+echo "qsnap-boot: init from $(/bin/busybox cat /etc/qsnap-marker)"
+echo "qsnap-boot: root $(/bin/busybox awk '$2 == "/" { print $1, $3 }' /proc/mounts)"
+if echo written > /etc/written && [ "$(/bin/busybox cat /etc/written)" = written ]; then
+	echo "qsnap-boot: root is writable (overlay)"
+fi
+echo "qsnap-boot: lower $(/bin/busybox awk '$2 == "/run/lower" { print $1, $3, substr($4, 1, 2) }' /proc/mounts)"
+/bin/busybox sync
+/bin/busybox reboot -f
+INIT
+	chmod 755 "$1/sbin/init"
+}
+mkdir -p "$IMG/boot"
+boot_mark=golden-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
+boot_tree "$WORK/root-golden" "$boot_mark"
+boot_tree "$WORK/root-later" "after the upgrade"
+mke2fs -q -F -t ext4 -d "$WORK/root-golden" "$WORK/root-golden.raw" 16M
+mke2fs -q -F -t ext4 -d "$WORK/root-later" "$WORK/root-later.raw" 16M
+qemu-img convert -f raw -O qcow2 "$WORK/root-golden.raw" "$IMG/boot/root.qcow2"
+qemu-img snapshot -c golden "$IMG/boot/root.qcow2"
+qemu-img convert -n -f raw -O qcow2 "$WORK/root-later.raw" "$IMG/boot/root.qcow2"
+echo "$boot_mark" > "$OUT/boot-marker"
+
 # --- backing chains and external data files ---
 # Backing names are relative (QEMU resolves them from the directory of the
 # image that names them); the guest sees the same tree under /data/img.
@@ -535,7 +601,8 @@ corrupt() {	# NAME FILE OFFSET HEX ERRNO DMESG
 	poke "$IMG/$2" "$3" "$4"
 	refuse "$1" "$2" - "$5" "$6"
 }
-refuse "no such snapshot" v3-64k.qcow2 nosuch "No such file or directory" "no snapshot with id or name"
+# qsnapctl turns ENOENT into the snapshots there are.
+refuse "no such snapshot" v3-64k.qcow2 nosuch "snapshot 'nosuch' not found in /data/img/v3-64k.qcow2; available: 1 'one', 2 'two', 3 'three'" "no snapshot with id or name"
 corrupt "bad magic" bad-magic.qcow2 0 "$(be32 0x12345678)" "Invalid argument" "not a qcow2 image"
 corrupt "version 4" version4.qcow2 4 "$(be32 4)" "Operation not supported" "unsupported qcow2 version 4"
 corrupt "cluster_bits 8" cbits8.qcow2 20 "$(be32 8)" "Invalid argument" "cluster_bits 8"

@@ -24,7 +24,7 @@ echo clear > $KML
 # over every read path (chains, compression, extended L2, data files).
 run_manifest '^(hostile|eio|refuse|toolrefuse)'
 run_manifest '^same	[^	]*	(chain/|readers/|zlib-64k|zstd-64k|extl2-(16|128)k|datafile)'
-run_manifest '^fs	'
+run_manifest '^(fs|parts)	'
 run_ioctl_test
 lifecycle_failnth
 

@@ -3,6 +3,10 @@
 # Helpers for the in-guest tests (busybox sh).  Results are TAP lines
 # without numbers; the host numbers them.
 
+# Host programs copied in by VM_EXTRA_BINS live in /usr/local/bin.
+PATH=$PATH:/usr/local/bin
+export PATH
+
 pass() { echo "ok - $1"; }
 fail() { echo "not ok - $1 # $2"; }
 check() {	# NAME DETAIL COMMAND...

@@ -81,6 +81,36 @@ run_manifest() {
 			fi
 			qsnapctl detach "$dev" || fail "$name: detach" "detach failed"
 			;;
+		parts)	# a=partitions expected b=sums of p1's files ("-": none)
+			if ! dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
+				fail "$name" "attach failed: $(cat /tmp/err)"
+				continue
+			fi
+			k=${dev#/dev/}
+			mkdir -p /mnt/fs
+			got=$(ls -d /sys/block/"$k"/"$k"p* 2>/dev/null | wc -l)
+			if [ "$got" != "$a" ]; then
+				fail "$name" "want $a partitions, /sys/block/$k has $got"
+			elif [ "$a" = 0 ]; then
+				pass "$name"
+			elif [ "$(blockdev --getsize64 "${dev}p2")" != 16777216 ]; then
+				fail "$name" "${dev}p2: $(blockdev --getsize64 "${dev}p2") bytes"
+			elif ! mount -t ext4 -o ro "${dev}p1" /mnt/fs 2>/tmp/err; then
+				fail "$name" "mount ${dev}p1: $(cat /tmp/err)"
+			else
+				check "$name" "" sh -c "cd /mnt/fs && sha256sum -c -s $D/img/$b"
+				check "$name: qsnapctl info lists the partitions and the mount" \
+					"$(qsnapctl info "$dev")" sh -c \
+					"qsnapctl info $dev | grep -q '${dev}p2' &&
+					 qsnapctl info $dev | grep -q 'mounted: *${dev}p1 on /mnt/fs'"
+				qsnapctl detach "$dev" 2>/tmp/err
+				check "$name: detach names the mounted partition" \
+					"$(cat /tmp/err)" \
+					grep -q "device busy: ${dev}p1 is mounted on /mnt/fs" /tmp/err
+				umount /mnt/fs
+			fi
+			qsnapctl detach "$dev" || fail "$name: detach" "detach failed"
+			;;
 		hostile)
 			mark=$(qsnap_log_count)
 			if dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
@@ -95,7 +125,7 @@ run_manifest() {
 				# qsnapctl did (it parses the chain first).
 				nlogs=$(qsnap_log_since "$mark" | grep -c 'qsnap: ')
 				want=0
-				grep -qE 'attach failed|no snapshot with id or name' \
+				grep -qE 'attach failed|snapshot .* not found in' \
 					/tmp/err && want=1
 				if [ "$nlogs" = "$want" ]; then
 					pass "$name (refused: $(head -c 100 /tmp/err))"

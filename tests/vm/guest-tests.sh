@@ -5,6 +5,7 @@
 . /bin/guest-lib.sh
 . /bin/guest-manifest.sh
 . /bin/guest-lifecycle.sh
+. /bin/guest-cli.sh
 
 TAB=$(printf '\t')
 D=/data
@@ -78,6 +79,9 @@ check "five devices from two images at once read correctly and are listed" \
 	"$(qsnapctl list)" [ $ok = 1 ]
 # shellcheck disable=SC2086
 qsnapctl detach $devs
+
+# --- qsnapctl: JSON, info, detach --all, exit codes, help; sysfs ---
+run_cli_tests
 check "detach of several devices at once" "$(qsnapctl list)" \
 	[ -z "$(qsnapctl list)" ]
 

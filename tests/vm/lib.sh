@@ -58,24 +58,65 @@ vm_build_guest_tools() {
 	echo "$out"
 }
 
-# Copy host binary $2 with the shared libraries it needs into root $1
-# (at /usr/local/bin, libraries at their own paths).
-vm_copy_binary() {
-	local root=$1 bin lib
-	bin=$(command -v "$2")
-	mkdir -p "$root/usr/local/bin"
-	cp "$bin" "$root/usr/local/bin/"
-	for lib in $(ldd "$bin" | awk '/=> \// { print $3 } /^\t\// { print $1 }'); do
+# Copy the shared libraries binary $2 needs into root $1, at their paths.
+vm_copy_libs() {
+	local root=$1 lib
+	for lib in $(ldd "$2" | awk '/=> \// { print $3 } /^\t\// { print $1 }'); do
 		mkdir -p "$root$(dirname "$lib")"
 		cp -L "$lib" "$root$lib"
 	done
+}
+
+# Copy host binary $2 with the shared libraries it needs into root $1
+# (at /usr/local/bin, libraries at their own paths).
+vm_copy_binary() {
+	local root=$1 bin
+	bin=$(command -v "$2")
+	mkdir -p "$root/usr/local/bin"
+	cp "$bin" "$root/usr/local/bin/"
+	vm_copy_libs "$root" "$bin"
+}
+
+# vm_install KREL DESTDIR: what an admin gets on kernel KREL, into DESTDIR
+# (nothing of the host touched but DKMS's signing key, see README):
+# "make install" from a copy of the tree (module in lib/modules/KREL/extra,
+# qsnapctl in usr/local/sbin, man page, udev rule), then "dkms add, build,
+# install" of the same tree in private DKMS trees.  Prints the path of the
+# DKMS-built module (uncompressed).
+vm_install() {
+	local krel=$1 dest=$2 src=$BUILD/$1/install-src dk=$BUILD/$1/dkms ver
+	rm -rf "$src" "$dest" "$dk"
+	mkdir -p "$src" "$dest" "$dk/tree" "$dk/src" "$dk/inst/$krel"
+	cp -r "$TOP"/{Kbuild,Makefile,dkms.conf,driver,include,tools} "$src/"
+	make -s -C "$src" install DESTDIR="$dest" KVER="$krel" >&2 ||
+		return 1
+	depmod -b "$dest" "$krel"
+	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$TOP/dkms.conf")
+	make -s -C "$src" clean-module KDIR="/lib/modules/$krel/build" >&2
+	local opts=(--dkmstree "$dk/tree" --sourcetree "$dk/src"
+		    --installtree "$dk/inst")
+	dkms add "${opts[@]}" "$src" >&2 &&
+	dkms build "${opts[@]}" -m qsnap -v "$ver" -k "$krel" >&2 &&
+	dkms install "${opts[@]}" --no-depmod -m qsnap -v "$ver" -k "$krel" >&2 ||
+		return 1
+	# DKMS compresses the module as the kernel's config asks (6.12: xz).
+	local ko
+	ko=$(find "$dk/inst/$krel" -name 'qsnap.ko*' | head -n 1)
+	case $ko in
+	*.ko.xz) xz -dc "$ko" > "$dk/qsnap.ko" ;;
+	*.ko) cp "$ko" "$dk/qsnap.ko" ;;
+	*) echo "vm_install: dkms installed no qsnap.ko" >&2; return 1 ;;
+	esac
+	echo "$dk/qsnap.ko"
 }
 
 # vm_initramfs KREL QSNAP_KO GUEST_SCRIPT OUT
 # A busybox initramfs: /init runs GUEST_SCRIPT after loading the virtio
 # modules and qsnap.ko, then powers off with reboot -f.  VM_EXTRA_MODULES
 # names more modules of the kernel to load first (e.g. "loop nbd"),
-# VM_EXTRA_BINS host programs to copy with their libraries (e.g. fio).
+# VM_EXTRA_BINS host programs to copy with their libraries (e.g. fio),
+# VM_EXTRA_TREE a directory to copy over the root.  If GUEST_SCRIPT mounts
+# a root at /newroot, /init switches to it instead of powering off.
 vm_initramfs() {
 	local krel=$1 ko=$2 script=$3 out=$4 root m f
 	local kdir=$CACHE/kernels/$krel/modules/kernel
@@ -99,10 +140,17 @@ vm_initramfs() {
 	for f in ${VM_EXTRA_BINS:-}; do
 		vm_copy_binary "$root" "$f"
 	done
+	if [ -n "${VM_EXTRA_TREE:-}" ]; then	# a DESTDIR to lay over /
+		cp -a "$VM_EXTRA_TREE/." "$root/"
+		find "$VM_EXTRA_TREE" -type f -perm -u+x | while read -r f; do
+			vm_copy_libs "$root" "$f"
+		done
+	fi
 	cp "$ko" "$root/lib/modules/qsnap.ko"
 	cp "$BUILD"/guest-bin/* "$root/bin/"
 	cp "$TOP/tests/vm/guest-lib.sh" "$TOP/tests/vm/guest-manifest.sh" \
-	   "$TOP/tests/vm/guest-lifecycle.sh" "$root/bin/"
+	   "$TOP/tests/vm/guest-lifecycle.sh" "$TOP/tests/vm/guest-cli.sh" \
+	   "$root/bin/"
 	cp "$script" "$root/bin/guest-main.sh"
 	cat > "$root/init" <<'INIT'
 #!/bin/sh
@@ -118,6 +166,10 @@ echo "guest: kernel $(uname -r)"
 sh /bin/guest-main.sh
 echo "guest: done"
 sync
+if [ -x /newroot/sbin/init ]; then
+	echo "guest: switch_root to /newroot"
+	exec switch_root /newroot /sbin/init
+fi
 reboot -f
 INIT
 	chmod +x "$root/init"

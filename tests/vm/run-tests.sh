@@ -31,13 +31,14 @@ emit() {	# OK(0/1) TEXT
 
 # run_guest LABEL KREL KO SCRIPT: boot KREL with SCRIPT as the guest suite
 # and turn its console into TAP lines.
+# TAG names its initramfs and console log apart from another guest's.
 run_guest() {
-	local label=$1 krel=$2 ko=$3 script=$4 log start line complaints
-	vm_initramfs "$krel" "$ko" "$script" "$BUILD/$krel/initrd.gz"
-	log=$BUILD/$krel/console.log
+	local label=$1 krel=$2 ko=$3 script=$4 tag=${5:-} log start line complaints
+	vm_initramfs "$krel" "$ko" "$script" "$BUILD/$krel/initrd$tag.gz"
+	log=$BUILD/$krel/console$tag.log
 	vm_log "$label: booting (console: $log)"
 	start=$(date +%s)
-	vm_run "$krel" "$BUILD/$krel/initrd.gz" "$BUILD/data.ext4" "$log" 2400
+	vm_run "$krel" "$BUILD/$krel/initrd$tag.gz" "$BUILD/data.ext4" "$log" 2400
 	vm_log "$label: guest ran $(( $(date +%s) - start )) s"
 
 	while IFS= read -r line; do
@@ -59,6 +60,37 @@ run_guest() {
 	fi
 }
 
+# The install guest: make install and DKMS on the host (into private
+# trees), then tests/vm/boot-guest.sh uses what they installed and boots
+# from a snapshot; the booted root's "qsnap-boot:" lines are checked here.
+run_install_guest() {	# SHORT KREL
+	local short=$1 krel=$2 dest=$BUILD/$2/destdir ko log marker
+	if ! ko=$(vm_install "$krel" "$dest" 2> "$BUILD/$krel/install.log"); then
+		tail -n 20 "$BUILD/$krel/install.log" | sed 's/^/# /'
+		emit 1 "[$short install] make install, dkms add/build/install"
+		return
+	fi
+	emit 0 "[$short install] make install, dkms add/build/install"
+	modinfo -F parm "$ko" | grep -q '^l2_cache_kb:[A-Z].*(uint)$' &&
+		modinfo -F parm "$ko" | grep -q '^direct_io:[A-Z].*(bool)$'
+	emit $? "[$short install] modinfo describes every module parameter"
+	mkdir -p "$dest/etc"
+	sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$TOP/dkms.conf" > "$dest/etc/qsnap-version"
+	VM_EXTRA_TREE=$dest VM_EXTRA_MODULES=overlay \
+	VM_EXTRA_BINS="/lib/systemd/systemd-udevd /bin/udevadm" \
+		run_guest "$short install" "$krel" "$ko" \
+			"$TOP/tests/vm/boot-guest.sh" -install
+	log=$BUILD/$krel/console-install.log
+	marker=$(cat "$BUILD/images/boot-marker")
+	grep -aq "^qsnap-boot: init from $marker\$" "$log"
+	emit $? "[$short boot] booted into the snapshot's root (its marker, not the current state's)"
+	grep -aqE '^qsnap-boot: lower /dev/qsnap[0-9]+ ext4 ro$' "$log"
+	emit $? "[$short boot] the root's lower layer is /dev/qsnapN, ext4, read-only"
+	grep -aq '^qsnap-boot: root root overlay$' "$log" &&
+		grep -aq '^qsnap-boot: root is writable (overlay)$' "$log"
+	emit $? "[$short boot] / is an overlay and takes writes"
+}
+
 for krel in $(vm_kernels); do
 	short=${krel%%-*}
 	if ! ko=$(vm_build_module "$krel"); then
@@ -66,7 +98,8 @@ for krel in $(vm_kernels); do
 		continue
 	fi
 	emit 0 "[$short] module builds without warnings"
-	run_guest "$short" "$krel" "$ko" "$TOP/tests/vm/guest-tests.sh"
+	VM_EXTRA_BINS=jq run_guest "$short" "$krel" "$ko" "$TOP/tests/vm/guest-tests.sh"
+	run_install_guest "$short" "$krel"
 done
 
 # The sanitizer tier: a KASAN/kmemleak/lockdep/UBSAN 6.12 kernel built

@@ -1,0 +1,88 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# The install guest: what "make install" and DKMS put on a system, used as
+# an admin would, then a boot from a snapshot.  /init has laid the
+# "make install" tree over / (module in /lib/modules/$(uname -r)/extra,
+# /usr/local/sbin/qsnapctl, the udev rule) and put the DKMS-built module at
+# /lib/modules/qsnap.ko.
+#   1. modprobe finds the installed module; its version is the package's.
+#   2. udev (systemd-udevd) with the installed rule makes the
+#      /dev/disk/by-qsnap/ links for disks and partitions, and removes them.
+#   3. The DKMS module attaches the "golden" snapshot of a root file system
+#      image, which is mounted read-only under a tmpfs overlay at /newroot;
+#      /init then switch_roots into it, and its /sbin/init reports
+#      "qsnap-boot: ..." lines that the host checks.
+. /bin/guest-lib.sh
+
+Q=/usr/local/sbin/qsnapctl
+D=/data
+export PATH=/usr/local/sbin:/usr/local/bin:/sbin:/bin
+mount -o ro /dev/vda $D || { echo "Bail out! cannot mount the data disk"; exit 1; }
+
+# --- 1. the installed module ---
+krel=$(uname -r)
+check "make install: modprobe qsnap loads lib/modules/$krel/extra/qsnap.ko" \
+	"$(modprobe qsnap 2>&1)" sh -c "modprobe qsnap && [ -e /dev/qsnap-control ]"
+check "make install: the module's version is dkms.conf's" \
+	"$(cat /sys/module/qsnap/version 2>&1) vs $(cat /etc/qsnap-version)" \
+	[ "$(cat /sys/module/qsnap/version)" = "$(cat /etc/qsnap-version)" ]
+check "make install: man page and bash completion installed" "" \
+	[ -s /usr/local/share/man/man8/qsnapctl.8 ] && [ -s /usr/local/share/bash-completion/completions/qsnapctl ]
+
+# --- 2. udev and the by-qsnap links ---
+mkdir -p /run/udev
+systemd-udevd --daemon --resolve-names=never 2>/tmp/udevd.err
+udevadm settle -t 30
+
+# link NAME: where /dev/disk/by-qsnap/NAME points, "" if it does not exist
+link() { readlink -f "/dev/disk/by-qsnap/$1" 2>/dev/null || true; }
+
+if p=$($Q attach $D/img/parts-mbr.qcow2 --snapshot parts) &&
+   n=$($Q attach $D/img/names.qcow2 --snapshot "before upgrade") &&
+   c=$($Q attach $D/img/v3-64k.qcow2); then
+	udevadm settle -t 30
+	check "udev: <image>@<snapshot> links to the disk" \
+		"$(ls -l /dev/disk/by-qsnap/ 2>&1)" \
+		[ "$(link parts-mbr.qcow2@parts)" = "$p" ]
+	check "udev: <image>@<snapshot>-partN links to its partitions" \
+		"$(ls -l /dev/disk/by-qsnap/ 2>&1)" \
+		sh -c "[ '$(link parts-mbr.qcow2@parts-part1)' = '${p}p1' ] &&
+		       [ '$(link parts-mbr.qcow2@parts-part2)' = '${p}p2' ]"
+	check "udev: a blank in a snapshot name is encoded as udev encodes labels (\\x20)" \
+		"$(ls -l /dev/disk/by-qsnap/ 2>&1)" \
+		[ "$(link 'names.qcow2@before\x20upgrade')" = "$n" ]
+	check "udev: the current state is <image> alone" \
+		"$(ls -l /dev/disk/by-qsnap/ 2>&1)" [ "$(link v3-64k.qcow2)" = "$c" ]
+	$Q detach --all
+	udevadm settle -t 30
+	check "udev: detach removes the links" "$(ls -l /dev/disk/by-qsnap/ 2>&1)" \
+		[ -z "$(ls /dev/disk/by-qsnap/ 2>/dev/null)" ]
+else
+	fail "udev: attach" "attach failed"
+fi
+udevadm control --exit 2>/dev/null || killall systemd-udevd 2>/dev/null
+[ -s /tmp/udevd.err ] && echo "# systemd-udevd: $(head -c 600 /tmp/udevd.err)"
+check "make install: rmmod qsnap" "" rmmod qsnap
+
+# --- 3. the DKMS module, and a boot from a snapshot ---
+check "dkms: the module it built loads" "" insmod /lib/modules/qsnap.ko
+check "dkms: the module's version is dkms.conf's" "$(cat /sys/module/qsnap/version)" \
+	[ "$(cat /sys/module/qsnap/version)" = "$(cat /etc/qsnap-version)" ]
+if dev=$($Q attach $D/img/boot/root.qcow2 --snapshot golden); then
+	mkdir -p /run/lower /run/rw /newroot
+	mount -t ext4 -o ro "$dev" /run/lower &&
+	mount -t tmpfs -o mode=755 rw /run/rw &&
+	mkdir -p /run/rw/upper /run/rw/work &&
+	mount -t overlay -o lowerdir=/run/lower,upperdir=/run/rw/upper,workdir=/run/rw/work \
+		root /newroot &&
+	mkdir -p /newroot/run/lower /newroot/run/image-disk &&
+	mount --move /run/lower /newroot/run/lower &&
+	mount --move $D /newroot/run/image-disk &&
+	mount --move /dev /newroot/dev
+	check "boot: the snapshot is mounted read-only under an overlay at /newroot" \
+		"$(cat /proc/mounts)" [ -x /newroot/sbin/init ]
+	umount /sys /tmp 2>/dev/null
+	umount /proc
+else
+	fail "boot: attach the root snapshot" "attach failed"
+fi

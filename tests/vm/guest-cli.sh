@@ -1,0 +1,128 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# qsnapctl as users and scripts meet it: --json (checked with jq), info,
+# detach --all, exit codes and messages, per-command help, and the sysfs
+# attributes behind them.  Needs guest-lib.sh, D and TAB; jq in the guest.
+
+# manifest_size IMAGE SNAPSHOT: the size QEMU exports
+manifest_size() {
+	awk -F"$TAB" -v i="$1" -v s="$2" \
+		'$1 == "same" && $3 == i && $4 == s { print $6; exit }' $D/manifest
+}
+
+cli_json() {
+	img=$D/img/v3-64k.qcow2
+	if ! qsnapctl attach "$img" --snapshot two --json > /tmp/a.json 2>/tmp/err; then
+		fail "attach --json" "$(cat /tmp/err)"
+		return
+	fi
+	dev=$(jq -r .name /tmp/a.json)
+	k=${dev#/dev/}
+	check "attach --json describes the new device" "$(cat /tmp/a.json)" \
+		jq -e --arg img "$img" --argjson size "$(manifest_size v3-64k.qcow2 two)" \
+		'(.name | test("^/dev/qsnap[0-9]+$")) and .image == $img and
+		 .snapshot.id == "2" and .snapshot.name == "two" and
+		 .size == $size and .cluster_size == 65536 and
+		 .qcow2_version == 3 and .backing == [] and .mounts == [] and
+		 .dirty == false and .corrupt == false' /tmp/a.json
+	qsnapctl info "$dev" --json > /tmp/i.json
+	check "info --json says what attach --json said" "$(cat /tmp/i.json)" \
+		sh -c "jq -e .name /tmp/i.json > /dev/null &&
+		       [ \"\$(jq -S . /tmp/a.json)\" = \"\$(jq -S . /tmp/i.json)\" ]"
+	check "info names the snapshot" "$(qsnapctl info "$dev")" \
+		sh -c "qsnapctl info $dev | grep -q \"^  snapshot: *2 'two', taken \""
+	qsnapctl snapshots --json "$img" > /tmp/s.json
+	check "snapshots --json lists the table" "$(cat /tmp/s.json)" \
+		jq -e '[.snapshots[].name] == ["one", "two", "three"] and
+		       .virtual_size == 67108864 and .backing_file == null' /tmp/s.json
+	check "sysfs: image, snapshot_id, snapshot_name, snapshot_date" \
+		"$(cat /sys/block/$k/qsnap/snapshot_date) vs $(jq .snapshot.date /tmp/a.json)" \
+		sh -c "[ \"\$(cat /sys/block/$k/qsnap/image)\" = '$img' ] &&
+		       [ \"\$(cat /sys/block/$k/qsnap/snapshot_id)\" = 2 ] &&
+		       [ \"\$(cat /sys/block/$k/qsnap/snapshot_name)\" = two ] &&
+		       [ \"\$(cat /sys/block/$k/qsnap/snapshot_date)\" = \"\$(jq '.snapshots[1].date' /tmp/s.json)\" ]"
+
+	cur=$(qsnapctl attach "$img")
+	check "the current state: snapshot null in JSON, empty sysfs date" \
+		"$(qsnapctl info "$cur" --json)" \
+		sh -c "qsnapctl info $cur --json | jq -e '.snapshot == null' >/dev/null &&
+		       [ -z \"\$(cat /sys/block/${cur#/dev/}/qsnap/snapshot_date)\" ]"
+	check "list --json lists both devices" "$(qsnapctl list --json)" \
+		sh -c "qsnapctl list --json | jq -e '[.qsnapdevices[].name] == [\"$dev\", \"$cur\"]' >/dev/null"
+	qsnapctl detach "$dev" "$cur"
+}
+
+cli_odd_names() {
+	img=$D/img/odd-names.qcow2
+	for id in 1 2 3; do
+		qsnapctl attach "$img" --snapshot $id > /dev/null || {
+			fail "odd snapshot names: attach $id" "attach failed"; return; }
+	done
+	qsnapctl list --json > /tmp/l.json
+	# jq refuses invalid JSON; U+FFFD stands for the bytes that are not UTF-8.
+	check "list --json: quotes, backslashes, tabs and bytes that are not UTF-8 stay valid JSON" \
+		"$(cat /tmp/l.json)" \
+		jq -e '[.qsnapdevices[].snapshot.name] ==
+		       ["quote\" back\\slash", "not utf-8 \ufffd\ufffd tab\tend", "a/b"]' /tmp/l.json
+	check "list prints odd names too" "" sh -c "qsnapctl list > /dev/null"
+	qsnapctl detach --all
+}
+
+cli_detach_all() {
+	a=$(qs_attach $D/img/ext4.qcow2 fs1)
+	qs_attach $D/img/v3-64k.qcow2 one > /dev/null
+	qs_attach $D/img/names.qcow2 "before upgrade" > /dev/null
+	mkdir -p /mnt/fs
+	mount -t ext4 -o ro "$a" /mnt/fs
+	qsnapctl detach --all 2>/tmp/err
+	rc=$?
+	left=$(qsnapctl list --json | jq -r '.qsnapdevices[].name')
+	check "detach --all: the mounted device stays (exit 1, says where it is mounted)" \
+		"rc $rc, left: $left, $(cat /tmp/err)" \
+		sh -c "[ $rc = 1 ] && [ '$left' = '$a' ] &&
+		       grep -q 'device busy: $a is mounted on /mnt/fs' /tmp/err"
+	umount /mnt/fs
+	check "detach --all: then every device goes (exit 0)" "" \
+		sh -c "qsnapctl detach --all &&
+		       [ \"\$(qsnapctl list --json | jq -c .qsnapdevices)\" = '[]' ]"
+}
+
+# expect_exit CODE TEXT COMMAND...: exits CODE and says TEXT on stderr
+expect_exit() {
+	_want=$1 _text=$2
+	shift 2
+	"$@" > /dev/null 2>/tmp/err
+	_rc=$?
+	check "'$*' exits $_want: $_text" "exit $_rc: $(cat /tmp/err)" \
+		sh -c "[ $_rc = $_want ] && grep -qF -- \"\$1\" /tmp/err" sh "$_text"
+}
+
+cli_errors() {
+	expect_exit 2 "attach takes exactly one IMAGE" qsnapctl attach
+	expect_exit 2 "unrecognized option '--bogus'" qsnapctl list --bogus
+	expect_exit 2 "unknown command 'frobnicate'" qsnapctl frobnicate
+	expect_exit 2 "detach --all takes no DEVICE" qsnapctl detach --all /dev/qsnap0
+	expect_exit 1 "/dev/qsnap999: no such qsnap device" qsnapctl detach /dev/qsnap999
+	expect_exit 1 "/dev/vda: not a qsnap device" qsnapctl detach /dev/vda
+	expect_exit 1 "/dev/qsnap999: No such device" qsnapctl info /dev/qsnap999
+	expect_exit 1 "/nonexistent.qcow2: No such file or directory" \
+		qsnapctl attach /nonexistent.qcow2
+	expect_exit 1 "is encrypted (crypt_method 2); qsnap reads unencrypted images only" \
+		qsnapctl attach $D/img/luks.qcow2
+	expect_exit 1 "snapshot 'nope' not found in $D/img/names.qcow2; available: 1 'before upgrade', 2 'Überprüfung ñ 日本', 3 '1'" \
+		qsnapctl attach $D/img/names.qcow2 --snapshot nope
+	for c in attach detach list info snapshots features; do
+		check "qsnapctl $c --help" "$(qsnapctl $c --help 2>&1 | head -n 3)" \
+			sh -c "qsnapctl $c --help > /tmp/h && head -n 2 /tmp/h | grep -q '^  qsnapctl $c'"
+	done
+	check "qsnapctl --version" "$(qsnapctl --version)" \
+		sh -c "qsnapctl --version | grep -qE '^qsnapctl from qsnap [0-9]+\.[0-9]+'"
+}
+
+run_cli_tests() {
+	command -v jq > /dev/null || { fail "qsnapctl --json tests" "no jq in the guest"; return; }
+	cli_json
+	cli_odd_names
+	cli_detach_all
+	cli_errors
+}
