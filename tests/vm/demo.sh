@@ -10,7 +10,7 @@ D=$BUILD/demo
 rm -rf "$D"
 mkdir -p "$D/disk" "$D/work"
 
-echo "== making vm.qcow2: an ext4 disk with two snapshots (qemu-img) =="
+echo "== making vm.qcow2: a GPT disk, ext4 in partition 1, two snapshots (qemu-img) =="
 tree() {	# DIR VERSION MOTD
 	mkdir -p "$1/etc" "$1/srv/app"
 	echo "$3" > "$1/etc/motd"
@@ -20,8 +20,13 @@ tree() {	# DIR VERSION MOTD
 tree "$D/work/v1" 1.0 "Welcome (before the upgrade)"
 tree "$D/work/v2" 2.0 "Welcome (after the upgrade)"
 echo "added in 2.0" > "$D/work/v2/srv/app/CHANGES"
+# A GPT disk as a VM would have: ext4 in partition 1.
 for v in v1 v2; do
-	mke2fs -q -F -t ext4 -L demo -d "$D/work/$v" "$D/work/$v.raw" 32M
+	truncate -s 48M "$D/work/$v.raw"
+	echo 'label: gpt
+start=1MiB, size=40MiB, type=L, name=root' | sfdisk -q "$D/work/$v.raw" > /dev/null
+	mke2fs -q -F -t ext4 -L demo -E offset=$((1 << 20)) -d "$D/work/$v" \
+		"$D/work/$v.raw" 40M
 done
 qemu-img convert -f raw -O qcow2 "$D/work/v1.raw" "$D/disk/vm.qcow2"
 qemu-img snapshot -c before-upgrade "$D/disk/vm.qcow2"
