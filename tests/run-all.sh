@@ -16,6 +16,8 @@ trap 'rm -f "$out"' EXIT
 {
 	echo "# unit tests (host)"
 	make -s -C tests/unit run 2>&1
+	echo "# qsnapctl diff against QEMU's exports (host)"
+	bash tests/unit/diff-test.sh 2>&1
 	echo "# lint: checkpatch and sparse"
 	bash tests/lint.sh 2>&1
 	echo "# fuzz: the qcow2 format code, briefly (make fuzz for longer)"
@@ -28,7 +30,7 @@ passed=$(grep -cE '^ok ' "$out")
 failed=$(grep -cE '^not ok ' "$out")
 # A runner that died before printing its plan is a failure too.
 plans=$(grep -cE '^1\.\.[0-9]+' "$out")
-if [ "$plans" -lt 4 ]; then
+if [ "$plans" -lt 5 ]; then
 	echo "# a test runner did not finish"
 	failed=$((failed + 1))
 fi

@@ -62,6 +62,15 @@ static const struct command {
 	  "snapshots IMAGE [--json]",
 	  "show the snapshot table of a qcow2 image (like qemu-img snapshot -l)",
 	  "  -J, --json              JSON\n" },
+	{ "diff", cmd_diff,
+	  "diff IMAGE FROM [TO] [--exact] [--json]",
+	  "list the guest byte ranges that may differ between two snapshots\n"
+	  "(FROM, TO: id or name; TO left out or \"-\": the current state), as\n"
+	  "\"OFFSET LENGTH\" lines in bytes, from the L1/L2 tables alone (no\n"
+	  "data is read; the backing chain is the same for both sides)",
+	  "  -e, --exact             attach both sides and keep only the 512-byte\n"
+	  "                          sectors that really differ (needs the module)\n"
+	  "  -J, --json              JSON: {\"extents\": [{\"offset\", \"length\"}], ...}\n" },
 	{ "features", cmd_features,
 	  "features",
 	  "show what the loaded module supports",
@@ -117,8 +126,7 @@ void cmd_help(const char *cmd, FILE *out)
 
 /* --- snapshots --- */
 
-/* Open and parse @path; 0, or -errno after printing why. */
-static int load_image(const char *path, struct qcow2_image *img, int *fdp)
+int load_image(const char *path, struct qcow2_image *img, int *fdp)
 {
 	struct qcow2_io io = { .pread = fd_pread, .opaque = fdp };
 	struct stat st;
@@ -280,6 +288,79 @@ static void explain_attach_error(int err, const char *image,
 	      strerror(err));
 }
 
+/*
+ * Resolve @image's chain, open it and ask the kernel for a device as @arg
+ * says (snapshot, index); @verbose prints the chain.  0 with arg->index
+ * set, or -1 after saying why.
+ */
+int attach_image(const char *image, struct qsnap_attach *arg,
+		 bool no_backing, bool verbose)
+{
+	struct qsnap_backing backing[QSNAP_MAX_BACKING];
+	const char *snapshot = arg->flags & QSNAP_ATTACH_F_SNAPSHOT ?
+			       arg->snapshot : NULL;
+	struct chain *chain;
+	unsigned int i;
+	int ctl, ret;
+
+	chain = calloc(1, sizeof(*chain));
+	if (!chain) {
+		warnx("%s", strerror(ENOMEM));
+		return -1;
+	}
+	ret = chain_open(chain, image, no_backing);
+	if (ret) {
+		warnx("%s (%s)", chain->err, strerror(-ret));
+		chain_close(chain);
+		free(chain);
+		return -1;
+	}
+	arg->image_fd = chain->layers[0].fd;
+	if (chain->layers[0].data_fd >= 0) {
+		arg->flags |= QSNAP_ATTACH_F_DATA_FILE;
+		arg->data_fd = chain->layers[0].data_fd;
+	}
+	if (no_backing)
+		arg->flags |= QSNAP_ATTACH_F_NO_BACKING;
+	memset(backing, 0, sizeof(backing));
+	for (i = 1; i < chain->n; i++) {
+		struct chain_layer *l = &chain->layers[i];
+
+		backing[i - 1].fd = l->fd;
+		backing[i - 1].format = l->format;
+		if (l->data_fd >= 0) {
+			backing[i - 1].flags = QSNAP_BACKING_F_DATA_FILE;
+			backing[i - 1].data_fd = l->data_fd;
+		}
+		if (!verbose)
+			continue;
+		fprintf(stderr, "%s: %s: backing file %s (%s)%s%s\n", prog,
+			chain->layers[i - 1].path, l->path,
+			l->format == QSNAP_FORMAT_RAW ? "raw" : "qcow2",
+			l->data_path ? ", data in " : "",
+			l->data_path ? l->data_path : "");
+	}
+	arg->nr_backing = chain->n - 1;
+	if (arg->nr_backing)
+		arg->backing = (uintptr_t)backing;
+
+	ctl = open_control();
+	if (ctl < 0) {
+		ret = -1;
+	} else {
+		ret = ioctl(ctl, QSNAP_IOC_ATTACH, arg);
+		if (ret < 0 && chain->top_err[0])
+			warnx("%s: attach failed: %s: %s", image,
+			      strerror(errno), chain->top_err);
+		else if (ret < 0)
+			explain_attach_error(errno, image, snapshot);
+		close(ctl);
+	}
+	chain_close(chain);
+	free(chain);
+	return ret < 0 ? -1 : 0;
+}
+
 static int cmd_attach(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -292,14 +373,11 @@ static int cmd_attach(int argc, char **argv)
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ }
 	};
-	struct qsnap_backing backing[QSNAP_MAX_BACKING];
 	struct qsnap_attach arg;
 	const char *snapshot = NULL, *image;
 	uint32_t index = QSNAP_INDEX_ANY;
 	bool no_backing = false, json = false;
-	struct chain *chain;
-	unsigned int i;
-	int c, ctl, ret;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "s:rJh", opts, NULL)) != -1) {
 		switch (c) {
@@ -342,60 +420,7 @@ static int cmd_attach(int argc, char **argv)
 		strcpy(arg.snapshot, snapshot);
 	}
 
-	chain = calloc(1, sizeof(*chain));
-	if (!chain) {
-		warnx("%s", strerror(ENOMEM));
-		return 1;
-	}
-	ret = chain_open(chain, image, no_backing);
-	if (ret) {
-		warnx("%s (%s)", chain->err, strerror(-ret));
-		chain_close(chain);
-		free(chain);
-		return 1;
-	}
-	arg.image_fd = chain->layers[0].fd;
-	if (chain->layers[0].data_fd >= 0) {
-		arg.flags |= QSNAP_ATTACH_F_DATA_FILE;
-		arg.data_fd = chain->layers[0].data_fd;
-	}
-	if (no_backing)
-		arg.flags |= QSNAP_ATTACH_F_NO_BACKING;
-	memset(backing, 0, sizeof(backing));
-	for (i = 1; i < chain->n; i++) {
-		struct chain_layer *l = &chain->layers[i];
-
-		backing[i - 1].fd = l->fd;
-		backing[i - 1].format = l->format;
-		if (l->data_fd >= 0) {
-			backing[i - 1].flags = QSNAP_BACKING_F_DATA_FILE;
-			backing[i - 1].data_fd = l->data_fd;
-		}
-		fprintf(stderr, "%s: %s: backing file %s (%s)%s%s\n", prog,
-			chain->layers[i - 1].path, l->path,
-			l->format == QSNAP_FORMAT_RAW ? "raw" : "qcow2",
-			l->data_path ? ", data in " : "",
-			l->data_path ? l->data_path : "");
-	}
-	arg.nr_backing = chain->n - 1;
-	if (arg.nr_backing)
-		arg.backing = (uintptr_t)backing;
-
-	ctl = open_control();
-	if (ctl < 0) {
-		ret = -1;
-	} else {
-		ret = ioctl(ctl, QSNAP_IOC_ATTACH, &arg);
-		if (ret < 0 && chain->top_err[0])
-			warnx("%s: attach failed: %s: %s", image,
-			      strerror(errno), chain->top_err);
-		else if (ret < 0)
-			explain_attach_error(errno, image, snapshot);
-		close(ctl);
-	}
-	chain_close(chain);
-	free(chain);
-	if (ret < 0)
+	if (attach_image(image, &arg, no_backing, true))
 		return 1;
 	if (json)
 		return show_device(arg.index, true);

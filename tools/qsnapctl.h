@@ -39,8 +39,17 @@ void format_size(char *buf, size_t len, uint64_t bytes);
 void format_date(char *buf, size_t len, uint32_t sec);
 void format_clock(char *buf, size_t len, uint64_t nsec);
 
+struct qcow2_image;
+
 /* qsnapctl.c: "Usage:" and the help of one command */
 void cmd_help(const char *cmd, FILE *out);
+/* Open and parse @path into @img; 0, or -errno after printing why. */
+int load_image(const char *path, struct qcow2_image *img, int *fdp);
+int attach_image(const char *image, struct qsnap_attach *arg,
+		 bool no_backing, bool verbose);
+
+/* diff.c */
+int cmd_diff(int argc, char **argv);
 
 /*
  * Parse "[--json] [--help]" for @cmd: -1 to go on with the operands in

@@ -655,6 +655,9 @@ qemu-img create -q -f qcow2 --object secret,id=sec0,data=123456 \
 	-o encrypt.format=luks,encrypt.key-secret=sec0 "$IMG/luks.qcow2" 16M
 refuse "LUKS-encrypted image" luks.qcow2 - "Operation not supported" "encrypted"
 
+# --- qsnapctl diff: images and QEMU's exports of both sides ---
+bash "$(dirname "$0")/make-diff-images.sh" "$IMG/diff"
+
 # --- the hostile-image suite ---
 . "$(dirname "$0")/hostile.sh"
 

@@ -42,7 +42,7 @@ vm_build_module() {
 }
 
 # Static guest binaries: qsnapctl, the ioctl test, the fault injection
-# test, the parallel readers, as_nobody.
+# test, the parallel readers, as_nobody, the diff checker.
 vm_build_guest_tools() {
 	local out=$BUILD/guest-bin
 	mkdir -p "$out"
@@ -55,6 +55,8 @@ vm_build_guest_tools() {
 		"$TOP/tests/selftests/qsnap_readers.c"
 	gcc -static -O2 -Wall -Wextra -o "$out/as_nobody" \
 		"$TOP/tests/selftests/as_nobody.c"
+	gcc -static -O2 -Wall -Wextra -o "$out/qsnap_diffcheck" \
+		"$TOP/tests/selftests/qsnap_diffcheck.c"
 	echo "$out"
 }
 
