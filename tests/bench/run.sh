@@ -69,3 +69,4 @@ END {
 	printf "\n1 TiB image, %d snapshots: attach %d ms, detach %d ms, %d KiB per device (mean of 10 devices of the last snapshot)\n", snaps, att, det, mem
 	printf "1 GiB image, 1 snapshot: attach %d ms (mean of 10)\n", att1
 }' "$B/console.log" | tee "$B/table.txt"
+bash "$TOP/tests/bench/diff-bench.sh" "$B" | tee -a "$B/table.txt"
