@@ -103,6 +103,25 @@ struct qsnap_layer {
 };
 
 /**
+ * struct qsnap_watch - is the attached snapshot still in its image?
+ *	(qsnap_watch.c)
+ * @lock:	one check at a time; guards the check's result
+ * @next:	jiffies after which a request triggers the next check
+ * @gone:	the snapshot was deleted or replaced: every read fails
+ * @id:		the snapshot's id, or NULL for the current state (not watched)
+ * @l1_table_offset: its L1 table, as at attach
+ * @l1_size:	and its size
+ */
+struct qsnap_watch {
+	struct mutex lock;		/* one check at a time */
+	unsigned long next;
+	bool gone;
+	char *id;
+	u64 l1_table_offset;
+	u32 l1_size;
+};
+
+/**
  * struct qsnap_device - one attached snapshot, /dev/qsnapN
  * @index:	N
  * @state:	under disk->open_mutex
@@ -110,6 +129,7 @@ struct qsnap_layer {
  *		chain, top-down
  * @nr_layers:	1 + the number of backing files
  * @io_ratelimit: limits the log lines of errors found serving requests
+ * @watch:	whether the snapshot still exists
  * @wq:		runs requests in process context (the image is read via VFS)
  * @tag_set:	blk-mq tag set
  * @disk:	the gendisk
@@ -120,6 +140,7 @@ struct qsnap_device {
 	struct qsnap_layer *layers;
 	unsigned int nr_layers;
 	struct ratelimit_state io_ratelimit;
+	struct qsnap_watch watch;
 	struct workqueue_struct *wq;
 	struct blk_mq_tag_set tag_set;
 	struct gendisk *disk;
@@ -150,6 +171,11 @@ int qsnap_read_compressed(struct qsnap_device *qs, struct qsnap_layer *layer,
 			  struct iov_iter *iter, u64 guest_pos,
 			  const struct qcow2_mapping *map);
 void qsnap_compress_exit(struct qsnap_layer *layer);
+
+/* qsnap_watch.c */
+int qsnap_watch_init(struct qsnap_device *qs);
+void qsnap_watch_exit(struct qsnap_device *qs);
+int qsnap_watch_check(struct qsnap_device *qs, bool now);
 
 /* qsnap_l2cache.c */
 int qsnap_l2c_init(struct qsnap_l2cache *c, size_t table_size);

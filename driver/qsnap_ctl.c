@@ -443,6 +443,8 @@ static int qsnap_ctl_get_info(void __user *argp)
 		info->flags |= QSNAP_INFO_F_CORRUPT;
 	if (top->img.incompatible_features & QCOW2_INCOMPAT_DIRTY)
 		info->flags |= QSNAP_INFO_F_DIRTY;
+	if (READ_ONCE(qs->watch.gone))
+		info->flags |= QSNAP_INFO_F_GONE;
 	qsnap_copy_str(info->image, sizeof(info->image), top->path);
 out_unlock:
 	mutex_unlock(&qsnap_ctl_mutex);

@@ -146,6 +146,9 @@ int qsnap_io_init(struct qsnap_device *qs)
 
 	ratelimit_state_init(&qs->io_ratelimit, DEFAULT_RATELIMIT_INTERVAL,
 			     DEFAULT_RATELIMIT_BURST);
+	ret = qsnap_watch_init(qs);
+	if (ret)
+		return ret;
 	for (i = 0; i < qs->nr_layers; i++) {
 		ret = qsnap_layer_init(&qs->layers[i]);
 		if (ret)
@@ -165,6 +168,7 @@ void qsnap_io_exit(struct qsnap_device *qs)
 
 	for (i = 0; i < qs->nr_layers; i++)
 		qsnap_layer_exit(&qs->layers[i]);
+	qsnap_watch_exit(qs);
 }
 
 /*
@@ -383,10 +387,11 @@ static void qsnap_cmd_work(struct work_struct *work)
 
 	/* Reclaim must not recurse into block I/O from here (as in loop). */
 	noio = memalloc_noio_save();
+	ret = qsnap_watch_check(qs, false);
 	__rq_for_each_bio(bio, rq) {
-		ret = qsnap_read_bio(qs, bio);
 		if (ret)
 			break;
+		ret = qsnap_read_bio(qs, bio);
 	}
 	memalloc_noio_restore(noio);
 	blk_mq_end_request(rq, errno_to_blk_status(ret));

@@ -30,6 +30,8 @@ static int qsnap_open(struct gendisk *disk, bool write)
 		return -ENXIO;
 	if (write)
 		return -EROFS;
+	/* Opens succeed; once the snapshot has gone, reads fail. */
+	qsnap_watch_check(qs, true);
 	return 0;
 }
 

@@ -213,6 +213,7 @@ static void json_desc(struct json *j, const struct device_desc *d)
 	json_u64(j, "qcow2_version", in->qcow2_version);
 	json_bool(j, "dirty", in->flags & QSNAP_INFO_F_DIRTY);
 	json_bool(j, "corrupt", in->flags & QSNAP_INFO_F_CORRUPT);
+	json_bool(j, "snapshot_gone", in->flags & QSNAP_INFO_F_GONE);
 	json_strlist(j, "backing", &d->backing);
 	json_strlist(j, "partitions", &d->partitions);
 	json_open_array(j, "mounts");
@@ -238,8 +239,10 @@ static void text_info(const struct device_desc *d)
 	if (is_snapshot(d)) {
 		format_date(date, sizeof(date), in->date_sec);
 		format_clock(clk, sizeof(clk), in->vm_clock_nsec);
-		printf("  snapshot:      %s '%s', taken %s (VM clock %s)\n",
-		       in->snapshot_id, in->snapshot_name, date, clk);
+		printf("  snapshot:      %s '%s', taken %s (VM clock %s)%s\n",
+		       in->snapshot_id, in->snapshot_name, date, clk,
+		       in->flags & QSNAP_INFO_F_GONE ?
+		       "\n                 GONE: deleted or replaced in the image; reads fail" : "");
 	} else {
 		printf("  snapshot:      none (the current state)\n");
 	}
@@ -271,10 +274,11 @@ static void text_list_row(const struct device_desc *d)
 		format_date(date, sizeof(date), in->date_sec);
 	else
 		snprintf(date, sizeof(date), "-");
-	printf("%-12s %10s %-8s %-20s %-19s %s\n", name, size,
+	printf("%-12s %10s %-8s %-20s %-19s %s%s\n", name, size,
 	       is_snapshot(d) ? in->snapshot_id : "-",
 	       is_snapshot(d) ? in->snapshot_name : "(current)", date,
-	       in->image);
+	       in->image, in->flags & QSNAP_INFO_F_GONE ?
+	       " (snapshot gone: reads fail)" : "");
 	for (i = 0; i < d->backing.n; i++)
 		printf("%-12s %10s %-8s %-20s %-19s <- %s\n", "", "", "", "",
 		       "", d->backing.v[i]);

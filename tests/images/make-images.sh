@@ -655,6 +655,19 @@ qemu-img create -q -f qcow2 --object secret,id=sec0,data=123456 \
 	-o encrypt.format=luks,encrypt.key-secret=sec0 "$IMG/luks.qcow2" 16M
 refuse "LUKS-encrypted image" luks.qcow2 - "Operation not supported" "encrypted"
 
+# --- a snapshot of an image in use (tests/vm/guest-lifecycle.sh) ---
+# The guest copies it to tmpfs, keeps writing to it with qemu-io while it
+# reads s1, then deletes s1 (and replaces s2: its id is reused).
+mkdir -p "$IMG/live"
+f=$IMG/live/live.qcow2
+qemu-img create -q -f qcow2 "$f" 32M
+qio -c 'write -P 0x61 0 24M' -c 'write -P 0x62 28M 1M' "$f"
+qemu-img snapshot -c s1 "$f"
+qio -c 'write -P 0x63 1M 2M' "$f"
+qemu-img snapshot -c s2 "$f"
+same "image in use: snapshot s1 before the writer starts" live/live.qcow2 s1
+same "image in use: snapshot s2 before the writer starts" live/live.qcow2 s2
+
 # --- qsnapctl diff: images and QEMU's exports of both sides ---
 bash "$(dirname "$0")/make-diff-images.sh" "$IMG/diff"
 

@@ -27,7 +27,8 @@ check "make install: the module's version is dkms.conf's" \
 	"$(cat /sys/module/qsnap/version 2>&1) vs $(cat /etc/qsnap-version)" \
 	[ "$(cat /sys/module/qsnap/version)" = "$(cat /etc/qsnap-version)" ]
 check "make install: man page and bash completion installed" "" \
-	[ -s /usr/local/share/man/man8/qsnapctl.8 ] && [ -s /usr/local/share/bash-completion/completions/qsnapctl ]
+	sh -c "[ -s /usr/local/share/man/man8/qsnapctl.8 ] &&
+	       [ -s /usr/local/share/bash-completion/completions/qsnapctl ]"
 
 # --- 2. udev and the by-qsnap links ---
 mkdir -p /run/udev

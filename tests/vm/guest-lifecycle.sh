@@ -258,3 +258,103 @@ lifecycle_failnth() {
 		fail "... and an attach afterwards" "attach failed"
 	fi
 }
+
+# A snapshot of an image a VM is writing: qemu-io holds the image open
+# read-write (with QEMU's locks) and keeps writing to its current state
+# while s1 is read again and again; every read equals QEMU's export of s1
+# taken before.  Then s2 is replaced (deleted, its id reused by a new
+# snapshot): the device's next read fails with EIO and one line says why.
+# Then s1 is deleted: the same, through an fd opened before (checked every
+# recheck_ms) and through a new open (checked at open).
+lifecycle_live_image() {
+	img=/tmp/live.qcow2
+	want1=$(awk -F"$TAB" '$1 == "same" && $3 == "live/live.qcow2" && $4 == "s1" { print $5; exit }' $D/manifest)
+	cp $D/img/live/live.qcow2 $img
+	rm -f /tmp/live.fifo
+	mkfifo /tmp/live.fifo
+	qemu-io -f qcow2 $img < /tmp/live.fifo > /tmp/live.log 2>&1 &
+	qpid=$!
+	exec 7> /tmp/live.fifo
+	# The writer: 64 KiB writes and discards all over the current state.
+	touch /tmp/live.run
+	(i=0
+	 while [ -e /tmp/live.run ]; do
+		echo "write -P $((i % 200 + 1)) $(( (i * 37 % 500) * 65536 )) 64k"
+		[ $((i % 7)) = 0 ] && echo "discard $(( (i * 53 % 500) * 65536 )) 64k"
+		i=$((i + 1))
+		usleep 20000
+	 done) >&7 &
+	wpid=$!
+	usleep 300000
+	if ! dev=$(qsnapctl attach $img --snapshot s1 2>/tmp/err); then
+		fail "image in use: attach while qemu-io holds it open and locked" "$(cat /tmp/err)"
+		rm -f /tmp/live.run
+		wait $wpid
+		exec 7>&-
+		wait $qpid
+		return
+	fi
+	pass "image in use: attach while qemu-io holds it open and locked"
+	ok=1
+	for r in 1 2 3 4 5; do
+		got=$(dd if="$dev" bs=1M iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)
+		[ "$got" = "$want1" ] || { ok=0; echo "# read $r: $got, QEMU: $want1"; }
+	done
+	rm -f /tmp/live.run
+	wait $wpid
+	echo quit >&7
+	exec 7>&-
+	wait $qpid
+	writes=$(grep -c 'wrote 65536/65536' /tmp/live.log)
+	check "image in use: 5 reads of s1 during $writes writes equal QEMU's export" \
+		"$(grep -v 'wrote\|^64 KiB\|discarded\|^qemu-io> $' /tmp/live.log | head -n 3)" \
+		sh -c "[ $ok = 1 ] && [ $writes -gt 20 ]"
+	check "image in use: qemu-img check finds the image clean after the writes" \
+		"$(qemu-img check $img 2>&1 | tail -n 2)" qemu-img check -q $img
+
+	# Replaced: s2 deleted, and a new snapshot takes its id "2" (QEMU
+	# gives a new snapshot the highest id + 1, and s1 is still there).
+	if dev2=$(qsnapctl attach $img --snapshot s2 2>/tmp/err); then
+		mark=$(qsnap_log_count)
+		qemu-img snapshot -d s2 $img
+		qemu-io -f qcow2 -c 'write -P 0x77 0 4M' $img > /dev/null
+		qemu-img snapshot -c s3 $img
+		dd if="$dev2" bs=1M count=4 iflag=direct of=/dev/null 2>/tmp/err
+		check "snapshot replaced (id reused): reads fail with EIO" \
+			"$(qemu-img snapshot -l $img; cat /tmp/err)" \
+			sh -c "qemu-img snapshot -l $img | grep -q '^2 *s3' &&
+			       grep -q 'Input/output error' /tmp/err"
+		logs=$(qsnap_log_since "$mark")
+		check "snapshot replaced: one qsnap: line says so" "$logs" sh -c \
+			"[ \$(echo '$logs' | grep -c 'qsnap: ') = 1 ] &&
+			 echo '$logs' | grep -q 'snapshot 2 \"s2\" was replaced'"
+		qsnapctl detach "$dev2"
+	else
+		fail "snapshot replaced: attach" "$(cat /tmp/err)"
+	fi
+
+	# Deleted: an fd opened before sees EIO within recheck_ms; so does a
+	# new open, at once.
+	exec 8< "$dev"
+	dd bs=4096 count=1 skip=0 <&8 > /dev/null 2>&1
+	mark=$(qsnap_log_count)
+	qemu-img snapshot -d s1 $img
+	usleep 1500000
+	dd bs=4096 count=1 skip=2048 <&8 > /dev/null 2>/tmp/err
+	check "snapshot deleted: a read through an fd opened before fails with EIO" \
+		"$(cat /tmp/err)" grep -q 'Input/output error' /tmp/err
+	exec 8<&-
+	dd if="$dev" bs=4096 count=1 skip=4096 iflag=direct of=/dev/null 2>/tmp/err
+	check "snapshot deleted: a read after a new open fails with EIO" \
+		"$(cat /tmp/err)" grep -q 'Input/output error' /tmp/err
+	logs=$(qsnap_log_since "$mark")
+	check "snapshot deleted: one qsnap: line says so" "$logs" sh -c \
+		"[ \$(echo '$logs' | grep -c 'qsnap: ') = 1 ] &&
+		 echo '$logs' | grep -q 'snapshot 1 \"s1\" was deleted; reads fail from now on'"
+	check "snapshot deleted: qsnapctl info says the snapshot is gone" \
+		"$(qsnapctl info "$dev" --json)" sh -c \
+		"qsnapctl info $dev --json | jq -e '.snapshot_gone == true' > /dev/null &&
+		 qsnapctl info $dev | grep -q 'GONE: deleted or replaced'"
+	qsnapctl detach "$dev"
+	rm -f $img /tmp/live.fifo
+}

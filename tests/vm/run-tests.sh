@@ -71,9 +71,11 @@ run_install_guest() {	# SHORT KREL
 		return
 	fi
 	emit 0 "[$short install] make install, dkms add/build/install"
-	modinfo -F parm "$ko" | grep -q '^l2_cache_kb:[A-Z].*(uint)$' &&
-		modinfo -F parm "$ko" | grep -q '^direct_io:[A-Z].*(bool)$'
-	emit $? "[$short install] modinfo describes every module parameter"
+	local params described
+	params=$(cat "$TOP"/driver/*.c | grep -c '^module_param(')
+	described=$(modinfo -F parm "$ko" | grep -cE '^[a-z0-9_]+:[A-Z].* \((uint|int|bool)\)$')
+	[ "$params" -gt 0 ] && [ "$params" = "$described" ]
+	emit $? "[$short install] modinfo describes every module parameter ($described of $params)"
 	mkdir -p "$dest/etc"
 	sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$TOP/dkms.conf" > "$dest/etc/qsnap-version"
 	VM_EXTRA_TREE=$dest VM_EXTRA_MODULES=overlay \
@@ -98,7 +100,8 @@ for krel in $(vm_kernels); do
 		continue
 	fi
 	emit 0 "[$short] module builds without warnings"
-	VM_EXTRA_BINS=jq run_guest "$short" "$krel" "$ko" "$TOP/tests/vm/guest-tests.sh"
+	VM_EXTRA_BINS="jq qemu-io qemu-img" \
+		run_guest "$short" "$krel" "$ko" "$TOP/tests/vm/guest-tests.sh"
 	run_install_guest "$short" "$krel"
 done
 

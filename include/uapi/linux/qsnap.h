@@ -123,6 +123,8 @@ struct qsnap_detach {
 #define QSNAP_INFO_F_SNAPSHOT	(1U << 0) /* a snapshot, not the current state */
 #define QSNAP_INFO_F_CORRUPT	(1U << 1) /* the image has the corrupt bit set */
 #define QSNAP_INFO_F_DIRTY	(1U << 2) /* the image has the dirty bit set */
+/* The snapshot was deleted or replaced since attach: reads fail with EIO. */
+#define QSNAP_INFO_F_GONE	(1U << 3)
 
 /**
  * struct qsnap_info - argument of QSNAP_IOC_GET_INFO
