@@ -8,6 +8,7 @@
 
 #include <linux/blk-mq.h>
 #include <linux/fs.h>
+#include <linux/kref.h>
 #include <linux/mutex.h>
 #include <linux/ratelimit.h>
 #include <linux/sizes.h>
@@ -57,9 +58,15 @@ struct qsnap_l2cache {
 };
 
 /**
- * struct qsnap_layer - one image of a device's chain: the attached image
- * (layer 0, read at the chosen snapshot) or one of its backing files (read
- * at their current state)
+ * struct qsnap_image - one image file as devices read it: the file, its
+ * parsed metadata and its caches (qsnap_image.c).  Shared by every device
+ * whose chain holds the same file with the same metadata - several
+ * snapshots of one image attached at once, overlays of one base - so they
+ * keep one header and snapshot table, one L2 cache and one cache of
+ * decompressed clusters, all keyed by host offset (a cluster read through
+ * one device is a hit for the others).
+ * @node:	in the list of images, under its mutex
+ * @ref:	the layers (of all devices) that use it
  * @file:	the image file; our own reference
  * @data_file:	its external data file (our reference), or NULL: data
  *		clusters are in @file
@@ -68,29 +75,25 @@ struct qsnap_l2cache {
  * @direct_align: what O_DIRECT reads of @direct must be aligned to
  * @path:	the path of @file when attached, for messages and sysfs
  * @format:	QSNAP_FORMAT_QCOW2 or QSNAP_FORMAT_RAW
- * @size:	guest bytes this layer covers; reads past it are zeros
  * @raw_has_qcow2_magic: raw: the file starts with the qcow2 magic
  * @img:	qcow2: the decoded header and snapshot table
- * @view:	qcow2: the L1 table this layer is read through
- * @l1:		qcow2: the first view.l1_used L1 entries, as on disk
  * @map_lock:	serialises @l2 and img.err
  * @l2:		qcow2: cached L2 tables
  * @zcache_lock: serialises @zcache and @zstat
  * @zcache:	decompression state, set up on the first compressed cluster
  * @zstat:	compressed clusters decompressed, served from @zcache, failed
  */
-struct qsnap_layer {
+struct qsnap_image {
+	struct list_head node;
+	struct kref ref;
 	struct file *file;
 	struct file *data_file;
 	struct file *direct;
 	unsigned int direct_align;
 	char *path;
 	u32 format;
-	u64 size;
 	bool raw_has_qcow2_magic;
 	struct qcow2_image img;
-	struct qcow2_view view;
-	__be64 *l1;
 	struct mutex map_lock;		/* l2 and img.err */
 	struct qsnap_l2cache l2;
 	struct mutex zcache_lock;	/* zcache and zstat */
@@ -100,6 +103,22 @@ struct qsnap_layer {
 		u64 hits;
 		u64 errors;
 	} zstat;
+};
+
+/**
+ * struct qsnap_layer - one image of a device's chain, as this device reads
+ * it: the attached image (layer 0, read at the chosen snapshot) or one of
+ * its backing files (read at their current state)
+ * @im:		the image (shared)
+ * @size:	guest bytes this layer covers; reads past it are zeros
+ * @view:	qcow2: the L1 table this layer is read through
+ * @l1:		qcow2: the first view.l1_used L1 entries, as on disk
+ */
+struct qsnap_layer {
+	struct qsnap_image *im;
+	u64 size;
+	struct qcow2_view view;
+	__be64 *l1;
 };
 
 /**
@@ -170,7 +189,17 @@ void qsnap_io_exit(struct qsnap_device *qs);
 int qsnap_read_compressed(struct qsnap_device *qs, struct qsnap_layer *layer,
 			  struct iov_iter *iter, u64 guest_pos,
 			  const struct qcow2_mapping *map);
-void qsnap_compress_exit(struct qsnap_layer *layer);
+void qsnap_compress_exit(struct qsnap_image *im);
+size_t qsnap_compress_bytes(const struct qsnap_image *im);
+
+/* qsnap_image.c */
+struct qsnap_image *qsnap_image_alloc(void);
+int qsnap_image_setup(struct qsnap_image *im);
+struct qsnap_image *qsnap_image_find(const struct qsnap_image *fresh);
+void qsnap_image_publish(struct qsnap_image *im);
+void qsnap_image_put(struct qsnap_image *im);
+int qsnap_image_debugfs_init(void);
+void qsnap_image_debugfs_exit(void);
 
 /* qsnap_watch.c */
 int qsnap_watch_init(struct qsnap_device *qs);

@@ -5,8 +5,9 @@
  * decompressed clusters, so that a sequential read of a compressed cluster
  * in small pieces decompresses it once.
  *
- * Everything here is per layer (image) of a device and allocated on the first compressed
- * cluster the device meets (images without any pay nothing): one input
+ * Everything here is per image (shared by the devices that read it, see
+ * struct qsnap_image) and allocated on the first compressed cluster met
+ * (images without any pay nothing): one input
  * buffer of two clusters (the most a descriptor can span), the
  * decompressor's workspace, and a small LRU of decompressed clusters.  One
  * mutex serialises it all; a request that needs a compressed cluster waits
@@ -29,7 +30,7 @@
 
 #include "qsnap.h"
 
-/* Decompressed clusters kept per device: about this many bytes, 2 to 16. */
+/* Decompressed clusters kept per image: about this many bytes, 2 to 16. */
 #define QSNAP_ZCACHE_BYTES	SZ_1M
 
 struct qsnap_zslot {
@@ -93,9 +94,9 @@ static int qsnap_zcache_init_decompressor(struct qsnap_zcache *zc,
 	return 0;
 }
 
-static int qsnap_zcache_create(struct qsnap_layer *layer)
+static int qsnap_zcache_create(struct qsnap_image *im)
 {
-	u64 cluster_size = layer->img.cluster_size;
+	u64 cluster_size = im->img.cluster_size;
 	struct qsnap_zcache *zc;
 	unsigned int i;
 	int ret = -ENOMEM;
@@ -115,10 +116,10 @@ static int qsnap_zcache_create(struct qsnap_layer *layer)
 		if (!zc->slots[i].data)
 			goto fail;
 	}
-	ret = qsnap_zcache_init_decompressor(zc, &layer->img);
+	ret = qsnap_zcache_init_decompressor(zc, &im->img);
 	if (ret)
 		goto fail;
-	layer->zcache = zc;
+	im->zcache = zc;
 	return 0;
 fail:
 	qsnap_zcache_free(zc);
@@ -206,19 +207,19 @@ static int qsnap_decompress_cluster(struct qsnap_device *qs,
 				    struct qsnap_layer *layer, u64 guest_pos,
 				    const struct qcow2_mapping *map, void *out)
 {
-	struct qsnap_zcache *zc = layer->zcache;
-	u64 cluster_size = layer->img.cluster_size;
+	struct qsnap_zcache *zc = layer->im->zcache;
+	u64 cluster_size = layer->im->img.cluster_size;
 	const char *why;
 	ssize_t got;
 
-	got = qsnap_file_read_padded(layer->file, zc->in, map->compressed_len,
+	got = qsnap_file_read_padded(layer->im->file, zc->in, map->compressed_len,
 				     map->host_offset);
 	if (got < 0) {
 		qsnap_io_err(qs, layer, "read error %zd at offset %llu (compressed cluster)\n",
 			     got, map->host_offset);
 		return got;
 	}
-	if (layer->img.compression_type == QCOW2_COMPRESSION_ZLIB)
+	if (layer->im->img.compression_type == QCOW2_COMPRESSION_ZLIB)
 		why = qsnap_inflate(zc, map->compressed_len, out, cluster_size);
 	else
 		why = qsnap_unzstd(zc, map->compressed_len, out, cluster_size);
@@ -238,7 +239,7 @@ static struct qsnap_zslot *qsnap_zcache_get(struct qsnap_device *qs,
 					    u64 guest_pos,
 					    const struct qcow2_mapping *map)
 {
-	struct qsnap_zcache *zc = layer->zcache;
+	struct qsnap_zcache *zc = layer->im->zcache;
 	struct qsnap_zslot *slot, *victim = &zc->slots[0];
 	unsigned int i;
 	int ret;
@@ -247,7 +248,7 @@ static struct qsnap_zslot *qsnap_zcache_get(struct qsnap_device *qs,
 		slot = &zc->slots[i];
 		if (slot->valid && slot->host_offset == map->host_offset &&
 		    slot->stream_len == map->compressed_len) {
-			layer->zstat.hits++;
+			layer->im->zstat.hits++;
 			slot->last_use = ++zc->clock;
 			return slot;
 		}
@@ -258,10 +259,10 @@ static struct qsnap_zslot *qsnap_zcache_get(struct qsnap_device *qs,
 	victim->valid = false;
 	ret = qsnap_decompress_cluster(qs, layer, guest_pos, map, victim->data);
 	if (ret) {
-		layer->zstat.errors++;
+		layer->im->zstat.errors++;
 		return ERR_PTR(ret);
 	}
-	layer->zstat.decompressed++;
+	layer->im->zstat.decompressed++;
 	victim->host_offset = map->host_offset;
 	victim->stream_len = map->compressed_len;
 	victim->valid = true;
@@ -283,13 +284,13 @@ int qsnap_read_compressed(struct qsnap_device *qs, struct qsnap_layer *layer,
 			  struct iov_iter *iter, u64 guest_pos,
 			  const struct qcow2_mapping *map)
 {
-	u64 in_cluster = qcow2_offset_into_cluster(&layer->img, guest_pos);
+	u64 in_cluster = qcow2_offset_into_cluster(&layer->im->img, guest_pos);
 	struct qsnap_zslot *slot;
 	int ret = 0;
 
-	mutex_lock(&layer->zcache_lock);
-	if (!layer->zcache) {
-		ret = qsnap_zcache_create(layer);
+	mutex_lock(&layer->im->zcache_lock);
+	if (!layer->im->zcache) {
+		ret = qsnap_zcache_create(layer->im);
 		if (ret) {
 			qsnap_io_err(qs, layer, "cannot set up decompression: %d\n",
 				     ret);
@@ -304,18 +305,41 @@ int qsnap_read_compressed(struct qsnap_device *qs, struct qsnap_layer *layer,
 	if (copy_to_iter(slot->data + in_cluster, map->len, iter) != map->len)
 		ret = -EIO;
 out:
-	mutex_unlock(&layer->zcache_lock);
+	mutex_unlock(&layer->im->zcache_lock);
 	return ret;
 }
 
 /**
- * qsnap_compress_exit() - free the decompression state of a layer
- * @layer: a layer no longer serving requests
+ * qsnap_compress_exit() - free the decompression state of an image
+ * @im: an image no longer serving requests
  */
-void qsnap_compress_exit(struct qsnap_layer *layer)
+void qsnap_compress_exit(struct qsnap_image *im)
 {
-	if (layer->zcache) {
-		qsnap_zcache_free(layer->zcache);
-		layer->zcache = NULL;
+	if (im->zcache) {
+		qsnap_zcache_free(im->zcache);
+		im->zcache = NULL;
 	}
+}
+
+/**
+ * qsnap_compress_bytes() - memory held for decompression
+ * @im: the image; zcache_lock held
+ *
+ * Return: bytes (0 until the first compressed cluster).
+ */
+size_t qsnap_compress_bytes(const struct qsnap_image *im)
+{
+	const struct qsnap_zcache *zc = im->zcache;
+	size_t cluster_size = im->img.cluster_size, bytes;
+
+	if (!zc)
+		return 0;
+	bytes = sizeof(*zc) + 2 * cluster_size +
+		zc->nr_slots * (sizeof(*zc->slots) + cluster_size);
+	if (im->img.compression_type == QCOW2_COMPRESSION_ZLIB)
+		bytes += zlib_inflate_workspacesize();
+	else
+		bytes += zstd_dstream_workspace_bound(max_t(size_t, cluster_size,
+							    SZ_1K));
+	return bytes;
 }

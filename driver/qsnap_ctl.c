@@ -91,23 +91,28 @@ static int qsnap_layer_open(struct qsnap_layer *layer, int fd, u32 format,
 			    int data_fd)
 {
 	struct qcow2_io io = { .pread = qsnap_file_pread };
+	struct qsnap_image *im;
 	struct file *file;
 	__be32 magic = 0;
 	int ret;
 
+	im = qsnap_image_alloc();
+	if (!im)
+		return -ENOMEM;
+	layer->im = im;
 	file = qsnap_ctl_get_image(fd);
 	if (IS_ERR(file))
 		return PTR_ERR(file);
-	layer->file = file;
-	layer->format = format;
-	layer->path = qsnap_file_path(file);
-	if (!layer->path)
+	im->file = file;
+	im->format = format;
+	im->path = qsnap_file_path(file);
+	if (!im->path)
 		return -ENOMEM;
 
 	if (format == QSNAP_FORMAT_RAW) {
 		if (data_fd >= 0) {
 			pr_err("%s: a raw backing file has no data file\n",
-			       layer->path);
+			       im->path);
 			return -EINVAL;
 		}
 		layer->size = qsnap_file_size(file);
@@ -115,36 +120,36 @@ static int qsnap_layer_open(struct qsnap_layer *layer, int fd, u32 format,
 		if (layer->size >= sizeof(magic) &&
 		    !qsnap_file_pread(file, &magic, sizeof(magic), 0) &&
 		    be32_to_cpu(magic) == QCOW2_MAGIC)
-			layer->raw_has_qcow2_magic = true;
+			im->raw_has_qcow2_magic = true;
 		return 0;
 	}
 
 	io.opaque = file;
 	io.file_size = qsnap_file_size(file);
-	ret = qcow2_open(&layer->img, &io);
+	ret = qcow2_open(&im->img, &io);
 	if (ret)
 		goto out_err;
-	if (data_fd >= 0 && !layer->img.has_data_file) {
+	if (data_fd >= 0 && !im->img.has_data_file) {
 		pr_err("%s: a data file was passed, but the image has none\n",
-		       layer->path);
+		       im->path);
 		return -EINVAL;
 	}
-	if (data_fd < 0 && layer->img.has_data_file) {
+	if (data_fd < 0 && im->img.has_data_file) {
 		pr_err("%s: the image keeps its data in \"%s\", which was not passed\n",
-		       layer->path, layer->img.data_file);
+		       im->path, im->img.data_file);
 		return -EINVAL;
 	}
 	if (data_fd >= 0) {
 		file = qsnap_ctl_get_image(data_fd);
 		if (IS_ERR(file)) {
 			pr_err("%s: unusable data file fd (error %ld)\n",
-			       layer->path, PTR_ERR(file));
+			       im->path, PTR_ERR(file));
 			return PTR_ERR(file);
 		}
-		layer->data_file = file;
-		layer->img.data_file_size = qsnap_file_size(file);
+		im->data_file = file;
+		im->img.data_file_size = qsnap_file_size(file);
 	}
-	ret = qcow2_select(&layer->img, -1, &layer->view);
+	ret = qcow2_select(&im->img, -1, &layer->view);
 	if (ret)
 		goto out_err;
 	layer->size = layer->view.disk_size;
@@ -152,7 +157,7 @@ static int qsnap_layer_open(struct qsnap_layer *layer, int fd, u32 format,
 
 out_err:
 	if (ret != -ENOMEM)
-		pr_err("%s: %s\n", layer->path, layer->img.err);
+		pr_err("%s: %s\n", im->path, im->img.err);
 	return ret;
 }
 
@@ -160,20 +165,21 @@ out_err:
 static int qsnap_select_snapshot(struct qsnap_layer *top,
 				 const struct qsnap_attach *arg)
 {
+	struct qsnap_image *im = top->im;
 	int sn, ret;
 
 	if (!(arg->flags & QSNAP_ATTACH_F_SNAPSHOT))
 		return 0;
-	sn = qcow2_find_snapshot(&top->img, arg->snapshot);
+	sn = qcow2_find_snapshot(&im->img, arg->snapshot);
 	if (sn < 0) {
 		pr_err("%s: no snapshot with id or name \"%s\"\n",
-		       top->path, arg->snapshot);
+		       im->path, arg->snapshot);
 		return sn;
 	}
-	ret = qcow2_select(&top->img, sn, &top->view);
+	ret = qcow2_select(&im->img, sn, &top->view);
 	if (ret) {
 		if (ret != -ENOMEM)
-			pr_err("%s: %s\n", top->path, top->img.err);
+			pr_err("%s: %s\n", im->path, im->img.err);
 		return ret;
 	}
 	top->size = top->view.disk_size;
@@ -193,15 +199,15 @@ static const char *qsnap_format_name(u32 format)
  */
 static int qsnap_check_chain(struct qsnap_device *qs, bool no_backing)
 {
-	struct qsnap_layer *layer, *below;
+	struct qsnap_image *layer, *below;
 	const char *fmt;
 	unsigned int i, j;
 
 	for (i = 0; i < qs->nr_layers; i++) {
-		layer = &qs->layers[i];
-		below = i + 1 < qs->nr_layers ? &qs->layers[i + 1] : NULL;
+		layer = qs->layers[i].im;
+		below = i + 1 < qs->nr_layers ? qs->layers[i + 1].im : NULL;
 		for (j = 0; j < i; j++)
-			if (file_inode(qs->layers[j].file) ==
+			if (file_inode(qs->layers[j].im->file) ==
 			    file_inode(layer->file)) {
 				pr_err("%s: backing chain loop: the file appears twice\n",
 				       layer->path);
@@ -327,9 +333,9 @@ static int qsnap_ctl_attach(void __user *argp)
 	ret = qsnap_check_chain(qs, arg.flags & QSNAP_ATTACH_F_NO_BACKING);
 	if (ret)
 		goto out_free;
-	if (top->img.incompatible_features & QCOW2_INCOMPAT_CORRUPT)
+	if (top->im->img.incompatible_features & QCOW2_INCOMPAT_CORRUPT)
 		pr_warn("%s: image is marked corrupt; reading it anyway (read-only)\n",
-			top->path);
+			top->im->path);
 	ret = qsnap_io_init(qs);
 	if (ret)
 		goto out_free;
@@ -338,7 +344,7 @@ static int qsnap_ctl_attach(void __user *argp)
 		goto out_free;
 
 	pr_info("%s: attached %s, snapshot %s%s%s, %llu bytes, %u backing file%s\n",
-		qs->disk->disk_name, top->path,
+		qs->disk->disk_name, top->im->path,
 		top->view.snapshot ? top->view.snapshot->id_str : "(current state)",
 		top->view.snapshot ? " " : "",
 		top->view.snapshot ? top->view.snapshot->name : "",
@@ -427,8 +433,8 @@ static int qsnap_ctl_get_info(void __user *argp)
 	sn = top->view.snapshot;
 	info->index = index;
 	info->size = top->size & ~(u64)(SECTOR_SIZE - 1);
-	info->cluster_size = top->img.cluster_size;
-	info->qcow2_version = top->img.version;
+	info->cluster_size = top->im->img.cluster_size;
+	info->qcow2_version = top->im->img.version;
 	if (sn) {
 		info->flags |= QSNAP_INFO_F_SNAPSHOT;
 		info->date_sec = sn->date_sec;
@@ -439,13 +445,13 @@ static int qsnap_ctl_get_info(void __user *argp)
 		qsnap_copy_str(info->snapshot_name,
 			       sizeof(info->snapshot_name), sn->name);
 	}
-	if (top->img.incompatible_features & QCOW2_INCOMPAT_CORRUPT)
+	if (top->im->img.incompatible_features & QCOW2_INCOMPAT_CORRUPT)
 		info->flags |= QSNAP_INFO_F_CORRUPT;
-	if (top->img.incompatible_features & QCOW2_INCOMPAT_DIRTY)
+	if (top->im->img.incompatible_features & QCOW2_INCOMPAT_DIRTY)
 		info->flags |= QSNAP_INFO_F_DIRTY;
 	if (READ_ONCE(qs->watch.gone))
 		info->flags |= QSNAP_INFO_F_GONE;
-	qsnap_copy_str(info->image, sizeof(info->image), top->path);
+	qsnap_copy_str(info->image, sizeof(info->image), top->im->path);
 out_unlock:
 	mutex_unlock(&qsnap_ctl_mutex);
 	if (!ret && copy_to_user(argp, info, sizeof(*info)))

@@ -23,11 +23,6 @@
 
 #include "qsnap.h"
 
-static bool direct_io = true;
-module_param(direct_io, bool, 0644);
-MODULE_PARM_DESC(direct_io,
-		 "Read data clusters with O_DIRECT, as loop --direct-io=on does: no second copy in the page cache, no copy through it (default Y; read at attach; where the file system cannot, data is read through the page cache)");
-
 /* qcow2_io.pread: read exactly @len bytes, or fail. */
 int qsnap_file_pread(void *opaque, void *buf, size_t len, u64 off)
 {
@@ -68,69 +63,54 @@ void qsnap_io_err(struct qsnap_device *qs, const struct qsnap_layer *layer,
 	va_start(args, fmt);
 	vaf.fmt = fmt;
 	vaf.va = &args;
-	pr_err("%s: %s: %pV", qs->disk->disk_name, layer->path, &vaf);
+	pr_err("%s: %s: %pV", qs->disk->disk_name, layer->im->path, &vaf);
 	va_end(args);
 }
 
 /*
- * A second open of the file that data clusters are read from, with
- * O_DIRECT and the credentials of whoever opened the first: a request
- * then reads straight from the disk into its own pages, as loop does with
- * direct I/O.  Metadata and compressed clusters still go through the page
- * cache.  Left NULL where the file system cannot do it (or the image is a
- * block device), and data is read buffered.
+ * Set up a layer's image (or take one in use that is the same, and drop
+ * its own), then load the layer's L1 table.
  */
-static void qsnap_open_direct(struct qsnap_layer *layer)
-{
-	struct file *file = layer->data_file ?: layer->file;
-	struct inode *inode = file_inode(file);
-	struct file *direct;
-
-	if (!READ_ONCE(direct_io) || !S_ISREG(inode->i_mode) ||
-	    !inode->i_sb->s_bdev)
-		return;
-	direct = dentry_open(&file->f_path, O_RDONLY | O_LARGEFILE | O_DIRECT,
-			     file->f_cred);
-	if (IS_ERR(direct))
-		return;
-	layer->direct = direct;
-	layer->direct_align = bdev_logical_block_size(inode->i_sb->s_bdev);
-}
-
 static int qsnap_layer_init(struct qsnap_layer *layer)
 {
 	size_t l1_bytes = (size_t)layer->view.l1_used * sizeof(__be64);
+	struct qsnap_image *im = layer->im, *shared;
 	int ret;
 
-	mutex_init(&layer->map_lock);
-	mutex_init(&layer->zcache_lock);
-	qsnap_open_direct(layer);
-	if (layer->format != QSNAP_FORMAT_QCOW2)
-		return 0;
-	if (l1_bytes) {
-		layer->l1 = kvmalloc(l1_bytes, GFP_KERNEL);
-		if (!layer->l1)
-			return -ENOMEM;
-		ret = qsnap_file_pread(layer->file, layer->l1, l1_bytes,
-				       layer->view.l1_table_offset);
-		if (ret) {
-			pr_err("%s: cannot read the L1 table (error %d)\n",
-			       layer->path, ret);
+	shared = qsnap_image_find(im);
+	if (!shared) {
+		ret = qsnap_image_setup(im);
+		if (ret)
 			return ret;
+		qsnap_image_publish(im);
+	} else {
+		/* Same table entry by entry: the same index in the shared one. */
+		if (layer->view.snapshot) {
+			ptrdiff_t sn = layer->view.snapshot - im->img.snapshots;
+
+			layer->view.snapshot = &shared->img.snapshots[sn];
 		}
+		layer->im = shared;
+		qsnap_image_put(im);
+		im = shared;
 	}
-	return qsnap_l2c_init(&layer->l2, layer->img.cluster_size);
+	if (im->format != QSNAP_FORMAT_QCOW2 || !l1_bytes)
+		return 0;
+	layer->l1 = kvmalloc(l1_bytes, GFP_KERNEL);
+	if (!layer->l1)
+		return -ENOMEM;
+	ret = qsnap_file_pread(im->file, layer->l1, l1_bytes,
+			       layer->view.l1_table_offset);
+	if (ret)
+		pr_err("%s: cannot read the L1 table (error %d)\n", im->path,
+		       ret);
+	return ret;
 }
 
 static void qsnap_layer_exit(struct qsnap_layer *layer)
 {
-	qsnap_compress_exit(layer);
-	qsnap_l2c_exit(&layer->l2);
 	kvfree(layer->l1);
 	layer->l1 = NULL;
-	if (layer->direct)
-		fput(layer->direct);
-	layer->direct = NULL;
 }
 
 /**
@@ -180,7 +160,7 @@ void qsnap_io_exit(struct qsnap_device *qs)
 static int qsnap_map_locked(struct qsnap_layer *layer, u64 pos, u64 len,
 			    struct qcow2_mapping *ext)
 {
-	struct qcow2_image *img = &layer->img;
+	struct qcow2_image *img = &layer->im->img;
 	u64 l2_span = 1ULL << (img->cluster_bits + qcow2_l2_bits(img));
 	u64 l1_index = qcow2_offset_to_l1_index(img, pos);
 	u32 l2_index = qcow2_offset_to_l2_index(img, pos);
@@ -206,7 +186,7 @@ static int qsnap_map_locked(struct qsnap_layer *layer, u64 pos, u64 len,
 		ext->len = avail;
 		return 0;
 	}
-	l2 = qsnap_l2c_get(&layer->l2, layer->file, l2_offset);
+	l2 = qsnap_l2c_get(&layer->im->l2, layer->im->file, l2_offset);
 	if (IS_ERR(l2)) {
 		qcow2_error(img, -PTR_ERR(l2), "cannot read L2 table at %#llx",
 			    l2_offset);
@@ -245,11 +225,11 @@ static int qsnap_map(struct qsnap_device *qs, struct qsnap_layer *layer,
 {
 	int ret;
 
-	mutex_lock(&layer->map_lock);
+	mutex_lock(&layer->im->map_lock);
 	ret = qsnap_map_locked(layer, pos, len, ext);
 	if (ret && ret != -ENOMEM)
-		qsnap_io_err(qs, layer, "%s\n", layer->img.err);
-	mutex_unlock(&layer->map_lock);
+		qsnap_io_err(qs, layer, "%s\n", layer->im->img.err);
+	mutex_unlock(&layer->im->map_lock);
 	return ret;
 }
 
@@ -261,17 +241,18 @@ static int qsnap_map(struct qsnap_device *qs, struct qsnap_layer *layer,
 static int qsnap_read_data(struct qsnap_device *qs, struct qsnap_layer *layer,
 			   struct iov_iter *iter, u64 pos, u64 len)
 {
-	struct file *buffered = layer->data_file ?: layer->file;
+	struct qsnap_image *im = layer->im;
+	struct file *buffered = im->data_file ?: im->file;
 	struct file *file = buffered;
 	struct iov_iter sub = *iter;
 	loff_t fpos = pos;
 	ssize_t n;
 
 	iov_iter_truncate(&sub, len);
-	if (layer->direct &&
+	if (im->direct &&
 	    !((pos | len | iov_iter_alignment(&sub)) &
-	      (layer->direct_align - 1)))
-		file = layer->direct;
+	      (im->direct_align - 1)))
+		file = im->direct;
 	while (iov_iter_count(&sub)) {
 		n = vfs_iter_read(file, &sub, &fpos, 0);
 		if (n == -EINVAL && file != buffered) {
@@ -284,7 +265,7 @@ static int qsnap_read_data(struct qsnap_device *qs, struct qsnap_layer *layer,
 		}
 		if (n < 0) {
 			qsnap_io_err(qs, layer, "read error %zd at offset %llu%s\n",
-				     n, pos, layer->data_file ?
+				     n, pos, im->data_file ?
 				     " of the data file" : "");
 			return n;
 		}
@@ -320,7 +301,7 @@ static int qsnap_read_layer(struct qsnap_device *qs, unsigned int li,
 	avail = pos < layer->size ? min(len, layer->size - pos) : 0;
 	tail = len - avail;
 
-	if (layer->format == QSNAP_FORMAT_RAW) {
+	if (layer->im->format == QSNAP_FORMAT_RAW) {
 		ret = qsnap_read_data(qs, layer, iter, pos, avail);
 		if (ret)
 			return ret;

@@ -41,20 +41,12 @@ static int qsnap_open(struct gendisk *disk, bool write)
  */
 void qsnap_free(struct qsnap_device *qs)
 {
-	struct qsnap_layer *layer;
 	unsigned int i;
 
 	if (qs->layers) {
 		qsnap_io_exit(qs);
-		for (i = 0; i < qs->nr_layers; i++) {
-			layer = &qs->layers[i];
-			qcow2_close(&layer->img);
-			if (layer->data_file)
-				fput(layer->data_file);
-			if (layer->file)
-				fput(layer->file);
-			kfree(layer->path);
-		}
+		for (i = 0; i < qs->nr_layers; i++)
+			qsnap_image_put(qs->layers[i].im);
 		kfree(qs->layers);
 	}
 	kfree(qs);
@@ -79,7 +71,7 @@ static struct qsnap_device *dev_to_qsnap(struct device *dev)
 static ssize_t image_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
 {
-	return sysfs_emit(buf, "%s\n", qsnap_top(dev_to_qsnap(dev))->path);
+	return sysfs_emit(buf, "%s\n", qsnap_top(dev_to_qsnap(dev))->im->path);
 }
 
 /* The backing chain below the image, one path a line, top-down. */
@@ -91,7 +83,7 @@ static ssize_t backing_show(struct device *dev, struct device_attribute *attr,
 	int len = 0;
 
 	for (i = 1; i < qs->nr_layers; i++)
-		len += sysfs_emit_at(buf, len, "%s\n", qs->layers[i].path);
+		len += sysfs_emit_at(buf, len, "%s\n", qs->layers[i].im->path);
 	return len;
 }
 
@@ -129,7 +121,7 @@ static ssize_t cluster_size_show(struct device *dev,
 				 struct device_attribute *attr, char *buf)
 {
 	return sysfs_emit(buf, "%llu\n",
-			  qsnap_top(dev_to_qsnap(dev))->img.cluster_size);
+			  qsnap_top(dev_to_qsnap(dev))->im->img.cluster_size);
 }
 
 static ssize_t virtual_size_show(struct device *dev,
@@ -147,16 +139,16 @@ static ssize_t compressed_stat_show(struct device *dev,
 {
 	struct qsnap_device *qs = dev_to_qsnap(dev);
 	u64 decompressed = 0, hits = 0, errors = 0;
-	struct qsnap_layer *layer;
+	struct qsnap_image *im;
 	unsigned int i;
 
 	for (i = 0; i < qs->nr_layers; i++) {
-		layer = &qs->layers[i];
-		mutex_lock(&layer->zcache_lock);
-		decompressed += layer->zstat.decompressed;
-		hits += layer->zstat.hits;
-		errors += layer->zstat.errors;
-		mutex_unlock(&layer->zcache_lock);
+		im = qs->layers[i].im;
+		mutex_lock(&im->zcache_lock);
+		decompressed += im->zstat.decompressed;
+		hits += im->zstat.hits;
+		errors += im->zstat.errors;
+		mutex_unlock(&im->zcache_lock);
 	}
 	return sysfs_emit(buf, "%llu %llu %llu\n", decompressed, hits, errors);
 }
@@ -170,17 +162,17 @@ static ssize_t l2_cache_stat_show(struct device *dev,
 {
 	struct qsnap_device *qs = dev_to_qsnap(dev);
 	u64 hits = 0, misses = 0, nr = 0, max = 0;
-	struct qsnap_layer *layer;
+	struct qsnap_image *im;
 	unsigned int i;
 
 	for (i = 0; i < qs->nr_layers; i++) {
-		layer = &qs->layers[i];
-		mutex_lock(&layer->map_lock);
-		hits += layer->l2.hits;
-		misses += layer->l2.misses;
-		nr += layer->l2.nr;
-		max += layer->l2.max;
-		mutex_unlock(&layer->map_lock);
+		im = qs->layers[i].im;
+		mutex_lock(&im->map_lock);
+		hits += im->l2.hits;
+		misses += im->l2.misses;
+		nr += im->l2.nr;
+		max += im->l2.max;
+		mutex_unlock(&im->map_lock);
 	}
 	return sysfs_emit(buf, "%llu %llu %llu %llu\n", hits, misses, nr, max);
 }
@@ -189,7 +181,7 @@ static ssize_t l2_cache_stat_show(struct device *dev,
 static ssize_t direct_io_show(struct device *dev,
 			      struct device_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%d\n", !!qsnap_top(dev_to_qsnap(dev))->direct);
+	return sysfs_emit(buf, "%d\n", !!qsnap_top(dev_to_qsnap(dev))->im->direct);
 }
 
 static DEVICE_ATTR_RO(image);
@@ -353,8 +345,10 @@ static int __init qsnap_init(void)
 	qsnap_major = register_blkdev(0, "qsnap");
 	if (qsnap_major < 0)
 		return qsnap_major;
+	qsnap_image_debugfs_init();
 	ret = qsnap_ctl_init();
 	if (ret) {
+		qsnap_image_debugfs_exit();
 		unregister_blkdev(qsnap_major, "qsnap");
 		return ret;
 	}
@@ -368,6 +362,7 @@ static void __exit qsnap_exit(void)
 
 	/* No new attaches; no device can be open (each open pins us). */
 	qsnap_ctl_exit();
+	qsnap_image_debugfs_exit();
 	idr_for_each_entry(&qsnap_index_idr, qs, id)
 		qsnap_remove(qs);
 	idr_destroy(&qsnap_index_idr);

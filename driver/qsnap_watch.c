@@ -66,8 +66,8 @@ static int qsnap_watch_lookup(struct qsnap_device *qs, const char **why)
 	struct qsnap_watch *w = &qs->watch;
 	struct qcow2_io io = {
 		.pread = qsnap_file_pread,
-		.opaque = top->file,
-		.file_size = i_size_read(top->file->f_mapping->host),
+		.opaque = top->im->file,
+		.file_size = i_size_read(top->im->file->f_mapping->host),
 	};
 	struct qcow2_image *img;
 	u32 i;
@@ -132,7 +132,7 @@ int qsnap_watch_check(struct qsnap_device *qs, bool now)
 			ret = qsnap_watch_lookup(qs, &why);
 		if (ret == -ESTALE) {
 			pr_err("%s: %s: snapshot %s \"%s\" %s; reads fail from now on\n",
-			       qs->disk->disk_name, qsnap_top(qs)->path, w->id,
+			       qs->disk->disk_name, qsnap_top(qs)->im->path, w->id,
 			       qsnap_top(qs)->view.snapshot->name, why);
 			WRITE_ONCE(w->gone, true);
 		}

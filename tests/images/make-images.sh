@@ -655,6 +655,19 @@ qemu-img create -q -f qcow2 --object secret,id=sec0,data=123456 \
 	-o encrypt.format=luks,encrypt.key-secret=sec0 "$IMG/luks.qcow2" 16M
 refuse "LUKS-encrypted image" luks.qcow2 - "Operation not supported" "encrypted"
 
+# --- ten snapshots of one image attached at once share one image object ---
+# 4 KiB clusters: an L2 table maps 2 MiB, so each snapshot's small write
+# copies one table and the other 31 stay shared with the other snapshots.
+mkdir -p "$IMG/shared"
+f=$IMG/shared/s4k.qcow2
+qemu-img create -q -f qcow2 -o cluster_size=4096 "$f" 64M
+qio -c 'write -P 0x41 0 64M' "$f"
+for i in $(seq 1 10); do
+	qemu-img snapshot -c "s$i" "$f"
+	qio -c "write -P $((0x50 + i)) $(( i * 4 ))M 64k" "$f"
+done
+for i in $(seq 1 10); do same "ten snapshots of one image: s$i" shared/s4k.qcow2 "s$i"; done
+
 # --- a snapshot of an image in use (tests/vm/guest-lifecycle.sh) ---
 # The guest copies it to tmpfs, keeps writing to it with qemu-io while it
 # reads s1, then deletes s1 (and replaces s2: its id is reused).

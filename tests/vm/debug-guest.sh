@@ -3,8 +3,9 @@
 # The sanitizer tier's guest suite (KASAN, kmemleak, lockdep, UBSAN kernel):
 # the hostile images, damaged clusters and refusals, the differential cases
 # over every read path, the ioctl ABI, every allocation of an attach failed
-# in turn, the lifecycle races, parallel readers and attach/detach, and
-# 1000 attach/detach cycles; then kmemleak must find nothing of qsnap's.
+# in turn, the lifecycle races, parallel readers and attach/detach, 1000
+# attach/detach cycles, shared image objects and a snapshot of an image in
+# use being deleted; then kmemleak must find nothing of qsnap's.
 # Any sanitizer report on the console fails the run (host side).
 . /bin/guest-lib.sh
 . /bin/guest-manifest.sh
@@ -33,6 +34,8 @@ lifecycle_image_changes
 lifecycle_readers 32 50
 lifecycle_parallel 20
 lifecycle_cycles 1000
+lifecycle_shared_image
+lifecycle_live_image
 
 # kmemleak reports objects unreferenced for two scans and older than ~5 s.
 sleep 6

@@ -358,3 +358,40 @@ lifecycle_live_image() {
 	qsnapctl detach "$dev"
 	rm -f $img /tmp/live.fifo
 }
+
+# Ten snapshots of one image attached at once share one image object (one
+# header and snapshot table, one L2 cache, one decompressed-cluster cache):
+# with share_images on, qsnap's own memory (debugfs qsnap/memory) for ten
+# devices stays close to one device's; with it off it grows tenfold.  Every
+# device reads as QEMU's export either way.
+lifecycle_shared_image() {
+	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+	m=/sys/kernel/debug/qsnap/memory
+	[ -r $m ] || { fail "shared image: debugfs qsnap/memory" "not readable"; return; }
+	for share in Y N; do
+		echo $share > /sys/module/qsnap/parameters/share_images
+		ok=1
+		for i in 1 2 3 4 5 6 7 8 9 10; do
+			dev=$(qs_attach $D/img/shared/s4k.qcow2 s$i) || { ok=0; break; }
+			want=$(awk -F"$TAB" -v s=s$i '$1 == "same" && $3 == "shared/s4k.qcow2" && $4 == s { print $5; exit }' $D/manifest)
+			[ "$(sha_of "$dev")" = "$want" ] || { ok=0; echo "# $dev (s$i) reads wrong"; }
+			if [ $i = 1 ]; then
+				one=$(awk '$1 == "image_bytes" { print $2 }' $m)
+			fi
+		done
+		ten=$(awk '$1 == "image_bytes" { print $2 }' $m)
+		images=$(awk '$1 == "images" { print $2 }' $m)
+		echo "# share_images=$share: image memory $((one / 1024)) KiB with one device, $((ten / 1024)) KiB with ten ($images image objects)"
+		eval "one_$share=$one ten_$share=$ten images_$share=$images ok_$share=$ok"
+		qsnapctl detach --all
+	done
+	echo Y > /sys/module/qsnap/parameters/share_images
+	check "ten snapshots of one image read as QEMU's exports, shared and not" "" \
+		[ "$ok_Y$ok_N" = 11 ]
+	check "shared: one image object, memory under 1.5x one device's ($((ten_Y / 1024)) vs $((one_Y / 1024)) KiB)" \
+		"$(cat $m)" sh -c "[ $images_Y = 1 ] && [ $((ten_Y * 2)) -lt $((one_Y * 3)) ]"
+	check "not shared: ten image objects, memory over 5x ($((ten_N / 1024)) vs $((one_N / 1024)) KiB)" \
+		"" sh -c "[ $images_N = 10 ] && [ $ten_N -gt $((one_N * 5)) ]"
+	check "after detach, no image object is left" "$(cat $m)" \
+		grep -q '^images 0$' $m
+}

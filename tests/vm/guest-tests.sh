@@ -178,6 +178,7 @@ lifecycle_readers 32 200
 lifecycle_parallel 20
 lifecycle_cycles 1000 memcheck
 lifecycle_live_image
+lifecycle_shared_image
 
 # --- unknown snapshot: the tool lists what exists ---
 qsnapctl attach $D/img/names.qcow2 --snapshot nope 2>/tmp/err

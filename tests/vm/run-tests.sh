@@ -114,6 +114,7 @@ if tree=$(bash "$TOP/tests/vm/debug-kernel.sh"); then
 		emit 0 "[debug] module builds without warnings"
 		VM_KERNEL=$tree/arch/x86/boot/bzImage \
 		VM_APPEND="pci=noacpi kasan_multi_shot" \
+		VM_EXTRA_BINS="jq qemu-io qemu-img" \
 			run_guest debug debug "$ko" "$TOP/tests/vm/debug-guest.sh"
 	else
 		emit 1 "[debug] module builds without warnings"

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qsnap images: one object per image file that attached devices read,
+ * shared between devices (see struct qsnap_image).
+ *
+ * Every attach parses its files afresh (the image may have changed since
+ * another device attached it); only when the fresh parse says exactly what
+ * an image already in use says - same file, same data file, same header
+ * and the same snapshot table entry by entry - is the one in use taken and
+ * the fresh one dropped.  Sharing is sound because what the shared caches
+ * hold is keyed by host offset and a snapshot's clusters and tables are
+ * never rewritten while it exists.
+ */
+#define pr_fmt(fmt) "qsnap: " fmt
+
+#include <linux/blkdev.h>
+#include <linux/debugfs.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/idr.h>
+#include <linux/module.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+
+#include "qsnap.h"
+
+static bool direct_io = true;
+module_param(direct_io, bool, 0644);
+MODULE_PARM_DESC(direct_io,
+		 "Read data clusters with O_DIRECT, as loop --direct-io=on does: no second copy in the page cache, no copy through it (default Y; read at attach; where the file system cannot, data is read through the page cache)");
+
+static bool share_images = true;
+module_param(share_images, bool, 0644);
+MODULE_PARM_DESC(share_images,
+		 "Devices reading the same image file with the same metadata share one parsed header, snapshot table, L2 cache and decompressed-cluster cache (default Y; read at attach)");
+
+/* Every image set up for reading (also with share_images off: debugfs). */
+static LIST_HEAD(qsnap_images);
+static DEFINE_MUTEX(qsnap_images_mutex);
+
+static struct dentry *qsnap_debugfs_dir;
+
+/**
+ * qsnap_image_alloc() - a new, empty image with one reference
+ *
+ * Return: the image, or NULL.
+ */
+struct qsnap_image *qsnap_image_alloc(void)
+{
+	struct qsnap_image *im = kzalloc(sizeof(*im), GFP_KERNEL);
+
+	if (!im)
+		return NULL;
+	INIT_LIST_HEAD(&im->node);
+	kref_init(&im->ref);
+	mutex_init(&im->map_lock);
+	mutex_init(&im->zcache_lock);
+	return im;
+}
+
+/*
+ * A second open of the file that data clusters are read from, with
+ * O_DIRECT and the credentials of whoever opened the first: a request
+ * then reads straight from the disk into its own pages, as loop does with
+ * direct I/O.  Metadata and compressed clusters still go through the page
+ * cache.  Left NULL where the file system cannot do it (or the image is a
+ * block device), and data is read buffered.
+ */
+static void qsnap_image_open_direct(struct qsnap_image *im)
+{
+	struct file *file = im->data_file ?: im->file;
+	struct inode *inode = file_inode(file);
+	struct file *direct;
+
+	if (!READ_ONCE(direct_io) || !S_ISREG(inode->i_mode) ||
+	    !inode->i_sb->s_bdev)
+		return;
+	direct = dentry_open(&file->f_path, O_RDONLY | O_LARGEFILE | O_DIRECT,
+			     file->f_cred);
+	if (IS_ERR(direct))
+		return;
+	im->direct = direct;
+	im->direct_align = bdev_logical_block_size(inode->i_sb->s_bdev);
+}
+
+/**
+ * qsnap_image_setup() - prepare a parsed image for reading
+ * @im: an image whose files are open and whose metadata is validated
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int qsnap_image_setup(struct qsnap_image *im)
+{
+	qsnap_image_open_direct(im);
+	if (im->format != QSNAP_FORMAT_QCOW2)
+		return 0;
+	return qsnap_l2c_init(&im->l2, im->img.cluster_size);
+}
+
+/* Called with qsnap_images_mutex held, which it drops. */
+static void qsnap_image_release(struct kref *ref)
+{
+	struct qsnap_image *im = container_of(ref, struct qsnap_image, ref);
+
+	list_del(&im->node);
+	mutex_unlock(&qsnap_images_mutex);
+
+	qsnap_compress_exit(im);
+	qsnap_l2c_exit(&im->l2);
+	qcow2_close(&im->img);
+	if (im->direct)
+		fput(im->direct);
+	if (im->data_file)
+		fput(im->data_file);
+	if (im->file)
+		fput(im->file);
+	kfree(im->path);
+	kfree(im);
+}
+
+/**
+ * qsnap_image_put() - drop a reference; the last one frees the image
+ * @im: the image, or NULL
+ */
+void qsnap_image_put(struct qsnap_image *im)
+{
+	if (im)
+		kref_put_mutex(&im->ref, qsnap_image_release,
+			       &qsnap_images_mutex);
+}
+
+static bool qsnap_same_file(struct file *a, struct file *b)
+{
+	if (!a || !b)
+		return a == b;
+	return file_inode(a) == file_inode(b);
+}
+
+/* Does @b's parse say exactly what @a's says? */
+static bool qsnap_image_same(const struct qsnap_image *a,
+			     const struct qsnap_image *b)
+{
+	const struct qcow2_image *x = &a->img, *y = &b->img;
+	u32 i;
+
+	if (!qsnap_same_file(a->file, b->file) ||
+	    !qsnap_same_file(a->data_file, b->data_file) ||
+	    a->format != b->format ||
+	    a->raw_has_qcow2_magic != b->raw_has_qcow2_magic)
+		return false;
+	if (a->format != QSNAP_FORMAT_QCOW2)
+		return true;
+	if (x->version != y->version || x->cluster_bits != y->cluster_bits ||
+	    x->size != y->size || x->l1_table_offset != y->l1_table_offset ||
+	    x->l1_size != y->l1_size || x->extended_l2 != y->extended_l2 ||
+	    x->compression_type != y->compression_type ||
+	    x->incompatible_features != y->incompatible_features ||
+	    x->has_data_file != y->has_data_file ||
+	    x->data_file_size != y->data_file_size ||
+	    x->nb_snapshots != y->nb_snapshots ||
+	    x->snapshots_offset != y->snapshots_offset ||
+	    strcmp(x->backing_file, y->backing_file) ||
+	    strcmp(x->backing_format, y->backing_format) ||
+	    strcmp(x->data_file, y->data_file))
+		return false;
+	/* A table rewritten into freed clusters may land where it was. */
+	for (i = 0; i < x->nb_snapshots; i++) {
+		const struct qcow2_snapshot *p = &x->snapshots[i];
+		const struct qcow2_snapshot *q = &y->snapshots[i];
+
+		if (p->l1_table_offset != q->l1_table_offset ||
+		    p->l1_size != q->l1_size || p->disk_size != q->disk_size ||
+		    strcmp(p->id_str, q->id_str) || strcmp(p->name, q->name))
+			return false;
+	}
+	return true;
+}
+
+/**
+ * qsnap_image_find() - an image in use that is the same as a fresh parse
+ * @fresh: an image just parsed and validated, not yet set up
+ *
+ * Return: the image in use, with a new reference, or NULL if there is
+ * none (or share_images is off).
+ */
+struct qsnap_image *qsnap_image_find(const struct qsnap_image *fresh)
+{
+	struct qsnap_image *im, *found = NULL;
+
+	if (!READ_ONCE(share_images))
+		return NULL;
+	mutex_lock(&qsnap_images_mutex);
+	list_for_each_entry(im, &qsnap_images, node) {
+		if (qsnap_image_same(im, fresh) &&
+		    kref_get_unless_zero(&im->ref)) {
+			found = im;
+			break;
+		}
+	}
+	mutex_unlock(&qsnap_images_mutex);
+	return found;
+}
+
+/**
+ * qsnap_image_publish() - let later attaches find a set-up image
+ * @im: the image
+ */
+void qsnap_image_publish(struct qsnap_image *im)
+{
+	mutex_lock(&qsnap_images_mutex);
+	list_add_tail(&im->node, &qsnap_images);
+	mutex_unlock(&qsnap_images_mutex);
+}
+
+/* What an image holds in memory, roughly but in full. */
+static size_t qsnap_image_bytes(struct qsnap_image *im)
+{
+	size_t bytes = sizeof(*im) + strlen(im->path) + 1;
+	u32 i;
+
+	bytes += (size_t)im->img.nb_snapshots * sizeof(*im->img.snapshots);
+	for (i = 0; i < im->img.nb_snapshots; i++)
+		bytes += strlen(im->img.snapshots[i].id_str) + 1 +
+			 strlen(im->img.snapshots[i].name) + 1;
+	mutex_lock(&im->map_lock);
+	bytes += (size_t)im->l2.nr * im->l2.table_size +
+		 (sizeof(struct hlist_head) << im->l2.hash_bits);
+	mutex_unlock(&im->map_lock);
+	mutex_lock(&im->zcache_lock);
+	bytes += qsnap_compress_bytes(im);
+	mutex_unlock(&im->zcache_lock);
+	return bytes;
+}
+
+/*
+ * /sys/kernel/debug/qsnap/memory: what qsnap itself holds for the images
+ * and the devices (not the block layer's own per-device memory):
+ *   images N, image_bytes B, devices N, device_bytes B
+ */
+static int qsnap_memory_show(struct seq_file *m, void *unused)
+{
+	size_t image_bytes = 0, device_bytes = 0;
+	unsigned int images = 0, devices = 0, i;
+	struct qsnap_device *qs;
+	struct qsnap_image *im;
+	int id;
+
+	mutex_lock(&qsnap_images_mutex);
+	list_for_each_entry(im, &qsnap_images, node) {
+		images++;
+		image_bytes += qsnap_image_bytes(im);
+	}
+	mutex_unlock(&qsnap_images_mutex);
+	mutex_lock(&qsnap_ctl_mutex);
+	idr_for_each_entry(&qsnap_index_idr, qs, id) {
+		devices++;
+		device_bytes += sizeof(*qs) +
+				qs->nr_layers * sizeof(*qs->layers);
+		for (i = 0; i < qs->nr_layers; i++)
+			device_bytes += (size_t)qs->layers[i].view.l1_used *
+					sizeof(__be64);
+	}
+	mutex_unlock(&qsnap_ctl_mutex);
+	seq_printf(m, "images %u\nimage_bytes %zu\ndevices %u\ndevice_bytes %zu\n",
+		   images, image_bytes, devices, device_bytes);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(qsnap_memory);
+
+/* Without debugfs the module works all the same: nothing is checked. */
+int qsnap_image_debugfs_init(void)
+{
+	qsnap_debugfs_dir = debugfs_create_dir("qsnap", NULL);
+	debugfs_create_file("memory", 0444, qsnap_debugfs_dir, NULL,
+			    &qsnap_memory_fops);
+	return 0;
+}
+
+void qsnap_image_debugfs_exit(void)
+{
+	debugfs_remove_recursive(qsnap_debugfs_dir);
+}
