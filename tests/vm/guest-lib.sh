@@ -19,10 +19,18 @@ check() {	# NAME DETAIL COMMAND...
 	fi
 }
 
-# qsnap: lines in the kernel log so far
-qsnap_log_count() { dmesg | grep -c '] qsnap: ' || true; }
-# the qsnap: lines logged since count $1
-qsnap_log_since() { dmesg | grep '] qsnap: ' | tail -n +$(($1 + 1)); }
+# qsnap_log_mark: put a numbered mark in the kernel log and print its
+# number; qsnap_log_since MARK: the qsnap: lines logged after it.  (A long
+# run wraps the log buffer, so counting lines would not do.)
+qsnap_log_mark() {
+	_m=$(($(cat /tmp/.kmsg-mark 2>/dev/null || echo 0) + 1))
+	echo $_m > /tmp/.kmsg-mark
+	echo "<7>qsnap-test-mark $_m" > /dev/kmsg
+	echo $_m
+}
+qsnap_log_since() {
+	dmesg | sed -n "/qsnap-test-mark $1\$/,\$p" | grep '] qsnap: '
+}
 
 # attach IMAGE SNAPSHOT [OPTION...] ("-" = current state); prints the device
 qs_attach() {

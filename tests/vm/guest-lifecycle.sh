@@ -315,7 +315,7 @@ lifecycle_live_image() {
 	# Replaced: s2 deleted, and a new snapshot takes its id "2" (QEMU
 	# gives a new snapshot the highest id + 1, and s1 is still there).
 	if dev2=$(qsnapctl attach $img --snapshot s2 2>/tmp/err); then
-		mark=$(qsnap_log_count)
+		mark=$(qsnap_log_mark)
 		qemu-img snapshot -d s2 $img
 		qemu-io -f qcow2 -c 'write -P 0x77 0 4M' $img > /dev/null
 		qemu-img snapshot -c s3 $img
@@ -337,7 +337,7 @@ lifecycle_live_image() {
 	# new open, at once.
 	exec 8< "$dev"
 	dd bs=4096 count=1 skip=0 <&8 > /dev/null 2>&1
-	mark=$(qsnap_log_count)
+	mark=$(qsnap_log_mark)
 	qemu-img snapshot -d s1 $img
 	usleep 1500000
 	dd bs=4096 count=1 skip=2048 <&8 > /dev/null 2>/tmp/err

@@ -24,7 +24,7 @@ run_manifest() {
 			qsnapctl detach "$dev" || fail "$name: detach" "detach failed"
 			;;
 		refuse)
-			mark=$(qsnap_log_count)
+			mark=$(qsnap_log_mark)
 			if dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
 				fail "$name" "attached as $dev"
 				qsnapctl detach "$dev"
@@ -45,7 +45,7 @@ run_manifest() {
 				fail "$name" "attach failed: $(cat /tmp/err)"
 				continue
 			fi
-			mark=$(qsnap_log_count)
+			mark=$(qsnap_log_mark)
 			if dd if="$dev" of=/dev/null bs="$b" skip=$((a / b)) count=1 \
 			      iflag=direct 2>/tmp/err; then
 				fail "$name" "reading $b bytes at $a succeeded"
@@ -112,7 +112,7 @@ run_manifest() {
 			qsnapctl detach "$dev" || fail "$name: detach" "detach failed"
 			;;
 		hostile)
-			mark=$(qsnap_log_count)
+			mark=$(qsnap_log_mark)
 			if dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
 				if why=$(read_data_or_eio "$dev"); then
 					pass "$name (attached; reads give data or EIO)"
@@ -135,13 +135,13 @@ run_manifest() {
 			fi
 			;;
 		toolrefuse)	# a=message
-			mark=$(qsnap_log_count)
+			mark=$(qsnap_log_mark)
 			if dev=$(qs_attach "$D/img/$image" "$snap" 2>/tmp/err); then
 				fail "$name" "attached as $dev"
 				qsnapctl detach "$dev"
 			elif ! grep -qF "$a" /tmp/err; then
 				fail "$name" "want '$a', got: $(cat /tmp/err)"
-			elif [ "$(qsnap_log_count)" != "$mark" ]; then
+			elif [ -n "$(qsnap_log_since "$mark")" ]; then
 				fail "$name" "the kernel was asked: $(qsnap_log_since "$mark")"
 			else
 				pass "$name"

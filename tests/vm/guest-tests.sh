@@ -43,7 +43,7 @@ if dev=$(as_nobody qsnapctl attach $D/img/chain/top3.qcow2 2>/tmp/err); then
 else
 	fail "nobody with CAP_SYS_ADMIN attaches a chain it can read" "$(cat /tmp/err)"
 fi
-mark=$(qsnap_log_count)
+mark=$(qsnap_log_mark)
 if dev=$(as_nobody qsnapctl attach $D/img/chain/peek.qcow2 2>/tmp/err); then
 	fail "a backing file nobody cannot read is refused" "attached as $dev"
 	qsnapctl detach "$dev"
@@ -51,7 +51,7 @@ else
 	check "a backing file nobody cannot read is refused" "$(cat /tmp/err)" \
 		grep -q "private/secret.qcow2 (named by $D/img/chain/peek.qcow2): Permission denied" /tmp/err
 	check "... before the kernel is asked" "$(qsnap_log_since "$mark")" \
-		[ "$(qsnap_log_count)" = "$mark" ]
+		[ -z "$(qsnap_log_since "$mark")" ]
 fi
 check "root reads it (the refusal was the permission)" "" \
 	sh -c "dev=\$(qsnapctl attach $D/img/chain/peek.qcow2 2>/dev/null) && qsnapctl detach \$dev"
@@ -132,7 +132,7 @@ else
 fi
 
 # --- the corrupt bit: attach with one warning ---
-mark=$(qsnap_log_count)
+mark=$(qsnap_log_mark)
 if dev=$(qs_attach $D/img/corrupt-bit.qcow2 two); then
 	qsnap_log_since "$mark" > /tmp/log
 	check "corrupt bit: attach warns once" "$(cat /tmp/log)" \
@@ -159,7 +159,7 @@ check "qsnapctl features: deflate, zstd, extended L2, backing, data files" \
 
 # --- a reserved bit in an L2 entry: that read fails, the rest reads ---
 if dev=$(qs_attach $D/img/l2-reserved.qcow2 -); then
-	mark=$(qsnap_log_count)
+	mark=$(qsnap_log_mark)
 	check "corrupt L2 entry: read fails with EIO" "" \
 		sh -c "! dd if=$dev of=/dev/null bs=65536 skip=320 count=1 iflag=direct 2>/dev/null"
 	check "corrupt L2 entry: one line names it" "$(qsnap_log_since "$mark")" \
