@@ -430,30 +430,6 @@ static int cmd_attach(int argc, char **argv)
 
 /* --- detach --- */
 
-/* Where is /dev/qsnapN mounted, if anywhere?  For a friendlier EBUSY. */
-static void explain_busy(const char *dev, uint32_t index)
-{
-	char want[32], line[4096], src[1024], dst[1024];
-	FILE *f = fopen("/proc/self/mounts", "re");
-	int mounted = 0;
-	size_t wl;
-
-	wl = snprintf(want, sizeof(want), "/dev/qsnap%" PRIu32, index);
-	while (f && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%1023s %1023s", src, dst) == 2 &&
-		    !strncmp(src, want, wl) && (!src[wl] || src[wl] == 'p')) {
-			warnx("%s: device busy: %s is mounted on %s", dev, src,
-			      dst);
-			mounted = 1;
-		}
-	}
-	if (f)
-		fclose(f);
-	if (!mounted)
-		warnx("%s: device busy: it is open (in use by a program or a holder)",
-		      dev);
-}
-
 /* 0 or 1 (failed, said why); with @all, a device gone meanwhile is fine. */
 static int detach_one(int ctl, const char *dev, uint32_t index, bool all)
 {

@@ -62,5 +62,6 @@ int show_device(uint32_t index, bool json);	/* attach --json */
 int cmd_list(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_udev_env(int argc, char **argv);
+void explain_busy(const char *dev, uint32_t index);
 
 #endif /* QSNAPCTL_H */

@@ -151,6 +151,23 @@ static void free_desc(struct device_desc *d)
 	strlist_free(&d->mount_dir);
 }
 
+/* EBUSY from detach: say where the device is mounted, if it is. */
+void explain_busy(const char *dev, uint32_t index)
+{
+	struct device_desc d;
+	int i;
+
+	memset(&d, 0, sizeof(d));
+	read_mounts(index, &d);
+	for (i = 0; i < d.mount_dev.n; i++)
+		warnx("%s: device busy: %s is mounted on %s", dev,
+		      d.mount_dev.v[i], d.mount_dir.v[i]);
+	if (!d.mount_dev.n)
+		warnx("%s: device busy: it is open (in use by a program or a holder)",
+		      dev);
+	free_desc(&d);
+}
+
 /* 0, -ENODEV if there is no such device, or another -errno. */
 static int get_desc(int ctl, uint32_t index, struct device_desc *d)
 {
