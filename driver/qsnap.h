@@ -171,9 +171,53 @@ static inline struct qsnap_layer *qsnap_top(struct qsnap_device *qs)
 	return &qs->layers[0];
 }
 
-/* Per-request data (the blk-mq PDU). */
+/* Asynchronous reads one request may have in flight (qsnap_aio.c). */
+#define QSNAP_CMD_AIOS	4
+
+/**
+ * struct qsnap_aio - one asynchronous O_DIRECT read of a request
+ * @iocb:	the read
+ * @iter:	where its bytes go, as submitted (kept for a retry)
+ * @cmd:	the request
+ * @layer:	the layer whose data is read
+ * @pos:	file offset
+ * @len:	bytes asked for
+ * @ret:	what the read returned
+ */
+struct qsnap_aio {
+	struct kiocb iocb;
+	struct iov_iter iter;
+	struct qsnap_cmd *cmd;
+	struct qsnap_layer *layer;
+	u64 pos;
+	size_t len;
+	long ret;
+};
+
+/* What a request's work item is queued to do. */
+enum qsnap_cmd_phase {
+	QSNAP_CMD_WALK,		/* map and read the request */
+	QSNAP_CMD_RETRY,	/* redo the asynchronous reads that came back short */
+};
+
+/**
+ * struct qsnap_cmd - per-request data (the blk-mq PDU)
+ * @work:	maps and reads the request, or retries short reads
+ * @phase:	what @work is to do
+ * @ref:	1 for the walk, plus one per read in flight
+ * @error:	-errno the request ends with
+ * @retry:	an asynchronous read came back short: redo it synchronously
+ * @nr_aio:	entries of @aio used
+ * @aio:	the request's asynchronous reads
+ */
 struct qsnap_cmd {
 	struct work_struct work;
+	enum qsnap_cmd_phase phase;
+	atomic_t ref;
+	int error;
+	bool retry;
+	unsigned int nr_aio;
+	struct qsnap_aio aio[QSNAP_CMD_AIOS];
 };
 
 /* qsnap_io.c */
@@ -184,6 +228,15 @@ void qsnap_io_err(struct qsnap_device *qs, const struct qsnap_layer *layer,
 		  const char *fmt, ...);
 int qsnap_io_init(struct qsnap_device *qs);
 void qsnap_io_exit(struct qsnap_device *qs);
+int qsnap_read_data_sync(struct qsnap_device *qs, struct qsnap_layer *layer,
+			 struct iov_iter *iter, u64 pos, u64 len);
+
+/* qsnap_aio.c */
+bool qsnap_aio_read(struct qsnap_cmd *cmd, struct qsnap_layer *layer,
+		    struct file *file, const struct iov_iter *iter, u64 pos,
+		    size_t len);
+int qsnap_aio_retry(struct qsnap_device *qs, struct qsnap_cmd *cmd);
+void qsnap_cmd_put(struct qsnap_cmd *cmd);
 
 /* qsnap_compress.c */
 int qsnap_read_compressed(struct qsnap_device *qs, struct qsnap_layer *layer,

@@ -4,12 +4,13 @@
  * image and, where it has no data, of its backing files, and read the files
  * straight into the request's pages.
  *
- * Requests run on a per-device workqueue, because reading the image goes
- * through the VFS and may sleep.  Each bio of a request is walked with an
- * iov_iter over its own bio_vecs: a run of guest sectors that maps to one
- * contiguous host range becomes one vfs_iter_read() into those pages (with
- * O_DIRECT by default: disk to request pages, no page cache), and a zero
- * or unallocated run is zero-filled, so no bounce buffer is needed.
+ * Requests are mapped by the device's worker, because reading metadata
+ * goes through the VFS and may sleep.  Each bio of a request is walked with
+ * an iov_iter over its own bio_vecs: a run of guest sectors that maps to
+ * one contiguous host range becomes one read into those pages - with
+ * O_DIRECT by default (disk to request pages, no page cache) and then
+ * asynchronously (qsnap_aio.c), else with vfs_iter_read() - and a zero or
+ * unallocated run is zero-filled, so no bounce buffer is needed.
  */
 #define pr_fmt(fmt) "qsnap: " fmt
 
@@ -234,25 +235,46 @@ static int qsnap_map(struct qsnap_device *qs, struct qsnap_layer *layer,
 }
 
 /*
- * Read @len bytes of data at @pos of the layer's data (its data file or
- * the image itself) into @iter; zeros past the end of the file.  O_DIRECT
- * where the layer has it and the range and pages are aligned for it.
+ * O_DIRECT where the layer has it and the range and pages are aligned for
+ * it; otherwise through the page cache.
  */
-static int qsnap_read_data(struct qsnap_device *qs, struct qsnap_layer *layer,
-			   struct iov_iter *iter, u64 pos, u64 len)
+static struct file *qsnap_data_file(const struct qsnap_image *im,
+				    const struct iov_iter *iter, u64 pos,
+				    u64 len)
 {
-	struct qsnap_image *im = layer->im;
-	struct file *buffered = im->data_file ?: im->file;
-	struct file *file = buffered;
 	struct iov_iter sub = *iter;
-	loff_t fpos = pos;
-	ssize_t n;
 
 	iov_iter_truncate(&sub, len);
 	if (im->direct &&
 	    !((pos | len | iov_iter_alignment(&sub)) &
 	      (im->direct_align - 1)))
-		file = im->direct;
+		return im->direct;
+	return im->data_file ?: im->file;
+}
+
+/**
+ * qsnap_read_data_sync() - read data of a layer synchronously
+ * @qs: the device
+ * @layer: the layer
+ * @iter: where the bytes go; advanced by @len
+ * @pos: offset in the layer's data (its data file or the image itself)
+ * @len: bytes to read
+ *
+ * Zeros past the end of the file, as QEMU reads them.
+ *
+ * Return: 0 or -errno (logged).
+ */
+int qsnap_read_data_sync(struct qsnap_device *qs, struct qsnap_layer *layer,
+			 struct iov_iter *iter, u64 pos, u64 len)
+{
+	struct qsnap_image *im = layer->im;
+	struct file *buffered = im->data_file ?: im->file;
+	struct file *file = qsnap_data_file(im, iter, pos, len);
+	struct iov_iter sub = *iter;
+	loff_t fpos = pos;
+	ssize_t n;
+
+	iov_iter_truncate(&sub, len);
 	while (iov_iter_count(&sub)) {
 		n = vfs_iter_read(file, &sub, &fpos, 0);
 		if (n == -EINVAL && file != buffered) {
@@ -279,6 +301,27 @@ static int qsnap_read_data(struct qsnap_device *qs, struct qsnap_layer *layer,
 	return 0;
 }
 
+/*
+ * Read @len bytes of a layer's data at @pos into @iter: asynchronously
+ * where the read can be direct and the request has a free slot.
+ */
+static int qsnap_read_data(struct qsnap_device *qs, struct qsnap_cmd *cmd,
+			   struct qsnap_layer *layer, struct iov_iter *iter,
+			   u64 pos, u64 len)
+{
+	struct file *file;
+
+	if (!len)
+		return 0;
+	file = qsnap_data_file(layer->im, iter, pos, len);
+	if (file == layer->im->direct &&
+	    qsnap_aio_read(cmd, layer, file, iter, pos, len)) {
+		iov_iter_advance(iter, len);
+		return 0;
+	}
+	return qsnap_read_data_sync(qs, layer, iter, pos, len);
+}
+
 static int qsnap_zero(struct iov_iter *iter, u64 len)
 {
 	return iov_iter_zero(len, iter) == len ? 0 : -EIO;
@@ -290,8 +333,9 @@ static int qsnap_zero(struct iov_iter *iter, u64 len)
  * guest offset), or is zeros below the last layer and past a layer's size.
  * Recursion is bounded by the chain length (QSNAP_MAX_BACKING + 1).
  */
-static int qsnap_read_layer(struct qsnap_device *qs, unsigned int li,
-			    struct iov_iter *iter, u64 pos, u64 len)
+static int qsnap_read_layer(struct qsnap_device *qs, struct qsnap_cmd *cmd,
+			    unsigned int li, struct iov_iter *iter, u64 pos,
+			    u64 len)
 {
 	struct qsnap_layer *layer = &qs->layers[li];
 	struct qcow2_mapping ext;
@@ -302,7 +346,7 @@ static int qsnap_read_layer(struct qsnap_device *qs, unsigned int li,
 	tail = len - avail;
 
 	if (layer->im->format == QSNAP_FORMAT_RAW) {
-		ret = qsnap_read_data(qs, layer, iter, pos, avail);
+		ret = qsnap_read_data(qs, cmd, layer, iter, pos, avail);
 		if (ret)
 			return ret;
 		avail = 0;
@@ -314,8 +358,8 @@ static int qsnap_read_layer(struct qsnap_device *qs, unsigned int li,
 		switch (ext.type) {
 		case QCOW2_MAP_UNALLOCATED:
 			if (li + 1 < qs->nr_layers)
-				ret = qsnap_read_layer(qs, li + 1, iter, pos,
-						       ext.len);
+				ret = qsnap_read_layer(qs, cmd, li + 1, iter,
+						       pos, ext.len);
 			else
 				ret = qsnap_zero(iter, ext.len);
 			break;
@@ -323,8 +367,8 @@ static int qsnap_read_layer(struct qsnap_device *qs, unsigned int li,
 			ret = qsnap_zero(iter, ext.len);
 			break;
 		case QCOW2_MAP_DATA:
-			ret = qsnap_read_data(qs, layer, iter, ext.host_offset,
-					      ext.len);
+			ret = qsnap_read_data(qs, cmd, layer, iter,
+					      ext.host_offset, ext.len);
 			break;
 		case QCOW2_MAP_COMPRESSED:
 			ret = qsnap_read_compressed(qs, layer, iter, pos, &ext);
@@ -338,7 +382,8 @@ static int qsnap_read_layer(struct qsnap_device *qs, unsigned int li,
 	return tail ? qsnap_zero(iter, tail) : 0;
 }
 
-static int qsnap_read_bio(struct qsnap_device *qs, struct bio *bio)
+static int qsnap_read_bio(struct qsnap_device *qs, struct qsnap_cmd *cmd,
+			  struct bio *bio)
 {
 	u64 pos = (u64)bio->bi_iter.bi_sector << SECTOR_SHIFT;
 	u64 len = bio->bi_iter.bi_size;
@@ -354,7 +399,7 @@ static int qsnap_read_bio(struct qsnap_device *qs, struct bio *bio)
 		      __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter), nr, len);
 	iter.iov_offset = bio->bi_iter.bi_bvec_done;
 
-	return qsnap_read_layer(qs, 0, &iter, pos, len);
+	return qsnap_read_layer(qs, cmd, 0, &iter, pos, len);
 }
 
 static void qsnap_cmd_work(struct work_struct *work)
@@ -364,18 +409,30 @@ static void qsnap_cmd_work(struct work_struct *work)
 	struct qsnap_device *qs = rq->q->queuedata;
 	unsigned int noio;
 	struct bio *bio;
-	int ret = 0;
+	int ret;
 
 	/* Reclaim must not recurse into block I/O from here (as in loop). */
 	noio = memalloc_noio_save();
-	ret = qsnap_watch_check(qs, false);
-	__rq_for_each_bio(bio, rq) {
-		if (ret)
-			break;
-		ret = qsnap_read_bio(qs, bio);
+	switch (cmd->phase) {
+	case QSNAP_CMD_WALK:
+		ret = qsnap_watch_check(qs, false);
+		__rq_for_each_bio(bio, rq) {
+			if (ret)
+				break;
+			ret = qsnap_read_bio(qs, cmd, bio);
+		}
+		cmd->error = ret;
+		memalloc_noio_restore(noio);
+		qsnap_cmd_put(cmd);
+		break;
+	case QSNAP_CMD_RETRY:
+		/* Every asynchronous read is back; some came back short. */
+		cmd->retry = false;
+		cmd->error = qsnap_aio_retry(qs, cmd);
+		memalloc_noio_restore(noio);
+		blk_mq_complete_request(rq);
+		break;
 	}
-	memalloc_noio_restore(noio);
-	blk_mq_end_request(rq, errno_to_blk_status(ret));
 }
 
 static blk_status_t qsnap_queue_rq(struct blk_mq_hw_ctx *hctx,
@@ -389,8 +446,20 @@ static blk_status_t qsnap_queue_rq(struct blk_mq_hw_ctx *hctx,
 	/* A read-only device: the block layer lets writes through to us. */
 	if (req_op(rq) != REQ_OP_READ)
 		return BLK_STS_IOERR;
+	atomic_set(&cmd->ref, 1);
+	cmd->phase = QSNAP_CMD_WALK;
+	cmd->error = 0;
+	cmd->retry = false;
+	cmd->nr_aio = 0;
 	queue_work(qs->wq, &cmd->work);
 	return BLK_STS_OK;
+}
+
+static void qsnap_complete_rq(struct request *rq)
+{
+	struct qsnap_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	blk_mq_end_request(rq, errno_to_blk_status(cmd->error));
 }
 
 static int qsnap_init_request(struct blk_mq_tag_set *set, struct request *rq,
@@ -404,5 +473,6 @@ static int qsnap_init_request(struct blk_mq_tag_set *set, struct request *rq,
 
 const struct blk_mq_ops qsnap_mq_ops = {
 	.queue_rq	= qsnap_queue_rq,
+	.complete	= qsnap_complete_rq,
 	.init_request	= qsnap_init_request,
 };
