@@ -22,6 +22,8 @@
 #define QSNAP_MAX_DEVICES	BIT(MINORBITS - QSNAP_PART_SHIFT)
 #define QSNAP_QUEUE_DEPTH	128
 #define QSNAP_MAX_HW_SECTORS	2048	/* 1 MiB requests */
+/* Requests waiting on metadata reads or decompressing at once, at most. */
+#define QSNAP_MAX_SLOW_WORKERS	4
 /* L2 tables cached per layer: l2_cache_kb, within these bounds. */
 #define QSNAP_L2_CACHE_DEFAULT_KB	1024
 #define QSNAP_L2_CACHE_MIN_TABLES	4
@@ -150,6 +152,9 @@ struct qsnap_watch {
  * @io_ratelimit: limits the log lines of errors found serving requests
  * @watch:	whether the snapshot still exists
  * @wq:		runs requests in process context (the image is read via VFS)
+ * @queue_lock:	guards @queue
+ * @queue:	requests not yet walked, in order
+ * @queue_work:	walks @queue (qsnap_io.c)
  * @tag_set:	blk-mq tag set
  * @disk:	the gendisk
  */
@@ -161,6 +166,9 @@ struct qsnap_device {
 	struct ratelimit_state io_ratelimit;
 	struct qsnap_watch watch;
 	struct workqueue_struct *wq;
+	spinlock_t queue_lock;		/* queue */
+	struct list_head queue;
+	struct work_struct queue_work;
 	struct blk_mq_tag_set tag_set;
 	struct gendisk *disk;
 };
@@ -194,30 +202,54 @@ struct qsnap_aio {
 	long ret;
 };
 
+/* Parts a request with compressed clusters is cut into (qsnap_io.c). */
+#define QSNAP_CMD_PARTS	4
+
+/**
+ * struct qsnap_part - a part of a request, read by its own work item
+ * @work:	reads it
+ * @cmd:	the request
+ * @start:	its first guest byte
+ * @end:	the guest byte after its last
+ */
+struct qsnap_part {
+	struct work_struct work;
+	struct qsnap_cmd *cmd;
+	u64 start;
+	u64 end;
+};
+
 /* What a request's work item is queued to do. */
 enum qsnap_cmd_phase {
-	QSNAP_CMD_WALK,		/* map and read the request */
+	QSNAP_CMD_WALK,		/* map and read the request from @resume on */
 	QSNAP_CMD_RETRY,	/* redo the asynchronous reads that came back short */
 };
 
 /**
  * struct qsnap_cmd - per-request data (the blk-mq PDU)
- * @work:	maps and reads the request, or retries short reads
+ * @node:	in the device's queue, until the queue work takes it
+ * @work:	goes on where the queue work stopped, or retries short reads
  * @phase:	what @work is to do
- * @ref:	1 for the walk, plus one per read in flight
- * @error:	-errno the request ends with
+ * @resume:	guest byte the walk goes on from; the bytes before it are
+ *		read or being read
+ * @ref:	1 per walk (or part) going on, plus one per read in flight
+ * @error:	-errno the request ends with (the first one)
  * @retry:	an asynchronous read came back short: redo it synchronously
  * @nr_aio:	entries of @aio used
  * @aio:	the request's asynchronous reads
+ * @parts:	the request cut up to decompress on several CPUs
  */
 struct qsnap_cmd {
+	struct list_head node;
 	struct work_struct work;
 	enum qsnap_cmd_phase phase;
+	u64 resume;
 	atomic_t ref;
 	int error;
 	bool retry;
 	unsigned int nr_aio;
 	struct qsnap_aio aio[QSNAP_CMD_AIOS];
+	struct qsnap_part parts[QSNAP_CMD_PARTS];
 };
 
 /* qsnap_io.c */
@@ -228,6 +260,7 @@ void qsnap_io_err(struct qsnap_device *qs, const struct qsnap_layer *layer,
 		  const char *fmt, ...);
 int qsnap_io_init(struct qsnap_device *qs);
 void qsnap_io_exit(struct qsnap_device *qs);
+void qsnap_queue_work(struct work_struct *work);
 int qsnap_read_data_sync(struct qsnap_device *qs, struct qsnap_layer *layer,
 			 struct iov_iter *iter, u64 pos, u64 len);
 
@@ -258,11 +291,13 @@ void qsnap_image_debugfs_exit(void);
 int qsnap_watch_init(struct qsnap_device *qs);
 void qsnap_watch_exit(struct qsnap_device *qs);
 int qsnap_watch_check(struct qsnap_device *qs, bool now);
+bool qsnap_watch_due(struct qsnap_device *qs);
 
 /* qsnap_l2cache.c */
 int qsnap_l2c_init(struct qsnap_l2cache *c, size_t table_size);
 void qsnap_l2c_exit(struct qsnap_l2cache *c);
-__be64 *qsnap_l2c_get(struct qsnap_l2cache *c, struct file *file, u64 offset);
+__be64 *qsnap_l2c_get(struct qsnap_l2cache *c, struct file *file, u64 offset,
+		      bool nowait);
 
 /* qsnap_main.c */
 int qsnap_add(struct qsnap_device *qs, u32 index);

@@ -4,11 +4,14 @@
  * image and, where it has no data, of its backing files, and read the files
  * straight into the request's pages.
  *
- * Requests are mapped by the device's worker, because reading metadata
- * goes through the VFS and may sleep.  Each bio of a request is walked with
- * an iov_iter over its own bio_vecs: a run of guest sectors that maps to
- * one contiguous host range becomes one read into those pages - with
- * O_DIRECT by default (disk to request pages, no page cache) and then
+ * Requests are served by workers, because reading the image goes through
+ * the VFS and may sleep.  One worker per device walks the queued requests
+ * as far as they go without waiting (qsnap_queue_work()); what needs an
+ * L2 table read, decompression or a buffered read goes on in other work
+ * items of the same workqueue.  Each bio of a request is walked with an
+ * iov_iter over its own bio_vecs: a run of guest sectors that maps to one
+ * contiguous host range becomes one read into those pages - with O_DIRECT
+ * by default (disk to request pages, no page cache) and then
  * asynchronously (qsnap_aio.c), else with vfs_iter_read() - and a zero or
  * unallocated run is zero-filled, so no bounce buffer is needed.
  */
@@ -153,13 +156,26 @@ void qsnap_io_exit(struct qsnap_device *qs)
 }
 
 /*
+ * One walk over a request, or over a part of it: how it may read, and how
+ * far it got.
+ */
+struct qsnap_walk {
+	struct qsnap_cmd *cmd;
+	u64 pos;		/* the next guest byte to read */
+	u64 end;		/* and the one to stop before */
+	bool nowait;		/* stop (-EAGAIN) at what would wait */
+	bool aio;		/* data may be read asynchronously */
+	bool compressed;	/* a nowait walk stopped at a compressed cluster */
+};
+
+/*
  * Map the guest range [@pos, @pos + @len) of a qcow2 layer as far as it
  * maps one way: a run of zeros, of unallocated clusters, of data
  * contiguous in the file, or one compressed cluster, within one L2 table.
  * map_lock held.
  */
 static int qsnap_map_locked(struct qsnap_layer *layer, u64 pos, u64 len,
-			    struct qcow2_mapping *ext)
+			    bool nowait, struct qcow2_mapping *ext)
 {
 	struct qcow2_image *img = &layer->im->img;
 	u64 l2_span = 1ULL << (img->cluster_bits + qcow2_l2_bits(img));
@@ -187,7 +203,9 @@ static int qsnap_map_locked(struct qsnap_layer *layer, u64 pos, u64 len,
 		ext->len = avail;
 		return 0;
 	}
-	l2 = qsnap_l2c_get(&layer->im->l2, layer->im->file, l2_offset);
+	l2 = qsnap_l2c_get(&layer->im->l2, layer->im->file, l2_offset, nowait);
+	if (l2 == ERR_PTR(-EAGAIN))
+		return -EAGAIN;
 	if (IS_ERR(l2)) {
 		qcow2_error(img, -PTR_ERR(l2), "cannot read L2 table at %#llx",
 			    l2_offset);
@@ -221,14 +239,18 @@ static int qsnap_map_locked(struct qsnap_layer *layer, u64 pos, u64 len,
 	return 0;
 }
 
-static int qsnap_map(struct qsnap_device *qs, struct qsnap_layer *layer,
-		     u64 pos, u64 len, struct qcow2_mapping *ext)
+static int qsnap_map(struct qsnap_device *qs, struct qsnap_walk *w,
+		     struct qsnap_layer *layer, u64 pos, u64 len,
+		     struct qcow2_mapping *ext)
 {
 	int ret;
 
-	mutex_lock(&layer->im->map_lock);
-	ret = qsnap_map_locked(layer, pos, len, ext);
-	if (ret && ret != -ENOMEM)
+	if (!w->nowait)
+		mutex_lock(&layer->im->map_lock);
+	else if (!mutex_trylock(&layer->im->map_lock))
+		return -EAGAIN;
+	ret = qsnap_map_locked(layer, pos, len, w->nowait, ext);
+	if (ret && ret != -ENOMEM && ret != -EAGAIN)
 		qsnap_io_err(qs, layer, "%s\n", layer->im->img.err);
 	mutex_unlock(&layer->im->map_lock);
 	return ret;
@@ -303,9 +325,10 @@ int qsnap_read_data_sync(struct qsnap_device *qs, struct qsnap_layer *layer,
 
 /*
  * Read @len bytes of a layer's data at @pos into @iter: asynchronously
- * where the read can be direct and the request has a free slot.
+ * where the read can be direct and the request has a free slot; else
+ * synchronously, or -EAGAIN in a walk that must not wait.
  */
-static int qsnap_read_data(struct qsnap_device *qs, struct qsnap_cmd *cmd,
+static int qsnap_read_data(struct qsnap_device *qs, struct qsnap_walk *w,
 			   struct qsnap_layer *layer, struct iov_iter *iter,
 			   u64 pos, u64 len)
 {
@@ -315,10 +338,12 @@ static int qsnap_read_data(struct qsnap_device *qs, struct qsnap_cmd *cmd,
 		return 0;
 	file = qsnap_data_file(layer->im, iter, pos, len);
 	if (file == layer->im->direct &&
-	    qsnap_aio_read(cmd, layer, file, iter, pos, len)) {
+	    w->aio && qsnap_aio_read(w->cmd, layer, file, iter, pos, len)) {
 		iov_iter_advance(iter, len);
 		return 0;
 	}
+	if (w->nowait)
+		return -EAGAIN;
 	return qsnap_read_data_sync(qs, layer, iter, pos, len);
 }
 
@@ -333,7 +358,7 @@ static int qsnap_zero(struct iov_iter *iter, u64 len)
  * guest offset), or is zeros below the last layer and past a layer's size.
  * Recursion is bounded by the chain length (QSNAP_MAX_BACKING + 1).
  */
-static int qsnap_read_layer(struct qsnap_device *qs, struct qsnap_cmd *cmd,
+static int qsnap_read_layer(struct qsnap_device *qs, struct qsnap_walk *w,
 			    unsigned int li, struct iov_iter *iter, u64 pos,
 			    u64 len)
 {
@@ -346,19 +371,19 @@ static int qsnap_read_layer(struct qsnap_device *qs, struct qsnap_cmd *cmd,
 	tail = len - avail;
 
 	if (layer->im->format == QSNAP_FORMAT_RAW) {
-		ret = qsnap_read_data(qs, cmd, layer, iter, pos, avail);
+		ret = qsnap_read_data(qs, w, layer, iter, pos, avail);
 		if (ret)
 			return ret;
 		avail = 0;
 	}
 	while (avail) {
-		ret = qsnap_map(qs, layer, pos, avail, &ext);
+		ret = qsnap_map(qs, w, layer, pos, avail, &ext);
 		if (ret)
 			return ret;
 		switch (ext.type) {
 		case QCOW2_MAP_UNALLOCATED:
 			if (li + 1 < qs->nr_layers)
-				ret = qsnap_read_layer(qs, cmd, li + 1, iter,
+				ret = qsnap_read_layer(qs, w, li + 1, iter,
 						       pos, ext.len);
 			else
 				ret = qsnap_zero(iter, ext.len);
@@ -367,10 +392,14 @@ static int qsnap_read_layer(struct qsnap_device *qs, struct qsnap_cmd *cmd,
 			ret = qsnap_zero(iter, ext.len);
 			break;
 		case QCOW2_MAP_DATA:
-			ret = qsnap_read_data(qs, cmd, layer, iter,
+			ret = qsnap_read_data(qs, w, layer, iter,
 					      ext.host_offset, ext.len);
 			break;
 		case QCOW2_MAP_COMPRESSED:
+			if (w->nowait) {
+				w->compressed = true;
+				return -EAGAIN;
+			}
 			ret = qsnap_read_compressed(qs, layer, iter, pos, &ext);
 			break;
 		}
@@ -382,15 +411,24 @@ static int qsnap_read_layer(struct qsnap_device *qs, struct qsnap_cmd *cmd,
 	return tail ? qsnap_zero(iter, tail) : 0;
 }
 
-static int qsnap_read_bio(struct qsnap_device *qs, struct qsnap_cmd *cmd,
+/* Read the part of @bio in [@w->pos, @w->end), and move @w->pos on. */
+static int qsnap_read_bio(struct qsnap_device *qs, struct qsnap_walk *w,
 			  struct bio *bio)
 {
 	u64 pos = (u64)bio->bi_iter.bi_sector << SECTOR_SHIFT;
-	u64 len = bio->bi_iter.bi_size;
+	u64 len = bio->bi_iter.bi_size, skip = 0, todo;
 	struct bvec_iter bi;
 	struct bio_vec bv;
 	struct iov_iter iter;
 	unsigned int nr = 0;
+	int ret;
+
+	/* A request's bios are contiguous and in order. */
+	if (w->pos >= pos + len || w->end <= pos)
+		return 0;
+	if (w->pos > pos)
+		skip = w->pos - pos;
+	todo = min(pos + len, w->end) - (pos + skip);
 
 	/* As loop does: an iov_iter over the bio's own bio_vecs. */
 	bio_for_each_bvec(bv, bio, bi)
@@ -398,8 +436,42 @@ static int qsnap_read_bio(struct qsnap_device *qs, struct qsnap_cmd *cmd,
 	iov_iter_bvec(&iter, ITER_DEST,
 		      __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter), nr, len);
 	iter.iov_offset = bio->bi_iter.bi_bvec_done;
+	iov_iter_advance(&iter, skip);
+	iov_iter_truncate(&iter, todo);
 
-	return qsnap_read_layer(qs, cmd, 0, &iter, pos, len);
+	ret = qsnap_read_layer(qs, w, 0, &iter, pos + skip, todo);
+	w->pos = pos + skip + todo - iov_iter_count(&iter);
+	return ret;
+}
+
+/* Map and read [@w->pos, @w->end) of the request. */
+static int qsnap_walk(struct qsnap_device *qs, struct qsnap_walk *w)
+{
+	struct request *rq = blk_mq_rq_from_pdu(w->cmd);
+	struct bio *bio;
+	int ret;
+
+	if (w->nowait && qsnap_watch_due(qs))
+		return -EAGAIN;
+	ret = qsnap_watch_check(qs, false);
+	__rq_for_each_bio(bio, rq) {
+		if (ret || w->pos >= w->end)
+			break;
+		ret = qsnap_read_bio(qs, w, bio);
+	}
+	return ret;
+}
+
+/* The first error of a request is the one it ends with. */
+static void qsnap_cmd_fail(struct qsnap_cmd *cmd, int error)
+{
+	if (error)
+		cmpxchg(&cmd->error, 0, error);
+}
+
+static u64 qsnap_rq_end(struct request *rq)
+{
+	return ((u64)blk_rq_pos(rq) << SECTOR_SHIFT) + blk_rq_bytes(rq);
 }
 
 static void qsnap_cmd_work(struct work_struct *work)
@@ -407,32 +479,132 @@ static void qsnap_cmd_work(struct work_struct *work)
 	struct qsnap_cmd *cmd = container_of(work, struct qsnap_cmd, work);
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	struct qsnap_device *qs = rq->q->queuedata;
+	struct qsnap_walk w = {
+		.cmd = cmd, .pos = cmd->resume, .end = qsnap_rq_end(rq),
+		.aio = true,
+	};
 	unsigned int noio;
-	struct bio *bio;
-	int ret;
 
 	/* Reclaim must not recurse into block I/O from here (as in loop). */
 	noio = memalloc_noio_save();
 	switch (cmd->phase) {
 	case QSNAP_CMD_WALK:
-		ret = qsnap_watch_check(qs, false);
-		__rq_for_each_bio(bio, rq) {
-			if (ret)
-				break;
-			ret = qsnap_read_bio(qs, cmd, bio);
-		}
-		cmd->error = ret;
+		qsnap_cmd_fail(cmd, qsnap_walk(qs, &w));
 		memalloc_noio_restore(noio);
 		qsnap_cmd_put(cmd);
 		break;
 	case QSNAP_CMD_RETRY:
 		/* Every asynchronous read is back; some came back short. */
 		cmd->retry = false;
-		cmd->error = qsnap_aio_retry(qs, cmd);
+		qsnap_cmd_fail(cmd, qsnap_aio_retry(qs, cmd));
 		memalloc_noio_restore(noio);
 		blk_mq_complete_request(rq);
 		break;
 	}
+}
+
+/*
+ * One of the parts a request with compressed clusters is cut into: parts
+ * decompress in parallel.  They read synchronously (the request's
+ * asynchronous reads are the queue worker's alone).
+ */
+static void qsnap_part_work(struct work_struct *work)
+{
+	struct qsnap_part *part = container_of(work, struct qsnap_part, work);
+	struct qsnap_cmd *cmd = part->cmd;
+	struct qsnap_device *qs = blk_mq_rq_from_pdu(cmd)->q->queuedata;
+	struct qsnap_walk w = {
+		.cmd = cmd, .pos = part->start, .end = part->end,
+	};
+	unsigned int noio;
+
+	noio = memalloc_noio_save();
+	qsnap_cmd_fail(cmd, qsnap_walk(qs, &w));
+	memalloc_noio_restore(noio);
+	qsnap_cmd_put(cmd);
+}
+
+/*
+ * Hand the rest of a request, from @cmd->resume, to workers: one, or - if
+ * the walk stopped at a compressed cluster and more than one cluster is
+ * left - up to QSNAP_CMD_PARTS, cut at cluster boundaries, so that a large
+ * read of a compressed image decompresses on several CPUs.  The walk's
+ * reference goes with them.
+ */
+static void qsnap_hand_over(struct qsnap_device *qs, struct qsnap_cmd *cmd,
+			    bool compressed)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct qsnap_image *im = qsnap_top(qs)->im;
+	u64 cs = im->format == QSNAP_FORMAT_QCOW2 ? im->img.cluster_size : SZ_64K;
+	u64 start = cmd->resume, end = qsnap_rq_end(rq);
+	u64 first = round_down(start, cs);
+	u64 clusters = div64_u64(end - first + cs - 1, cs);
+	unsigned int i, n = min_t(u64, clusters, QSNAP_CMD_PARTS);
+
+	if (!compressed || n < 2) {
+		cmd->phase = QSNAP_CMD_WALK;
+		queue_work(qs->wq, &cmd->work);
+		return;
+	}
+	atomic_add(n - 1, &cmd->ref);
+	for (i = 0; i < n; i++) {
+		struct qsnap_part *part = &cmd->parts[i];
+
+		part->cmd = cmd;
+		part->start = max(start, first + div_u64(clusters * i, n) * cs);
+		part->end = min(end, first + div_u64(clusters * (i + 1), n) * cs);
+		queue_work(qs->wq, &part->work);
+	}
+}
+
+/**
+ * qsnap_queue_work() - walk the device's queued requests
+ * @work: the device's queue_work
+ *
+ * One worker walks every request as far as it goes without waiting:
+ * cached L2 tables, zeros, and data read with asynchronous direct reads -
+ * all a warm uncompressed image needs - so random reads cost one context
+ * switch per batch, as in loop, not one per request.  A request that
+ * needs an L2 table read, a compressed cluster, a buffered read or a
+ * snapshot check goes on in other work items, beside the others.
+ */
+void qsnap_queue_work(struct work_struct *work)
+{
+	struct qsnap_device *qs = container_of(work, struct qsnap_device,
+					       queue_work);
+	struct qsnap_walk w;
+	struct qsnap_cmd *cmd;
+	unsigned int noio;
+	int ret;
+
+	noio = memalloc_noio_save();
+	for (;;) {
+		spin_lock_irq(&qs->queue_lock);
+		cmd = list_first_entry_or_null(&qs->queue, struct qsnap_cmd,
+					       node);
+		if (cmd)
+			list_del(&cmd->node);
+		spin_unlock_irq(&qs->queue_lock);
+		if (!cmd)
+			break;
+
+		w = (struct qsnap_walk) {
+			.cmd = cmd, .pos = cmd->resume,
+			.end = qsnap_rq_end(blk_mq_rq_from_pdu(cmd)),
+			.nowait = true, .aio = true,
+		};
+		ret = qsnap_walk(qs, &w);
+		if (ret == -EAGAIN) {
+			cmd->resume = w.pos;
+			qsnap_hand_over(qs, cmd, w.compressed);
+		} else {
+			qsnap_cmd_fail(cmd, ret);
+			qsnap_cmd_put(cmd);
+		}
+		cond_resched();
+	}
+	memalloc_noio_restore(noio);
 }
 
 static blk_status_t qsnap_queue_rq(struct blk_mq_hw_ctx *hctx,
@@ -441,17 +613,22 @@ static blk_status_t qsnap_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct request *rq = bd->rq;
 	struct qsnap_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	struct qsnap_device *qs = hctx->queue->queuedata;
+	unsigned long flags;
 
 	blk_mq_start_request(rq);
 	/* A read-only device: the block layer lets writes through to us. */
 	if (req_op(rq) != REQ_OP_READ)
 		return BLK_STS_IOERR;
 	atomic_set(&cmd->ref, 1);
-	cmd->phase = QSNAP_CMD_WALK;
 	cmd->error = 0;
 	cmd->retry = false;
 	cmd->nr_aio = 0;
-	queue_work(qs->wq, &cmd->work);
+	cmd->resume = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
+
+	spin_lock_irqsave(&qs->queue_lock, flags);
+	list_add_tail(&cmd->node, &qs->queue);
+	spin_unlock_irqrestore(&qs->queue_lock, flags);
+	queue_work(qs->wq, &qs->queue_work);
 	return BLK_STS_OK;
 }
 
@@ -466,8 +643,11 @@ static int qsnap_init_request(struct blk_mq_tag_set *set, struct request *rq,
 			      unsigned int hctx_idx, unsigned int numa_node)
 {
 	struct qsnap_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	unsigned int i;
 
 	INIT_WORK(&cmd->work, qsnap_cmd_work);
+	for (i = 0; i < QSNAP_CMD_PARTS; i++)
+		INIT_WORK(&cmd->parts[i].work, qsnap_part_work);
 	return 0;
 }
 

@@ -118,10 +118,12 @@ static struct qsnap_l2_entry *qsnap_l2c_victim(struct qsnap_l2cache *c)
  * @c: the cache
  * @file: the image file
  * @offset: host offset of the table (cluster-aligned, not 0)
+ * @nowait: only look: a table not cached is -EAGAIN, not read
  *
  * Return: the table (valid until the next call), or an ERR_PTR.
  */
-__be64 *qsnap_l2c_get(struct qsnap_l2cache *c, struct file *file, u64 offset)
+__be64 *qsnap_l2c_get(struct qsnap_l2cache *c, struct file *file, u64 offset,
+		      bool nowait)
 {
 	struct hlist_head *bucket = qsnap_l2c_bucket(c, offset);
 	struct qsnap_l2_entry *e;
@@ -134,6 +136,8 @@ __be64 *qsnap_l2c_get(struct qsnap_l2cache *c, struct file *file, u64 offset)
 			return e->table;
 		}
 	}
+	if (nowait)
+		return ERR_PTR(-EAGAIN);
 
 	c->misses++;
 	e = qsnap_l2c_victim(c);

@@ -271,17 +271,22 @@ int qsnap_add(struct qsnap_device *qs, u32 index)
 
 	/*
 	 * WQ_MEM_RECLAIM: we may be writeback's way to free memory (as loop).
-	 * One worker, as loop has: data is read asynchronously, so it only
-	 * maps and submits, and more workers only add context switches (one
-	 * worker: 1.03x loop's random 4 KiB reads at QD32; two: 0.89x; one
-	 * per request: 0.74x, in make bench's VM).
+	 * One worker walks the queue (qsnap_queue_work()), and as many as
+	 * the CPUs, up to QSNAP_MAX_SLOW_WORKERS, finish requests that wait
+	 * for metadata or decompress.
 	 */
 	qs->wq = alloc_workqueue("qsnap%d", WQ_UNBOUND | WQ_FREEZABLE |
-				 WQ_MEM_RECLAIM, 1, qs->index);
+				 WQ_MEM_RECLAIM,
+				 1 + min_t(unsigned int, num_online_cpus(),
+					   QSNAP_MAX_SLOW_WORKERS), qs->index);
 	if (!qs->wq) {
 		ret = -ENOMEM;
 		goto out_put_disk;
 	}
+
+	spin_lock_init(&qs->queue_lock);
+	INIT_LIST_HEAD(&qs->queue);
+	INIT_WORK(&qs->queue_work, qsnap_queue_work);
 
 	disk->major = qsnap_major;
 	disk->first_minor = qs->index << QSNAP_PART_SHIFT;

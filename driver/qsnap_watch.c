@@ -102,6 +102,20 @@ out:
 }
 
 /**
+ * qsnap_watch_due() - would qsnap_watch_check() read the image now?
+ * @qs: the device
+ *
+ * Return: true if a check is due (it reads the image: it may wait).
+ */
+bool qsnap_watch_due(struct qsnap_device *qs)
+{
+	struct qsnap_watch *w = &qs->watch;
+
+	return w->id && !READ_ONCE(w->gone) &&
+	       !time_before(jiffies, READ_ONCE(w->next));
+}
+
+/**
  * qsnap_watch_check() - fail reads once the snapshot is gone
  * @qs: the device
  * @now: check now (at open), not only when recheck_ms has passed, and wait
