@@ -173,6 +173,7 @@ for cut in 40960 40000; do
 	truncate -s $(($(stat -c %s "$f") - cut)) "$f"
 	same "last data cluster cut $cut bytes short by the end of the file" \
 		"cut-data-$cut.qcow2" -
+	qemu-img convert -f qcow2 -O raw "$f" "$IMG/cut-data-$cut.raw"
 done
 
 # Names with spaces and non-ASCII letters; selection by id vs name.

@@ -104,6 +104,8 @@ static void *reader_main(void *arg)
 		}
 		if (len > size - off)
 			len = size - off;
+		/* Bytes a read leaves alone must not pass for right ones. */
+		memset(buf, 0xa5, len);
 		err = read_full(direct ? dfd : bfd, buf, len, off);
 		r->direct += direct;
 		if (err) {

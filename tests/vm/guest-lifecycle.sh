@@ -224,15 +224,16 @@ lifecycle_parallel() {
 	rm -f /tmp/pw.* /tmp/pworker.sh
 }
 
-# THREADS readers x READS random reads of the mixed image, against QEMU's
-# raw export of it.
-lifecycle_readers() {
-	if dev=$(qs_attach $D/img/readers/top.qcow2 s1); then
-		run_c_test "parallel readers" qsnap_readers "$dev" \
-			$D/img/readers/s1.raw "$1" "$2"
+# THREADS readers x READS random reads of IMAGE at SNAPSHOT (the mixed
+# image by default) against RAW, QEMU's export of it.
+lifecycle_readers() {	# THREADS READS [IMAGE SNAPSHOT RAW LABEL]
+	img=${3:-readers/top.qcow2} snap=${4:-s1} raw=${5:-readers/s1.raw}
+	label=${6:-parallel readers}
+	if dev=$(qs_attach "$D/img/$img" "$snap"); then
+		run_c_test "$label" qsnap_readers "$dev" "$D/img/$raw" "$1" "$2"
 		qsnapctl detach "$dev"
 	else
-		fail "parallel readers: attach" "attach failed"
+		fail "$label: attach" "attach failed"
 	fi
 }
 

@@ -175,6 +175,8 @@ fi
 lifecycle_detach_under_io
 lifecycle_image_changes
 lifecycle_readers 32 200
+lifecycle_readers 4 200 cut-data-40000.qcow2 - cut-data-40000.raw \
+	"readers of a data cluster cut by the end of the file"
 lifecycle_parallel 20
 lifecycle_cycles 1000 memcheck
 lifecycle_live_image
