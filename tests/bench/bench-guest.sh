@@ -26,7 +26,10 @@ fio_once() {	# DEVICE MODE
 		--direct=1 --output-format=terse --terse-version=3
 	case $2 in
 	seq)	shift 2
-		$X/fio "$@" --rw=read --bs=1M --ioengine=psync |
+		# Time-based like the random runs: one pass of the 1 GiB device
+		# takes under 2 s, too short to measure steadily.
+		$X/fio "$@" --rw=read --bs=1M --ioengine=psync \
+			--time_based --runtime=$RUNTIME |
 			awk -F';' '{ printf "%.0f\n", $7 / 1024 }' ;;
 	qd1|qd32)
 		depth=${2#qd}
