@@ -29,16 +29,18 @@ emit() {	# OK(0/1) TEXT
 	fi
 }
 
-# run_guest LABEL KREL KO SCRIPT: boot KREL with SCRIPT as the guest suite
-# and turn its console into TAP lines.
+# run_guest LABEL KREL KO SCRIPT [TAG]: boot KREL with SCRIPT as the guest
+# suite and turn its console into TAP lines.
 # TAG names its initramfs and console log apart from another guest's.
+# VM_TIMEOUT bounds the guest (seconds; the sanitizer kernel's takes ~36
+# minutes here).
 run_guest() {
 	local label=$1 krel=$2 ko=$3 script=$4 tag=${5:-} log start line complaints
 	vm_initramfs "$krel" "$ko" "$script" "$BUILD/$krel/initrd$tag.gz"
 	log=$BUILD/$krel/console$tag.log
 	vm_log "$label: booting (console: $log)"
 	start=$(date +%s)
-	vm_run "$krel" "$BUILD/$krel/initrd$tag.gz" "$BUILD/data.ext4" "$log" 2400
+	vm_run "$krel" "$BUILD/$krel/initrd$tag.gz" "$BUILD/data.ext4" "$log" "${VM_TIMEOUT:-2400}"
 	vm_log "$label: guest ran $(( $(date +%s) - start )) s"
 
 	while IFS= read -r line; do
@@ -113,7 +115,7 @@ if tree=$(bash "$TOP/tests/vm/debug-kernel.sh"); then
 	if ko=$(vm_build_module debug "$tree"); then
 		emit 0 "[debug] module builds without warnings"
 		VM_KERNEL=$tree/arch/x86/boot/bzImage \
-		VM_APPEND="pci=noacpi kasan_multi_shot" \
+		VM_APPEND="pci=noacpi kasan_multi_shot" VM_TIMEOUT=3000 \
 		VM_EXTRA_BINS="jq qemu-io qemu-img" \
 			run_guest debug debug "$ko" "$TOP/tests/vm/debug-guest.sh"
 	else
