@@ -22,7 +22,11 @@
 #define QSNAP_MAX_DEVICES	BIT(MINORBITS - QSNAP_PART_SHIFT)
 #define QSNAP_QUEUE_DEPTH	128
 #define QSNAP_MAX_HW_SECTORS	2048	/* 1 MiB requests */
-/* Requests waiting on metadata reads or decompressing at once, at most. */
+/*
+ * Requests waiting on metadata reads or decompressing at once: two per CPU
+ * (one reads its stream while the other decompresses), at most this many.
+ */
+#define QSNAP_SLOW_WORKERS_PER_CPU	2
 #define QSNAP_MAX_SLOW_WORKERS	4
 /* L2 tables cached per layer: l2_cache_kb, within these bounds. */
 #define QSNAP_L2_CACHE_DEFAULT_KB	1024

@@ -17,6 +17,10 @@
  * queue limits into the allocation; before it they were set one by one on
  * the new queue.  Until v6.11 ("block: move the nonrot flag to
  * queue_limits") a queue was rotational unless told otherwise.
+ *
+ * Requests are read into through iov_iters, never by DMA: segments need
+ * no limits (as for stacking drivers), so that a large direct read is one
+ * request, not one per 128 pages.
  */
 static inline struct gendisk *
 qsnap_compat_alloc_disk(struct blk_mq_tag_set *set, void *queuedata,
@@ -27,6 +31,8 @@ qsnap_compat_alloc_disk(struct blk_mq_tag_set *set, void *queuedata,
 	struct queue_limits lim = {
 		.logical_block_size	= SECTOR_SIZE,
 		.max_hw_sectors		= max_hw_sectors,
+		.max_segments		= USHRT_MAX,
+		.max_segment_size	= UINT_MAX,
 	};
 
 	disk = blk_mq_alloc_disk(set, &lim, queuedata);
@@ -35,6 +41,8 @@ qsnap_compat_alloc_disk(struct blk_mq_tag_set *set, void *queuedata,
 	if (!IS_ERR(disk)) {
 		blk_queue_logical_block_size(disk->queue, SECTOR_SIZE);
 		blk_queue_max_hw_sectors(disk->queue, max_hw_sectors);
+		blk_queue_max_segments(disk->queue, USHRT_MAX);
+		blk_queue_max_segment_size(disk->queue, UINT_MAX);
 	}
 #endif
 #ifndef QSNAP_HAVE_BLK_FEAT

@@ -10,7 +10,7 @@
  * (images without any pay nothing): a small LRU of decompressed clusters,
  * and decompression contexts - an input buffer of two clusters (the most
  * a descriptor can span), an output cluster and the decoder's workspace -
- * made as concurrent requests need them, up to one per CPU (at most
+ * made as concurrent requests need them, up to two per CPU (at most
  * QSNAP_ZCTX_MAX).  The LRU and the list of idle contexts are under
  * zcache_lock; reading and decompressing a stream is not, so requests for
  * different compressed clusters decompress in parallel.  A finished
@@ -38,9 +38,11 @@
 /* Decompressed clusters kept per image: about this many bytes, 2 to 16. */
 #define QSNAP_ZCACHE_BYTES	SZ_1M
 /*
- * Decompressions of one image in flight at once: one per CPU, at most
- * QSNAP_ZCTX_MAX, and only as many as fit in QSNAP_ZCTX_BYTES of buffers
- * (a context holds three clusters) - but always one.
+ * Decompressions of one image in flight at once: one per slow worker
+ * (two per CPU: a context is held while its stream is read, so one per
+ * CPU leaves the CPU idle during reads), at most QSNAP_ZCTX_MAX, and
+ * only as many as fit in QSNAP_ZCTX_BYTES of buffers (a context holds
+ * three clusters) - but always one.
  */
 #define QSNAP_ZCTX_MAX		4
 #define QSNAP_ZCTX_BYTES	SZ_4M
@@ -155,7 +157,8 @@ static int qsnap_zcache_create(struct qsnap_image *im)
 		return -ENOMEM;
 	INIT_LIST_HEAD(&zc->idle);
 	init_waitqueue_head(&zc->ctx_wait);
-	zc->max_ctx = min_t(u64, min_t(unsigned int, num_online_cpus(),
+	zc->max_ctx = min_t(u64, min_t(unsigned int, num_online_cpus() *
+				       QSNAP_SLOW_WORKERS_PER_CPU,
 				       QSNAP_ZCTX_MAX),
 			    QSNAP_ZCTX_BYTES / (3 * cluster_size));
 	zc->max_ctx = max(zc->max_ctx, 1U);

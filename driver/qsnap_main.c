@@ -271,13 +271,14 @@ int qsnap_add(struct qsnap_device *qs, u32 index)
 
 	/*
 	 * WQ_MEM_RECLAIM: we may be writeback's way to free memory (as loop).
-	 * One worker walks the queue (qsnap_queue_work()), and as many as
-	 * the CPUs, up to QSNAP_MAX_SLOW_WORKERS, finish requests that wait
-	 * for metadata or decompress.
+	 * One worker walks the queue (qsnap_queue_work()), and two per CPU,
+	 * up to QSNAP_MAX_SLOW_WORKERS, finish requests that wait for
+	 * metadata or decompress.
 	 */
 	qs->wq = alloc_workqueue("qsnap%d", WQ_UNBOUND | WQ_FREEZABLE |
 				 WQ_MEM_RECLAIM,
-				 1 + min_t(unsigned int, num_online_cpus(),
+				 1 + min_t(unsigned int, num_online_cpus() *
+					   QSNAP_SLOW_WORKERS_PER_CPU,
 					   QSNAP_MAX_SLOW_WORKERS), qs->index);
 	if (!qs->wq) {
 		ret = -ENOMEM;

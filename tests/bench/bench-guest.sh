@@ -1,16 +1,16 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
-# The benchmark, in the guest (tests/bench/run.sh boots it): every device
-# is read with fio, page cache dropped before each run, REPS runs each,
-# and the median is printed as one "bench:" line per device for the host
-# to turn into the table.  qsnap.ko, loop and nbd are loaded by /init.
+# The benchmark, in the guest (tests/bench/run.sh boots it): REPS rounds,
+# each reading every device with fio (page cache dropped before each run);
+# the median of each measurement is printed as one "bench:" line per
+# device for the host to turn into the table, every run as "run:" lines.  qsnap.ko, loop and nbd are loaded by /init.
 . /bin/guest-lib.sh
 # The host's fio, qemu-nbd and util-linux losetup (--direct-io), which
 # busybox's applet of that name would shadow.
 X=/usr/local/bin
 D=/data/bench
-REPS=${REPS:-3}
-RUNTIME=${RUNTIME:-8}	# seconds, for the random-read runs
+REPS=${REPS:-5}
+RUNTIME=${RUNTIME:-8}	# seconds of each fio run
 mount -o ro /dev/vda /data || { echo "Bail out! cannot mount the data disk"; exit 1; }
 insmod /lib/modules/qsnap.ko || { echo "Bail out! insmod qsnap.ko failed"; exit 1; }
 
@@ -40,14 +40,12 @@ fio_once() {	# DEVICE MODE
 	esac
 }
 
-# bench: LABEL seq-MiB/s qd1-IOPS qd32-IOPS (medians of REPS runs)
+# One round: every mode of DEVICE once, each value appended to
+# /tmp/runs/LABEL.MODE.
 measure() {	# LABEL DEVICE
-	line="bench: $1"
 	for mode in seq qd1 qd32; do
-		v=$(for r in $(seq 1 $REPS); do fio_once "$2" $mode; done | median)
-		line="$line ${v:-0}"
+		fio_once "$2" $mode >> "/tmp/runs/$1.$mode"
 	done
-	echo "$line"
 }
 
 nbd_attach() {	# IMAGE SNAPSHOT
@@ -65,33 +63,56 @@ for f in bench.qcow2 s1.raw deflate.qcow2 zstd.qcow2; do
 	dd if=$D/$f of=/dev/null bs=1M iflag=direct 2> /dev/null
 done
 
-# --- uncompressed: qsnap, loop on the raw export, qemu-nbd ---
-dev=$(qsnapctl attach $D/bench.qcow2 --snapshot s1)
-measure qsnap-snapshot "$dev"
-qsnapctl detach "$dev"
-dev=$(qsnapctl attach $D/bench.qcow2)
-measure qsnap-current "$dev"
-qsnapctl detach "$dev"
-dev=$($X/losetup -r -f --show $D/s1.raw)
-measure loop "$dev"
-$X/losetup -d "$dev"
-dev=$($X/losetup -r --direct-io=on -f --show $D/s1.raw)
-measure loop-dio "$dev"
-$X/losetup -d "$dev"
-if nbd_attach $D/bench.qcow2 s1; then
-	measure qemu-nbd /dev/nbd0
-	nbd_detach
-fi
-
-# --- compressed: qsnap and qemu-nbd ---
-for c in deflate zstd; do
-	dev=$(qsnapctl attach $D/$c.qcow2 --snapshot s1)
-	measure qsnap-$c "$dev"
+# REPS rounds, each measuring every device once: under TCG the speed of
+# the whole VM drifts by +-15% over minutes, and interleaving puts each
+# device's runs at the same times as the others' (measuring one device
+# REPS times, then the next, turned drift into ratios).
+rm -rf /tmp/runs
+mkdir -p /tmp/runs
+LABELS="qsnap-snapshot qsnap-current loop loop-dio qemu-nbd"
+LABELS="$LABELS qsnap-deflate qemu-nbd-deflate qsnap-zstd qemu-nbd-zstd"
+for r in $(seq 1 "$REPS"); do
+	echo "guest: round $r of $REPS"
+	# --- uncompressed: qsnap, loop on the raw export, qemu-nbd ---
+	dev=$(qsnapctl attach $D/bench.qcow2 --snapshot s1)
+	measure qsnap-snapshot "$dev"
 	qsnapctl detach "$dev"
-	if nbd_attach $D/$c.qcow2 s1; then
-		measure qemu-nbd-$c /dev/nbd0
+	dev=$(qsnapctl attach $D/bench.qcow2)
+	measure qsnap-current "$dev"
+	qsnapctl detach "$dev"
+	dev=$($X/losetup -r -f --show $D/s1.raw)
+	measure loop "$dev"
+	$X/losetup -d "$dev"
+	dev=$($X/losetup -r --direct-io=on -f --show $D/s1.raw)
+	measure loop-dio "$dev"
+	$X/losetup -d "$dev"
+	if nbd_attach $D/bench.qcow2 s1; then
+		measure qemu-nbd /dev/nbd0
 		nbd_detach
 	fi
+
+	# --- compressed: qsnap and qemu-nbd ---
+	for c in deflate zstd; do
+		dev=$(qsnapctl attach $D/$c.qcow2 --snapshot s1)
+		measure qsnap-$c "$dev"
+		qsnapctl detach "$dev"
+		if nbd_attach $D/$c.qcow2 s1; then
+			measure qemu-nbd-$c /dev/nbd0
+			nbd_detach
+		fi
+	done
+done
+
+# bench: LABEL seq-MiB/s qd1-IOPS qd32-IOPS (medians of REPS runs)
+# run: LABEL MODE every run's value, in order (for the spread)
+for label in $LABELS; do
+	line="bench: $label"
+	for mode in seq qd1 qd32; do
+		v=$(median < "/tmp/runs/$label.$mode" 2> /dev/null)
+		line="$line ${v:-0}"
+		echo "run: $label $mode $(tr '\n' ' ' < "/tmp/runs/$label.$mode" 2> /dev/null)"
+	done
+	echo "$line"
 done
 
 # --- attach of a 1 TiB image with many snapshots, memory per device ---

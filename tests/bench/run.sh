@@ -8,8 +8,9 @@
 # build/bench/table.txt).  Not part of make check: no timing is asserted.
 #
 #   BENCH_SNAPSHOTS   snapshots in the 1 TiB attach-time image (10000)
-#   BENCH_REPS        runs of each measurement, the median is shown (3)
-#   BENCH_RUNTIME     seconds of each random-read run (8)
+#   BENCH_REPS        rounds, each measuring every device once; the
+#                     median of each measurement is shown (5)
+#   BENCH_RUNTIME     seconds of each fio run (8)
 . "$(dirname "$0")/../vm/lib.sh"
 
 bash "$TOP/tests/vm/deps.sh" fio
@@ -26,12 +27,12 @@ vm_build_guest_tools > /dev/null
 krel=$(vm_kernels | grep '^6\.12\.' | head -n 1)
 ko=$(vm_build_module "$krel")
 {
-	echo "REPS=${BENCH_REPS:-3} RUNTIME=${BENCH_RUNTIME:-8}"
+	echo "REPS=${BENCH_REPS:-5} RUNTIME=${BENCH_RUNTIME:-8}"
 	cat "$TOP/tests/bench/bench-guest.sh"
 } > "$B/bench-guest.sh"
 VM_EXTRA_MODULES="loop nbd" VM_EXTRA_BINS="fio qemu-nbd losetup" \
 	vm_initramfs "$krel" "$ko" "$B/bench-guest.sh" "$B/initrd.gz"
-vm_log "benchmark VM running (about 15 minutes; console: $B/console.log)"
+vm_log "benchmark VM running (about 30 minutes; console: $B/console.log)"
 # No SLUB debugging or KFENCE sampling: they slow every allocation.
 VM_DEBUG_APPEND="" vm_run "$krel" "$B/initrd.gz" "$B/data.ext4" "$B/console.log" 3600
 grep -q '^guest: done' "$B/console.log" || { vm_log "the guest did not finish"; exit 1; }
@@ -41,13 +42,13 @@ if vm_console_complaints "$B/console.log"; then
 fi
 
 # bench: LABEL SEQ-MiB/s QD1-IOPS QD32-IOPS
-awk -v krel="$krel" -v date="$(date -u +%Y-%m-%d)" -v reps="${BENCH_REPS:-3}" '
+awk -v krel="$krel" -v date="$(date -u +%Y-%m-%d)" -v reps="${BENCH_REPS:-5}" '
 $1 == "bench:" { seq[$2] = $3; qd1[$2] = $4; qd32[$2] = $5; order[++n] = $2 }
 $1 == "bench-attach:" { snaps = $2; att = $3; det = $4; mem = $5 }
 $1 == "bench-attach-one:" { att1 = $2 }
 function r(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
 END {
-	printf "qsnap benchmark, %s, kernel %s (no SLUB debug), QEMU TCG (2 vCPUs, 2 GiB), median of %d runs\n", date, krel, reps
+	printf "qsnap benchmark, %s, kernel %s (no SLUB debug), QEMU TCG (2 vCPUs, 2 GiB), median of %d interleaved rounds\n", date, krel, reps
 	printf "\n%-16s %12s %14s %14s\n", "device", "seq 1M MiB/s", "rand 4k QD1", "rand 4k QD32"
 	for (i = 1; i <= n; i++)
 		printf "%-16s %12d %14d %14d\n", order[i], seq[order[i]], qd1[order[i]], qd32[order[i]]
@@ -68,5 +69,7 @@ END {
 	}
 	printf "\n1 TiB image, %d snapshots: attach %d ms, detach %d ms, %d KiB per device (mean of 10 devices of the last snapshot)\n", snaps, att, det, mem
 	printf "1 GiB image, 1 snapshot: attach %d ms (mean of 10)\n", att1
-}' "$B/console.log" | tee "$B/table.txt"
+}
+$1 == "run:" { runs = runs sprintf("\n  %-16s %-4s %s", $2, $3, substr($0, index($0, $4))) }
+END { printf "\nevery run, in order (MiB/s for seq, IOPS for the others):%s\n", runs }' "$B/console.log" | tee "$B/table.txt"
 bash "$TOP/tests/bench/diff-bench.sh" "$B" | tee -a "$B/table.txt"
