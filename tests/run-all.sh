@@ -34,5 +34,18 @@ if [ "$plans" -lt 5 ]; then
 	echo "# a test runner did not finish"
 	failed=$((failed + 1))
 fi
+# What the counts are made of: each host tier, then each kind of VM test
+# (summed over the kernels).
+awk '/^# (unit tests|qsnapctl diff|lint|fuzz|VM tests)/ {
+	tier = substr($0, 3); if (!(tier in seen)) { seen[tier] = 1; order[++n] = tier }
+}
+/^ok / && tier != "VM tests" { ok[tier]++ }
+/^not ok / && tier != "VM tests" { bad[tier]++ }
+END {
+	for (i = 1; i <= n; i++)
+		if (order[i] != "VM tests")
+			printf "# %s: %d passed, %d failed\n", order[i], ok[order[i]], bad[order[i]]
+}' "$out"
+grep '^# kind: ' "$out" | sed 's/^# kind: /# VM, /'
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ] && [ "$passed" -gt 0 ]

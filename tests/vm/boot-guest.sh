@@ -13,6 +13,7 @@
 #      /init then switch_roots into it, and its /sbin/init reports
 #      "qsnap-boot: ..." lines that the host checks.
 . /bin/guest-lib.sh
+section "install and boot"
 
 Q=/usr/local/sbin/qsnapctl
 D=/data

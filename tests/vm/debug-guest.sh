@@ -25,9 +25,12 @@ echo clear > $KML
 run_manifest '^(hostile|eio|refuse|toolrefuse)'
 run_manifest '^same	'
 run_manifest '^(fs|parts)	'
+section "ioctl ABI"
 run_ioctl_test
+section "allocation failures (fail-nth)"
 lifecycle_failnth
 
+section "lifecycle races"
 lifecycle_detach_under_io
 lifecycle_image_changes
 lifecycle_readers 32 50

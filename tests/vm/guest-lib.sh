@@ -8,6 +8,9 @@ PATH=$PATH:/usr/local/bin
 export PATH
 
 pass() { echo "ok - $1"; }
+# section NAME: the tests that follow are counted under NAME in the
+# summary (hostile images, lifecycle races, ...; see tests/vm/run-tests.sh).
+section() { echo "section: $1"; }
 fail() { echo "not ok - $1 # $2"; }
 check() {	# NAME DETAIL COMMAND...
 	_check_name=$1 _check_detail=$2

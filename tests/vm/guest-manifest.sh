@@ -6,7 +6,13 @@
 
 run_manifest() {
 	grep -E "$1" $D/manifest > /tmp/manifest.sel
+	_sec=
 	while IFS="$TAB" read -r kind name image snap a b c d e; do
+		case $kind in
+		same|fs|parts) _want="differential (QEMU's exports)" ;;
+		*) _want="hostile images" ;;
+		esac
+		[ "$_want" = "$_sec" ] || { _sec=$_want; section "$_sec"; }
 		case $kind in
 		same)	# a=sha b=size c=qsnapctl options
 			# shellcheck disable=SC2086

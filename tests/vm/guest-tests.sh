@@ -17,7 +17,10 @@ run_manifest .
 
 
 # --- the ioctl ABI ---
+section "ioctl ABI"
 run_ioctl_test
+
+section "tool, sysfs and other reads"
 
 # --- the backing chain: printed at attach, in sysfs and in qsnapctl list ---
 if dev=$(qs_attach $D/img/chain/top3.qcow2 s1 2>/tmp/err); then
@@ -105,6 +108,7 @@ if dev=$(qs_attach $D/img/sparse-1t.qcow2 -); then
 fi
 
 # --- ext4 mounted from a snapshot, and detach/rmmod while mounted ---
+section "lifecycle races"
 mkdir -p /mnt/fs1 /mnt/fs2
 dev1=$(qs_attach $D/img/ext4.qcow2 fs1)
 dev2=$(qs_attach $D/img/ext4.qcow2 -)
@@ -132,6 +136,7 @@ else
 fi
 
 # --- the corrupt bit: attach with one warning ---
+section "hostile images"
 mark=$(qsnap_log_mark)
 if dev=$(qs_attach $D/img/corrupt-bit.qcow2 two); then
 	qsnap_log_since "$mark" > /tmp/log
@@ -141,6 +146,7 @@ if dev=$(qs_attach $D/img/corrupt-bit.qcow2 two); then
 fi
 
 # --- a compressed cluster read in 4 KiB pieces is decompressed once ---
+section "tool, sysfs and other reads"
 stat_of() { cat "/sys/block/${1#/dev/}/qsnap/compressed_stat"; }
 if dev=$(qs_attach $D/img/zlib-64k.qcow2 packed); then
 	before=$(stat_of "$dev")
@@ -158,6 +164,7 @@ check "qsnapctl features: deflate, zstd, extended L2, backing, data files" \
 	"$(qsnapctl features)" sh -c "qsnapctl features | grep -c ': yes' | grep -qx 7"
 
 # --- a reserved bit in an L2 entry: that read fails, the rest reads ---
+section "hostile images"
 if dev=$(qs_attach $D/img/l2-reserved.qcow2 -); then
 	mark=$(qsnap_log_mark)
 	check "corrupt L2 entry: read fails with EIO" "" \
@@ -172,6 +179,7 @@ else
 fi
 
 # --- lifecycle races ---
+section "lifecycle races"
 lifecycle_detach_under_io
 lifecycle_image_changes
 lifecycle_readers 32 200
@@ -182,12 +190,14 @@ lifecycle_cycles 1000 memcheck
 lifecycle_live_image
 lifecycle_shared_image
 
+section "tool, sysfs and other reads"
 # --- unknown snapshot: the tool lists what exists ---
 qsnapctl attach $D/img/names.qcow2 --snapshot nope 2>/tmp/err
 check "unknown snapshot: the error lists the snapshots" "$(cat /tmp/err)" \
 	grep -q "available: 1 'before upgrade'" /tmp/err
 
 # --- rmmod with idle devices attached, then load again ---
+section "lifecycle races"
 qs_attach $D/img/v3-64k.qcow2 one > /dev/null
 qs_attach $D/img/v3-64k.qcow2 - > /dev/null
 check "rmmod with idle devices attached" "" rmmod qsnap
@@ -199,6 +209,7 @@ if dev=$(qs_attach $D/img/v3-64k.qcow2 two); then
 	qsnapctl detach "$dev"
 fi
 # --- the L2 cache: tables kept for the next pass, bounded by l2_cache_kb ---
+section "tool, sysfs and other reads"
 # 512-byte clusters: a 64 MiB image has hundreds of 512-byte L2 tables.
 l2stat() { cat "/sys/block/${1#/dev/}/qsnap/l2_cache_stat"; }
 direct_sha() { dd if="$1" bs=1M iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1; }

@@ -19,13 +19,25 @@ vm_build_guest_tools > /dev/null
 
 n=0
 failed=0
+# Results per kind of test (the guests' "section:" lines; builds, guest
+# runs and console checks are "builds and consoles"), summed over kernels.
+declare -A kind_ok kind_failed
+kinds=()
+kind="builds and consoles"
 emit() {	# OK(0/1) TEXT
 	n=$((n + 1))
+	if [ -z "${kind_ok[$kind]+set}" ]; then
+		kinds+=("$kind")
+		kind_ok[$kind]=0
+		kind_failed[$kind]=0
+	fi
 	if [ "$1" = 0 ]; then
 		echo "ok $n - $2"
+		kind_ok[$kind]=$((kind_ok[$kind] + 1))
 	else
 		echo "not ok $n - $2"
 		failed=$((failed + 1))
+		kind_failed[$kind]=$((kind_failed[$kind] + 1))
 	fi
 }
 
@@ -43,14 +55,19 @@ run_guest() {
 	vm_run "$krel" "$BUILD/$krel/initrd$tag.gz" "$BUILD/data.ext4" "$log" "${VM_TIMEOUT:-2400}"
 	vm_log "$label: guest ran $(( $(date +%s) - start )) s"
 
+	local outer=$kind
+	kind="other guest tests"
 	while IFS= read -r line; do
 		case $line in
 		"ok "*)
 			emit 0 "[$label] ${line#ok*- }" ;;
 		"not ok "*)
 			emit 1 "[$label] ${line#not ok*- }" ;;
+		"section: "*)
+			kind=${line#section: } ;;
 		esac
-	done < <(grep -aE '^(not )?ok( [0-9]+)? - ' "$log")
+	done < <(grep -aE '^((not )?ok( [0-9]+)? - |section: )' "$log")
+	kind=$outer
 
 	grep -q '^guest: done' "$log"
 	emit $? "[$label] the guest ran to the end"
@@ -67,6 +84,7 @@ run_guest() {
 # from a snapshot; the booted root's "qsnap-boot:" lines are checked here.
 run_install_guest() {	# SHORT KREL
 	local short=$1 krel=$2 dest=$BUILD/$2/destdir ko log marker
+	kind="install and boot"
 	if ! ko=$(vm_install "$krel" "$dest" 2> "$BUILD/$krel/install.log"); then
 		tail -n 20 "$BUILD/$krel/install.log" | sed 's/^/# /'
 		emit 1 "[$short install] make install, dkms add/build/install"
@@ -93,6 +111,7 @@ run_install_guest() {	# SHORT KREL
 	grep -aq '^qsnap-boot: root root overlay$' "$log" &&
 		grep -aq '^qsnap-boot: root is writable (overlay)$' "$log"
 	emit $? "[$short boot] / is an overlay and takes writes"
+	kind="builds and consoles"
 }
 
 for krel in $(vm_kernels); do
@@ -124,5 +143,8 @@ if tree=$(bash "$TOP/tests/vm/debug-kernel.sh"); then
 else
 	emit 1 "[debug] sanitizer kernel builds (KASAN, kmemleak, lockdep, UBSAN)"
 fi
+for k in "${kinds[@]}"; do
+	echo "# kind: $k: ${kind_ok[$k]} passed, ${kind_failed[$k]} failed"
+done
 echo "1..$n"
 [ "$failed" = 0 ]
