@@ -88,6 +88,7 @@ run_install_guest() {	# SHORT KREL
 	if ! ko=$(vm_install "$krel" "$dest" 2> "$BUILD/$krel/install.log"); then
 		tail -n 20 "$BUILD/$krel/install.log" | sed 's/^/# /'
 		emit 1 "[$short install] make install, dkms add/build/install"
+		kind="builds and consoles"
 		return
 	fi
 	emit 0 "[$short install] make install, dkms add/build/install"
