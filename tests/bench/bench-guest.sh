@@ -3,7 +3,8 @@
 # The benchmark, in the guest (tests/bench/run.sh boots it): REPS rounds,
 # each reading every device with fio (page cache dropped before each run);
 # the median of each measurement is printed as one "bench:" line per
-# device for the host to turn into the table, every run as "run:" lines.  qsnap.ko, loop and nbd are loaded by /init.
+# device for the host to turn into the table, every run as "run:" lines.
+# qsnap.ko, loop and nbd are loaded by /init.
 . /bin/guest-lib.sh
 # The host's fio, qemu-nbd and util-linux losetup (--direct-io), which
 # busybox's applet of that name would shadow.
@@ -63,8 +64,9 @@ for f in bench.qcow2 s1.raw deflate.qcow2 zstd.qcow2; do
 	dd if=$D/$f of=/dev/null bs=1M iflag=direct 2> /dev/null
 done
 
-# REPS rounds, each measuring every device once: under TCG the speed of
-# the whole VM drifts by +-15% over minutes, and interleaving puts each
+# REPS rounds, each measuring every device once: under TCG on a shared
+# host the speed of the whole VM drifts (by up to 2x for minutes, seen
+# here), and interleaving puts each
 # device's runs at the same times as the others' (measuring one device
 # REPS times, then the next, turned drift into ratios).
 rm -rf /tmp/runs
