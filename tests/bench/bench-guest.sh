@@ -66,9 +66,9 @@ done
 
 # REPS rounds, each measuring every device once: under TCG on a shared
 # host the speed of the whole VM drifts (by up to 2x for minutes, seen
-# here), and interleaving puts each
-# device's runs at the same times as the others' (measuring one device
-# REPS times, then the next, turned drift into ratios).
+# here), and interleaving puts each device's runs at the same times as
+# the others' (measuring one device REPS times, then the next, turned
+# drift into ratios).
 rm -rf /tmp/runs
 mkdir -p /tmp/runs
 LABELS="qsnap-snapshot qsnap-current loop loop-dio qemu-nbd"
