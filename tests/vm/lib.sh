@@ -199,13 +199,32 @@ vm_run() {
 	# benchmark sets VM_DEBUG_APPEND to "" (they slow every allocation).
 	append+=" ${VM_DEBUG_APPEND-slub_debug=FZPU kfence.sample_interval=1}"
 	append+=" ${VM_APPEND:-}"
+	local boot=${VM_BOOT_TIMEOUT:-300} waited=0 pid booted=yes
 	timeout --foreground -k 10 "$timeout" \
 	qemu-system-x86_64 -accel tcg,thread=multi -cpu max,-cx16 -smp 2 \
 		-m "${VM_MEM:-2048}" -nographic -no-reboot -nodefaults -serial stdio \
 		-kernel "$kernel" -initrd "$initrd" \
 		-append "$append" \
 		-drive "file=$disk,format=raw,if=virtio,cache=unsafe" \
-		< /dev/null 2>&1 | tr -d '\r' > "$log" || true
+		< /dev/null > "$log.raw" 2>&1 &
+	pid=$!
+	# A kernel that never reaches /init is stopped after VM_BOOT_TIMEOUT
+	# seconds, not after the whole run's bound (seen once: the sanitizer
+	# kernel caught in KASAN reports from an interrupt 0.006 s into its
+	# boot, long before any module, spinning until the timeout).
+	while kill -0 "$pid" 2> /dev/null; do
+		sleep 2
+		waited=$((waited + 2))
+		if [ "$waited" -ge "$boot" ] && [ "$booted" = yes ] &&
+		   ! grep -aq '^guest: kernel' "$log.raw"; then
+			booted=no
+			kill "$pid" 2> /dev/null || true
+		fi
+	done
+	wait "$pid" || true
+	tr -d '\r' < "$log.raw" > "$log"
+	rm -f "$log.raw"
+	[ "$booted" = yes ]
 }
 
 # Kernel complaints in a console log; prints them, true if any.

@@ -52,7 +52,15 @@ run_guest() {
 	log=$BUILD/$krel/console$tag.log
 	vm_log "$label: booting (console: $log)"
 	start=$(date +%s)
-	vm_run "$krel" "$BUILD/$krel/initrd$tag.gz" "$BUILD/data.ext4" "$log" "${VM_TIMEOUT:-2400}"
+	if ! vm_run "$krel" "$BUILD/$krel/initrd$tag.gz" "$BUILD/data.ext4" \
+		    "$log" "${VM_TIMEOUT:-2400}"; then
+		# Before /init, no qsnap code has run: boot once more, and
+		# keep the failed boot's console for a look.
+		mv "$log" "$log.noboot"
+		echo "# $label: the kernel did not reach /init (console: $log.noboot); booting it again"
+		vm_run "$krel" "$BUILD/$krel/initrd$tag.gz" "$BUILD/data.ext4" \
+			"$log" "${VM_TIMEOUT:-2400}" || true
+	fi
 	vm_log "$label: guest ran $(( $(date +%s) - start )) s"
 
 	local outer=$kind
