@@ -206,7 +206,7 @@ vm_run() {
 		-kernel "$kernel" -initrd "$initrd" \
 		-append "$append" \
 		-drive "file=$disk,format=raw,if=virtio,cache=unsafe" \
-		< /dev/null > "$log.raw" 2>&1 &
+		< /dev/null > "$log" 2>&1 &
 	pid=$!
 	# A kernel that never reaches /init is stopped after VM_BOOT_TIMEOUT
 	# seconds, not after the whole run's bound (seen once: the sanitizer
@@ -216,14 +216,14 @@ vm_run() {
 		sleep 2
 		waited=$((waited + 2))
 		if [ "$waited" -ge "$boot" ] && [ "$booted" = yes ] &&
-		   ! grep -aq '^guest: kernel' "$log.raw"; then
+		   ! grep -aq '^guest: kernel' "$log"; then
 			booted=no
 			kill "$pid" 2> /dev/null || true
 		fi
 	done
 	wait "$pid" || true
-	tr -d '\r' < "$log.raw" > "$log"
-	rm -f "$log.raw"
+	# The serial console's line ends, for grep.
+	tr -d '\r' < "$log" > "$log.tmp" && mv "$log.tmp" "$log"
 	[ "$booted" = yes ]
 }
 
