@@ -2,26 +2,32 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # The benchmark, in the guest (tests/bench/run.sh boots it): REPS rounds,
 # each reading every device with fio (page cache dropped before each run);
-# the median of each measurement is printed as one "bench:" line per
-# device for the host to turn into the table, every run as "run:" lines.
+# every run is printed as "run:" lines (in round order, for the host to
+# pair runs of one round) and the median of each measurement as one
+# "bench:" line per device.
 # qsnap.ko, loop and nbd are loaded by /init.
 . /bin/guest-lib.sh
 # The host's fio, qemu-nbd and util-linux losetup (--direct-io), which
 # busybox's applet of that name would shadow.
 X=/usr/local/bin
 D=/data/bench
-REPS=${REPS:-5}
-RUNTIME=${RUNTIME:-8}	# seconds of each fio run
+REPS=${REPS:-10}
+RUNTIME=${RUNTIME:-4}	# seconds of each fio run
 mount -o ro /dev/vda /data || { echo "Bail out! cannot mount the data disk"; exit 1; }
 insmod /lib/modules/qsnap.ko || { echo "Bail out! insmod qsnap.ko failed"; exit 1; }
 
 mkdir -p /var/lock	# qemu-nbd's socket
 
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+median() { grep -vx 0 | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-# One fio run of MODE on DEVICE: MiB/s for seq, IOPS for the others.
+# One fio run of MODE on DEVICE: MiB/s for seq, IOPS for the others; 0
+# if fio failed (one value per run keeps the rounds in step).
 fio_once() {	# DEVICE MODE
+	v=$(fio_run "$@")
+	echo "${v:-0}"
+}
+fio_run() {	# DEVICE MODE
 	drop_caches
 	set -- "$1" "$2" --thread --name=bench --filename="$1" --readonly \
 		--direct=1 --output-format=terse --terse-version=3
@@ -41,19 +47,10 @@ fio_once() {	# DEVICE MODE
 	esac
 }
 
-# One round: every mode of DEVICE once, each value appended to
-# /tmp/runs/LABEL.MODE.
-measure() {	# LABEL DEVICE
-	for mode in seq qd1 qd32; do
-		fio_once "$2" $mode >> "/tmp/runs/$1.$mode"
-	done
+nbd_attach() {	# NBD-DEVICE IMAGE SNAPSHOT
+	$X/qemu-nbd --fork -r -f qcow2 -l "$3" -c "$1" "$2" &&
+		sleep 1 && [ "$(blockdev --getsize64 "$1")" -gt 0 ]
 }
-
-nbd_attach() {	# IMAGE SNAPSHOT
-	$X/qemu-nbd --fork -r -f qcow2 -l "$2" -c /dev/nbd0 "$1" &&
-		sleep 1 && [ "$(blockdev --getsize64 /dev/nbd0)" -gt 0 ]
-}
-nbd_detach() { $X/qemu-nbd -d /dev/nbd0 > /dev/null; sleep 1; }
 
 echo "guest: memory $(awk '/MemTotal/ { print $2 }' /proc/meminfo) KiB, $(nproc) CPUs"
 
@@ -64,46 +61,51 @@ for f in bench.qcow2 s1.raw deflate.qcow2 zstd.qcow2; do
 	dd if=$D/$f of=/dev/null bs=1M iflag=direct 2> /dev/null
 done
 
-# REPS rounds, each measuring every device once: under TCG on a shared
-# host the speed of the whole VM drifts (by up to 2x for minutes, seen
-# here), and interleaving puts each device's runs at the same times as
-# the others' (measuring one device REPS times, then the next, turned
-# drift into ratios).
+# Every device is set up once, for the whole run: "LABEL DEVICE" lines,
+# each device next to the one it is compared with (adjacent runs).  A
+# qemu-nbd that fails to start leaves its device out (no line).
+: > /tmp/devices
+add() { [ -n "$2" ] && echo "$1 $2" >> /tmp/devices; }
+add qsnap-snapshot "$(qsnapctl attach $D/bench.qcow2 --snapshot s1)"
+add loop-dio "$($X/losetup -r --direct-io=on -f --show $D/s1.raw)"
+add qsnap-current "$(qsnapctl attach $D/bench.qcow2)"
+add loop "$($X/losetup -r -f --show $D/s1.raw)"
+nbd_attach /dev/nbd0 $D/bench.qcow2 s1 && add qemu-nbd /dev/nbd0
+n=1
+for c in deflate zstd; do
+	add qsnap-$c "$(qsnapctl attach $D/$c.qcow2 --snapshot s1)"
+	nbd_attach /dev/nbd$n $D/$c.qcow2 s1 && add qemu-nbd-$c /dev/nbd$n
+	n=$((n + 1))
+done
+ndev=$(wc -l < /tmp/devices)
+
+# REPS rounds; in each, every mode is measured on every device back to
+# back, starting one device further down the list than the round before.
+# Under TCG on a shared host the speed of the whole VM drifts (by up to 2x
+# within a minute, seen here): runs of two devices a few seconds apart
+# see the same drift, so the host divides each round's pair of runs and
+# shows the median of those ratios; turning the order cancels any
+# advantage of going first.
 rm -rf /tmp/runs
 mkdir -p /tmp/runs
-LABELS="qsnap-snapshot qsnap-current loop loop-dio qemu-nbd"
-LABELS="$LABELS qsnap-deflate qemu-nbd-deflate qsnap-zstd qemu-nbd-zstd"
 for r in $(seq 1 "$REPS"); do
 	echo "guest: round $r of $REPS"
-	# --- uncompressed: qsnap, loop on the raw export, qemu-nbd ---
-	dev=$(qsnapctl attach $D/bench.qcow2 --snapshot s1)
-	measure qsnap-snapshot "$dev"
-	qsnapctl detach "$dev"
-	dev=$(qsnapctl attach $D/bench.qcow2)
-	measure qsnap-current "$dev"
-	qsnapctl detach "$dev"
-	dev=$($X/losetup -r -f --show $D/s1.raw)
-	measure loop "$dev"
-	$X/losetup -d "$dev"
-	dev=$($X/losetup -r --direct-io=on -f --show $D/s1.raw)
-	measure loop-dio "$dev"
-	$X/losetup -d "$dev"
-	if nbd_attach $D/bench.qcow2 s1; then
-		measure qemu-nbd /dev/nbd0
-		nbd_detach
-	fi
-
-	# --- compressed: qsnap and qemu-nbd ---
-	for c in deflate zstd; do
-		dev=$(qsnapctl attach $D/$c.qcow2 --snapshot s1)
-		measure qsnap-$c "$dev"
-		qsnapctl detach "$dev"
-		if nbd_attach $D/$c.qcow2 s1; then
-			measure qemu-nbd-$c /dev/nbd0
-			nbd_detach
-		fi
+	skip=$(( (r - 1) % ndev ))
+	for mode in seq qd1 qd32; do
+		{ tail -n +$((skip + 1)) /tmp/devices; head -n "$skip" /tmp/devices; } |
+		while read -r label dev; do
+			fio_once "$dev" $mode < /dev/null >> "/tmp/runs/$label.$mode"
+		done
 	done
 done
+while read -r label dev; do
+	case $label in
+	qsnap-*) qsnapctl detach "$dev" ;;
+	loop*) $X/losetup -d "$dev" ;;
+	qemu-nbd*) $X/qemu-nbd -d "$dev" > /dev/null ;;
+	esac
+done < /tmp/devices
+LABELS=$(awk '{ print $1 }' /tmp/devices)
 
 # bench: LABEL seq-MiB/s qd1-IOPS qd32-IOPS (medians of REPS runs)
 # run: LABEL MODE every run's value, in order (for the spread)

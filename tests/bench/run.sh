@@ -9,8 +9,9 @@
 #
 #   BENCH_SNAPSHOTS   snapshots in the 1 TiB attach-time image (10000)
 #   BENCH_REPS        rounds, each measuring every device once; the
-#                     median of each measurement is shown (5)
-#   BENCH_RUNTIME     seconds of each fio run (8)
+#                     medians of runs and of each round's ratios are
+#                     shown (10)
+#   BENCH_RUNTIME     seconds of each fio run (4)
 . "$(dirname "$0")/../vm/lib.sh"
 
 bash "$TOP/tests/vm/deps.sh" fio
@@ -27,7 +28,7 @@ vm_build_guest_tools > /dev/null
 krel=$(vm_kernels | grep '^6\.12\.' | head -n 1)
 ko=$(vm_build_module "$krel")
 {
-	echo "REPS=${BENCH_REPS:-5} RUNTIME=${BENCH_RUNTIME:-8}"
+	echo "REPS=${BENCH_REPS:-10} RUNTIME=${BENCH_RUNTIME:-4}"
 	cat "$TOP/tests/bench/bench-guest.sh"
 } > "$B/bench-guest.sh"
 VM_EXTRA_MODULES="loop nbd" VM_EXTRA_BINS="fio qemu-nbd losetup" \
@@ -58,35 +59,60 @@ if vm_console_complaints "$B/console.log"; then
 	exit 1
 fi
 
-# bench: LABEL SEQ-MiB/s QD1-IOPS QD32-IOPS
-awk -v krel="$krel" -v date="$(date -u +%Y-%m-%d)" -v reps="${BENCH_REPS:-5}" '
+# bench: LABEL SEQ-MiB/s QD1-IOPS QD32-IOPS (medians)
+# run: LABEL MODE VALUE... (one per round, in round order; 0: fio failed)
+# A ratio is the median of the rounds' ratios (the two runs of a round were
+# made minutes apart at most, under the same drift), with the middle half
+# of them (25th-75th percentile) beside it for the spread.
+awk -v krel="$krel" -v date="$(date -u +%Y-%m-%d)" -v reps="${BENCH_REPS:-10}" \
+    -v runtime="${BENCH_RUNTIME:-4}" '
 $1 == "bench:" { seq[$2] = $3; qd1[$2] = $4; qd32[$2] = $5; order[++n] = $2 }
+$1 == "run:" {
+	runs = runs sprintf("\n  %-16s %-4s %s", $2, $3, substr($0, index($0, $4)))
+	for (i = 4; i <= NF; i++) val[$2, $3, i - 3] = $i
+	if (NF - 3 > rounds) rounds = NF - 3
+}
 $1 == "bench-attach:" { snaps = $2; att = $3; det = $4; mem = $5 }
 $1 == "bench-attach-one:" { att1 = $2 }
-function r(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
+# The q-th quantile (0 < q < 1) of v[1..k], sorted in place.
+function quant(v, k, q,    i, j, t) {
+	for (i = 2; i <= k; i++)
+		for (j = i; j > 1 && v[j - 1] > v[j]; j--) {
+			t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+		}
+	return v[int(q * (k - 1) + 1.5)]
+}
+# "median (p25-p75)" of the per-round ratios of label a to label b.
+function r(a, b, mode,    i, k, v, x, y) {
+	k = 0
+	for (i = 1; i <= rounds; i++) {
+		x = val[a, mode, i]; y = val[b, mode, i]
+		if (x > 0 && y > 0)
+			v[++k] = x / y
+	}
+	if (!k)
+		return "-"
+	return sprintf("%.2fx (%.2f-%.2f)", quant(v, k, 0.5), quant(v, k, 0.25), quant(v, k, 0.75))
+}
+function row(a, b) {
+	printf "%-34s %20s %20s %20s\n", a " / " b, r(a, b, "seq"), r(a, b, "qd1"), r(a, b, "qd32")
+}
 END {
-	printf "qsnap benchmark, %s, kernel %s (no SLUB debug), QEMU TCG (2 vCPUs, 2 GiB), median of %d interleaved rounds\n", date, krel, reps
-	printf "\n%-16s %12s %14s %14s\n", "device", "seq 1M MiB/s", "rand 4k QD1", "rand 4k QD32"
+	printf "qsnap benchmark, %s, kernel %s (no SLUB debug), QEMU TCG (2 vCPUs, 2 GiB), %d rounds of %d s runs\n", date, krel, reps, runtime
+	printf "\n%-16s %12s %14s %14s   (medians)\n", "device", "seq 1M MiB/s", "rand 4k QD1", "rand 4k QD32"
 	for (i = 1; i <= n; i++)
 		printf "%-16s %12d %14d %14d\n", order[i], seq[order[i]], qd1[order[i]], qd32[order[i]]
-	printf "\n%-28s %10s %10s %10s\n", "ratio", "seq", "QD1", "QD32"
-	split("loop loop-dio qemu-nbd", base, " ")
-	for (j = 1; j <= 3; j++) {
-		b = base[j]
-		printf "%-28s %10s %10s %10s\n", "qsnap-snapshot / " b,
-			r(seq["qsnap-snapshot"], seq[b]), r(qd1["qsnap-snapshot"], qd1[b]),
-			r(qd32["qsnap-snapshot"], qd32[b])
-	}
-	split("deflate zstd", comp, " ")
-	for (j = 1; j <= 2; j++) {
-		c = comp[j]
-		printf "%-28s %10s %10s %10s\n", "qsnap-" c " / qemu-nbd-" c,
-			r(seq["qsnap-" c], seq["qemu-nbd-" c]), r(qd1["qsnap-" c], qd1["qemu-nbd-" c]),
-			r(qd32["qsnap-" c], qd32["qemu-nbd-" c])
-	}
-	printf "\n1 TiB image, %d snapshots: attach %d ms, detach %d ms, %d KiB per device (mean of 10 devices of the last snapshot)\n", snaps, att, det, mem
+	printf "\n%-34s %20s %20s %20s\n", "ratio: median of rounds (p25-p75)", "seq", "QD1", "QD32"
+	row("qsnap-snapshot", "loop")
+	row("qsnap-snapshot", "loop-dio")
+	row("qsnap-snapshot", "qemu-nbd")
+	row("qsnap-current", "loop-dio")
+	row("qsnap-deflate", "qemu-nbd-deflate")
+	row("qsnap-zstd", "qemu-nbd-zstd")
+	# MemFree moves by more than ten devices sharing one image take.
+	memtxt = mem > 0 ? sprintf("%d KiB per device", mem) : "MemFree per device below its noise"
+	printf "\n1 TiB image, %d snapshots: attach %d ms, detach %d ms, %s (mean of 10 devices of the last snapshot)\n", snaps, att, det, memtxt
 	printf "1 GiB image, 1 snapshot: attach %d ms (mean of 10)\n", att1
-}
-$1 == "run:" { runs = runs sprintf("\n  %-16s %-4s %s", $2, $3, substr($0, index($0, $4))) }
-END { printf "\nevery run, in order (MiB/s for seq, IOPS for the others):%s\n", runs }' "$B/console.log" | tee "$B/table.txt"
+	printf "\nevery run, by round (MiB/s for seq, IOPS for the others):%s\n", runs
+}' "$B/console.log" | tee "$B/table.txt"
 bash "$TOP/tests/bench/diff-bench.sh" "$B" | tee -a "$B/table.txt"
