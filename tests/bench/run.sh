@@ -61,9 +61,9 @@ fi
 
 # bench: LABEL SEQ-MiB/s QD1-IOPS QD32-IOPS (medians)
 # run: LABEL MODE VALUE... (one per round, in round order; 0: fio failed)
-# A ratio is the median of the rounds' ratios (the two runs of a round were
-# made minutes apart at most, under the same drift), with the middle half
-# of them (25th-75th percentile) beside it for the spread.
+# A ratio is the median of the rounds' ratios (the two runs of a round ran
+# one after the other, so under the same drift, each first in half the
+# rounds), with the middle half of them (25th-75th percentile) beside it.
 awk -v krel="$krel" -v date="$(date -u +%Y-%m-%d)" -v reps="${BENCH_REPS:-10}" \
     -v runtime="${BENCH_RUNTIME:-4}" '
 $1 == "bench:" { seq[$2] = $3; qd1[$2] = $4; qd32[$2] = $5; order[++n] = $2 }
