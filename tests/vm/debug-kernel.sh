@@ -33,7 +33,7 @@ if [ -f "$TREE/.qsnap-built-$stamp" ]; then
 	exit 0
 fi
 
-tarball=$(ls /usr/src/linux-source-6.12.tar.* 2>/dev/null | head -n 1)
+tarball=$(ls /usr/src/linux-source-6.12.tar.* 2>/dev/null | head -n 1 || true)
 if [ -z "$tarball" ]; then
 	log "installing linux-source-6.12"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
