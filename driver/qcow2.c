@@ -345,6 +345,11 @@ int qcow2_open(struct qcow2_image *img, const struct qcow2_io *io)
 	/* Until the caller says otherwise, data clusters are in the image. */
 	img->data_file_size = img->file_size;
 
+	if (img->size > QCOW2_MAX_DISK_SIZE)
+		return qcow2_error(img, EFBIG,
+				   "image too big: virtual size %llu (at most %llu)",
+				   (unsigned long long)img->size,
+				   QCOW2_MAX_DISK_SIZE);
 	/* QEMU refuses images whose L1 index would not fit in an int. */
 	l1_needed = qcow2_size_to_l1(img, img->size);
 	if (l1_needed > 0x7fffffff)
@@ -384,10 +389,8 @@ void qcow2_close(struct qcow2_image *img)
 	u32 i;
 
 	if (img->snapshots) {
-		for (i = 0; i < img->nb_snapshots; i++) {
-			qcow2_free(img->snapshots[i].id_str);
-			qcow2_free(img->snapshots[i].name);
-		}
+		for (i = 0; i < img->nb_snapshots; i++)
+			qcow2_snapshot_free(&img->snapshots[i]);
 		qcow2_free(img->snapshots);
 		img->snapshots = NULL;
 	}
@@ -435,6 +438,13 @@ int qcow2_select(struct qcow2_image *img, int snapshot_index,
 					   "snapshot L1 table");
 		if (ret)
 			return ret;
+		/* What `qemu-img snapshot -a` would have to resize to. */
+		if (sn->disk_size > QCOW2_MAX_DISK_SIZE)
+			return qcow2_error(img, EFBIG,
+					   "snapshot %s: disk size %llu too big (at most %llu)",
+					   sn->id_str,
+					   (unsigned long long)sn->disk_size,
+					   QCOW2_MAX_DISK_SIZE);
 		view->l1_table_offset = sn->l1_table_offset;
 		view->l1_size = sn->l1_size;
 		view->disk_size = sn->disk_size;

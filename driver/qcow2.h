@@ -28,12 +28,23 @@ struct qcow2_io {
 	u64 file_size;
 };
 
+/*
+ * QEMU's BDRV_MAX_LENGTH: the largest disk QEMU opens or exports,
+ * INT64_MAX rounded down to BDRV_MAX_ALIGNMENT (1 GiB).  A block device
+ * holds it too (i_size is a loff_t).
+ */
+#define QCOW2_MAX_DISK_SIZE	(0x7fffffffffffffffULL & ~((1ULL << 30) - 1))
+
 /**
  * struct qcow2_snapshot - one decoded snapshot table entry
  *
  * Mirrors QEMU's QCowSnapshot plus the raw extra data fields.  @disk_size is
  * the snapshot's own virtual disk size when its extra data records one, else
  * the image's size (what QEMU assumes).  @icount is -1 when not recorded.
+ * @vm_state_size_hdr is the entry's 32-bit field, which the extra data's
+ * 64-bit one overrides in @vm_state_size; @extra_tail holds the extra data
+ * past the fields QEMU defines (NULL when there is none), so that together
+ * the fields say everything the entry's bytes say (qcow2_snapshot_same()).
  */
 struct qcow2_snapshot {
 	u64 l1_table_offset;
@@ -41,12 +52,14 @@ struct qcow2_snapshot {
 	u32 date_sec;
 	u32 date_nsec;
 	u32 extra_data_size;
+	u32 vm_state_size_hdr;
 	u64 vm_clock_nsec;
 	u64 vm_state_size;
 	u64 disk_size;
 	u64 icount;
 	char *id_str;
 	char *name;
+	u8 *extra_tail;
 };
 
 /**
@@ -132,6 +145,12 @@ void qcow2_close(struct qcow2_image *img);
 
 int qcow2_read_snapshots(struct qcow2_image *img, const struct qcow2_io *io);
 int qcow2_find_snapshot(const struct qcow2_image *img, const char *id_or_name);
+int qcow2_find_snapshot_id(const struct qcow2_image *img, const char *id);
+bool qcow2_snapshot_same(const struct qcow2_snapshot *a,
+			 const struct qcow2_snapshot *b);
+int qcow2_snapshot_copy(struct qcow2_snapshot *dst,
+			const struct qcow2_snapshot *src);
+void qcow2_snapshot_free(struct qcow2_snapshot *sn);
 int qcow2_select(struct qcow2_image *img, int snapshot_index,
 		 struct qcow2_view *view);
 

@@ -68,16 +68,27 @@ static int qcow2_read_one_snapshot(struct qcow2_image *img,
 	sn->date_sec = be32_to_cpu(h.date_sec);
 	sn->date_nsec = be32_to_cpu(h.date_nsec);
 	sn->vm_clock_nsec = be64_to_cpu(h.vm_clock_nsec);
-	sn->vm_state_size = be32_to_cpu(h.vm_state_size);
+	sn->vm_state_size_hdr = be32_to_cpu(h.vm_state_size);
+	sn->vm_state_size = sn->vm_state_size_hdr;
 	sn->extra_data_size = extra_len;
 	off += sizeof(h);
 
-	/* Only the known prefix of the extra data is read; the rest skipped. */
 	memset(&extra, 0, sizeof(extra));
 	if (extra_len) {
 		size_t n = extra_len < sizeof(extra) ? extra_len : sizeof(extra);
 
 		ret = io->pread(io->opaque, &extra, n, off);
+		if (ret < 0)
+			return qcow2_error(img, -ret,
+					   "cannot read snapshot %u extra data", i);
+	}
+	/* Fields QEMU does not define yet: kept, to know the entry whole. */
+	if (extra_len > sizeof(extra)) {
+		sn->extra_tail = qcow2_calloc(1, extra_len - sizeof(extra));
+		if (!sn->extra_tail)
+			return -ENOMEM;
+		ret = io->pread(io->opaque, sn->extra_tail,
+				extra_len - sizeof(extra), off + sizeof(extra));
 		if (ret < 0)
 			return qcow2_error(img, -ret,
 					   "cannot read snapshot %u extra data", i);
@@ -196,4 +207,108 @@ int qcow2_find_snapshot(const struct qcow2_image *img, const char *id_or_name)
 		if (!strcmp(img->snapshots[i].name, id_or_name))
 			return i;
 	return -ENOENT;
+}
+
+/**
+ * qcow2_find_snapshot_id() - look a snapshot up by its id only
+ * @img: the image
+ * @id: the id
+ *
+ * Return: the index into img->snapshots, or -ENOENT.
+ */
+int qcow2_find_snapshot_id(const struct qcow2_image *img, const char *id)
+{
+	u32 i;
+
+	for (i = 0; i < img->nb_snapshots; i++)
+		if (!strcmp(img->snapshots[i].id_str, id))
+			return i;
+	return -ENOENT;
+}
+
+/**
+ * qcow2_snapshot_same() - do two decoded entries say the same thing?
+ * @a: one entry
+ * @b: the other
+ *
+ * Every field of the on-disk entry is compared, the dates to the
+ * nanosecond and the extra data QEMU does not define included: QEMU gives
+ * a snapshot created after a deletion the deleted one's id when that was
+ * the highest, and often puts its L1 table where the old one was, so id,
+ * name and L1 table alone do not tell a re-created snapshot from the
+ * original.  The disk size is compared as stored: without the extra data
+ * field it is the image's, which is no part of the entry.
+ *
+ * Return: true if they are the same entry.
+ */
+bool qcow2_snapshot_same(const struct qcow2_snapshot *a,
+			 const struct qcow2_snapshot *b)
+{
+	u32 tail = a->extra_data_size > sizeof(struct qcow2_snapshot_extra) ?
+		   a->extra_data_size - sizeof(struct qcow2_snapshot_extra) : 0;
+
+	if (a->l1_table_offset != b->l1_table_offset ||
+	    a->l1_size != b->l1_size || a->date_sec != b->date_sec ||
+	    a->date_nsec != b->date_nsec ||
+	    a->vm_clock_nsec != b->vm_clock_nsec ||
+	    a->vm_state_size_hdr != b->vm_state_size_hdr ||
+	    a->extra_data_size != b->extra_data_size ||
+	    strcmp(a->id_str, b->id_str) || strcmp(a->name, b->name))
+		return false;
+	if (a->extra_data_size >= 8 && a->vm_state_size != b->vm_state_size)
+		return false;
+	if (a->extra_data_size >= 16 && a->disk_size != b->disk_size)
+		return false;
+	if (a->extra_data_size >= 24 && a->icount != b->icount)
+		return false;
+	return !tail || !memcmp(a->extra_tail, b->extra_tail, tail);
+}
+
+/* A string the caller frees with qcow2_free(). */
+static char *qcow2_strdup(const char *s)
+{
+	size_t len = strlen(s) + 1;
+	char *d = qcow2_calloc(1, len);
+
+	if (d)
+		memcpy(d, s, len);
+	return d;
+}
+
+/**
+ * qcow2_snapshot_copy() - a deep copy of an entry, to keep past its table
+ * @dst: filled in; release with qcow2_snapshot_free(), also on error
+ * @src: the entry
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int qcow2_snapshot_copy(struct qcow2_snapshot *dst,
+			const struct qcow2_snapshot *src)
+{
+	u32 tail = src->extra_data_size > sizeof(struct qcow2_snapshot_extra) ?
+		   src->extra_data_size - sizeof(struct qcow2_snapshot_extra) : 0;
+
+	*dst = *src;
+	dst->id_str = qcow2_strdup(src->id_str);
+	dst->name = qcow2_strdup(src->name);
+	dst->extra_tail = tail ? qcow2_calloc(1, tail) : NULL;
+	if (!dst->id_str || !dst->name || (tail && !dst->extra_tail))
+		return -ENOMEM;
+	if (tail)
+		memcpy(dst->extra_tail, src->extra_tail, tail);
+	return 0;
+}
+
+/**
+ * qcow2_snapshot_free() - free what an entry holds (not the entry)
+ * @sn: the entry
+ */
+void qcow2_snapshot_free(struct qcow2_snapshot *sn)
+{
+	qcow2_free(sn->id_str);
+	qcow2_free(sn->name);
+	qcow2_free(sn->extra_tail);
+	sn->id_str = NULL;
+	sn->name = NULL;
+	sn->extra_tail = NULL;
 }

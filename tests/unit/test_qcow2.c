@@ -440,6 +440,78 @@ static void test_big_snapshot_table(void)
 	qcow2_close(&img);
 }
 
+/*
+ * A snapshot is known by its whole entry: each field changed alone makes
+ * another snapshot, a copy is the same, extra data QEMU does not define
+ * is read and compared, and disk sizes over QEMU's limit are refused.
+ */
+static void test_snapshot_identity(void)
+{
+	struct qcow2_snapshot copy, other;
+	struct qcow2_image img, img2;
+	struct qcow2_view view;
+	u64 sn0 = 3 * CLUSTER;
+	int ret, same;
+
+	make_image();
+	ret = qcow2_open(&img, &io);
+	check(!ret && !qcow2_snapshot_copy(&copy, &img.snapshots[0]) &&
+	      qcow2_snapshot_same(&copy, &img.snapshots[0]) &&
+	      !qcow2_snapshot_same(&copy, &img.snapshots[1]),
+	      "a copy of an entry is the same entry, another one is not",
+	      img.err);
+
+#define CHANGED(desc, poke)							do {										make_image();								poke;									ret = qcow2_open(&img2, &io);						same = !ret && qcow2_snapshot_same(&copy,								   &img2.snapshots[0]);			check(!ret && !same, desc, ret ? img2.err : "same");			qcow2_close(&img2);						} while (0)
+
+	CHANGED("re-created: only date_nsec differs", put32(sn0 + 20, 1));
+	CHANGED("re-created: only date_sec differs", put32(sn0 + 16, 1700000001));
+	CHANGED("only vm_clock_nsec differs", put64(sn0 + 24, 5));
+	CHANGED("only the 32-bit vm_state_size differs", put32(sn0 + 32, 7));
+	CHANGED("only icount differs", put64(sn0 + 56, 43));
+	CHANGED("only the L1 size differs", put32(sn0 + 8, 1));
+	CHANGED("only the disk size differs", put64(sn0 + 48, 1ULL << 28));
+	qcow2_snapshot_free(&copy);
+	qcow2_close(&img);
+
+	/* Extra data past the fields QEMU defines: 8 more bytes. */
+	make_image();
+	put32(60, 1);
+	put32(sn0 + 36, 32);
+	memmove(file + sn0 + 72, file + sn0 + 64, 2);	/* id, name */
+	put64(sn0 + 64, 0x1122334455667788ULL);
+	ret = qcow2_open(&img, &io);
+	check(!ret && img.snapshots[0].extra_data_size == 32 &&
+	      !strcmp(img.snapshots[0].id_str, "1") &&
+	      !strcmp(img.snapshots[0].name, "2"),
+	      "extra data longer than QEMU's fields is read past", img.err);
+	ret = ret ? ret : qcow2_snapshot_copy(&copy, &img.snapshots[0]);
+	put64(sn0 + 64, 0x1122334455667789ULL);
+	ret = ret ? ret : qcow2_open(&img2, &io);
+	check(!ret && qcow2_snapshot_same(&copy, &img.snapshots[0]) &&
+	      !qcow2_snapshot_same(&copy, &img2.snapshots[0]),
+	      "... and a change in it makes another snapshot", img2.err);
+	qcow2_snapshot_free(&copy);
+	qcow2_close(&img);
+	qcow2_close(&img2);
+
+	/* Disk sizes: QEMU's BDRV_MAX_LENGTH is the largest a device takes. */
+	make_image();
+	put64(sn0 + 48, QCOW2_MAX_DISK_SIZE + 1);
+	ret = qcow2_open(&img, &io);
+	check(!ret && qcow2_select(&img, 0, &view) == -EFBIG,
+	      "snapshot disk size BDRV_MAX_LENGTH + 1: EFBIG", img.err);
+	qcow2_close(&img);
+	make_image();
+	put64(sn0 + 48, ~511ULL);
+	ret = qcow2_open(&img, &io);
+	check(!ret && qcow2_select(&img, 0, &view) == -EFBIG,
+	      "snapshot disk size 2^64 - 512: EFBIG", img.err);
+	qcow2_close(&img);
+	make_image();
+	put64(24, 1ULL << 63);
+	check(open_err() == -EFBIG, "virtual size 2^63: EFBIG", "");
+}
+
 int main(void)
 {
 	tap_prefix = "unit: ";
@@ -448,5 +520,6 @@ int main(void)
 	test_select_and_decode();
 	test_compressed_descriptor();
 	test_extended_l2();
+	test_snapshot_identity();
 	return tap_finish();
 }
