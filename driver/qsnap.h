@@ -65,12 +65,12 @@ struct qsnap_l2cache {
 
 /**
  * struct qsnap_image - one image file as devices read it: the file, its
- * parsed metadata and its caches (qsnap_image.c).  Shared by every device
- * whose chain holds the same file with the same metadata - several
- * snapshots of one image attached at once, overlays of one base - so they
+ * parsed metadata and its caches (qsnap_image.c).  Shared by the devices
+ * that show snapshots of the same file with the same metadata, so they
  * keep one header and snapshot table, one L2 cache and one cache of
  * decompressed clusters, all keyed by host offset (a cluster read through
- * one device is a hit for the others).
+ * one device is a hit for the others).  A layer read at its current state
+ * has one of its own.
  * @node:	in the list of images, under its mutex
  * @ref:	the layers (of all devices) that use it
  * @file:	the image file; our own reference
@@ -79,9 +79,12 @@ struct qsnap_l2cache {
  * @direct:	an O_DIRECT open of the file data is read from (@data_file or
  *		@file), or NULL: data is read through the page cache
  * @direct_align: what O_DIRECT reads of @direct must be aligned to
- * @path:	the path of @file when attached, for messages and sysfs
+ * @path:	the path of @file when attached, for sysfs and GET_INFO
+ * @log_path:	@path with its special characters escaped, for messages
  * @format:	QSNAP_FORMAT_QCOW2 or QSNAP_FORMAT_RAW
  * @raw_has_qcow2_magic: raw: the file starts with the qcow2 magic
+ * @shareable:	read through snapshots only: later attaches of snapshots of
+ *		the same image may share it (qsnap_image.c says why)
  * @img:	qcow2: the decoded header and snapshot table
  * @map_lock:	serialises @l2 and img.err
  * @l2:		qcow2: cached L2 tables
@@ -97,8 +100,10 @@ struct qsnap_image {
 	struct file *direct;
 	unsigned int direct_align;
 	char *path;
+	char *log_path;
 	u32 format;
 	bool raw_has_qcow2_magic;
+	bool shareable;
 	struct qcow2_image img;
 	struct mutex map_lock;		/* l2 and img.err */
 	struct qsnap_l2cache l2;
@@ -130,25 +135,29 @@ struct qsnap_layer {
 /**
  * struct qsnap_watch - is the attached snapshot still in its image?
  *	(qsnap_watch.c)
- * @lock:	one check at a time; guards the check's result
+ * @lock:	one check at a time; guards @unknown
  * @next:	jiffies after which a request triggers the next check
+ * @kicked:	an open asked for a check before the next read
+ * @watched:	a snapshot is attached (the current state is not watched)
  * @gone:	the snapshot was deleted or replaced: every read fails
- * @id:		the snapshot's id, or NULL for the current state (not watched)
- * @l1_table_offset: its L1 table, as at attach
- * @l1_size:	and its size
+ * @unknown:	the last check could not read the snapshot table (said once)
+ * @sn:		the snapshot's table entry as at attach, all of it
  */
 struct qsnap_watch {
 	struct mutex lock;		/* one check at a time */
 	unsigned long next;
+	bool kicked;
+	bool watched;
 	bool gone;
-	char *id;
-	u64 l1_table_offset;
-	u32 l1_size;
+	bool unknown;
+	struct qcow2_snapshot sn;
 };
 
 /**
  * struct qsnap_device - one attached snapshot, /dev/qsnapN
  * @index:	N
+ * @added:	registered: detach may remove it (under qsnap_ctl_mutex; until
+ *		then the index lookup finds it for GET_INFO only)
  * @state:	under disk->open_mutex
  * @layers:	@nr_layers layers: [0] the attached image, then its backing
  *		chain, top-down
@@ -164,6 +173,7 @@ struct qsnap_watch {
  */
 struct qsnap_device {
 	int index;
+	bool added;
 	enum qsnap_state state;
 	struct qsnap_layer *layers;
 	unsigned int nr_layers;
@@ -286,7 +296,7 @@ size_t qsnap_compress_bytes(const struct qsnap_image *im);
 struct qsnap_image *qsnap_image_alloc(void);
 int qsnap_image_setup(struct qsnap_image *im);
 struct qsnap_image *qsnap_image_find(const struct qsnap_image *fresh);
-void qsnap_image_publish(struct qsnap_image *im);
+void qsnap_image_publish(struct qsnap_image *im, bool shareable);
 void qsnap_image_put(struct qsnap_image *im);
 int qsnap_image_debugfs_init(void);
 void qsnap_image_debugfs_exit(void);
@@ -294,8 +304,9 @@ void qsnap_image_debugfs_exit(void);
 /* qsnap_watch.c */
 int qsnap_watch_init(struct qsnap_device *qs);
 void qsnap_watch_exit(struct qsnap_device *qs);
-int qsnap_watch_check(struct qsnap_device *qs, bool now);
+int qsnap_watch_check(struct qsnap_device *qs);
 bool qsnap_watch_due(struct qsnap_device *qs);
+void qsnap_watch_kick(struct qsnap_device *qs);
 
 /* qsnap_l2cache.c */
 int qsnap_l2c_init(struct qsnap_l2cache *c, size_t table_size);

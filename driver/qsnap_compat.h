@@ -18,9 +18,10 @@
  * the new queue.  Until v6.11 ("block: move the nonrot flag to
  * queue_limits") a queue was rotational unless told otherwise.
  *
- * Requests are read into through iov_iters, never by DMA: segments need
- * no limits (as for stacking drivers), so that a large direct read is one
- * request, not one per 128 pages.
+ * qsnap maps no request for DMA itself: its pages reach the file below
+ * through iov_iters, and the layers below split them to their own
+ * limits.  So segments need no limits here (as for stacking drivers), and
+ * a large direct read is one request, not one per 128 pages.
  */
 static inline struct gendisk *
 qsnap_compat_alloc_disk(struct blk_mq_tag_set *set, void *queuedata,

@@ -14,6 +14,7 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/slab.h>
+#include <linux/string_helpers.h>
 #include <linux/uaccess.h>
 #include <uapi/linux/qsnap.h>
 
@@ -43,6 +44,24 @@ static char *qsnap_file_path(struct file *file)
 	ret = kstrdup(IS_ERR(path) ? "(image)" : path, GFP_KERNEL);
 	kfree(buf);
 	return ret;
+}
+
+/*
+ * @s with its non-printable bytes escaped as printk's %pE does, for
+ * messages: a file name (or a name from an image) must not be able to
+ * forge or colour log lines.
+ */
+static char *qsnap_escape_dup(const char *s)
+{
+	size_t len = strlen(s), size = 4 * len + 1;
+	char *esc = kmalloc(size, GFP_KERNEL);
+	int n;
+
+	if (!esc)
+		return NULL;
+	n = string_escape_mem(s, len, esc, size - 1, ESCAPE_ANY_NP, NULL);
+	esc[min_t(size_t, n, size - 1)] = '\0';
+	return esc;
 }
 
 static struct file *qsnap_ctl_get_image(int fd)
@@ -108,11 +127,14 @@ static int qsnap_layer_open(struct qsnap_layer *layer, int fd, u32 format,
 	im->path = qsnap_file_path(file);
 	if (!im->path)
 		return -ENOMEM;
+	im->log_path = qsnap_escape_dup(im->path);
+	if (!im->log_path)
+		return -ENOMEM;
 
 	if (format == QSNAP_FORMAT_RAW) {
 		if (data_fd >= 0) {
 			pr_err("%s: a raw backing file has no data file\n",
-			       im->path);
+			       im->log_path);
 			return -EINVAL;
 		}
 		layer->size = qsnap_file_size(file);
@@ -131,19 +153,20 @@ static int qsnap_layer_open(struct qsnap_layer *layer, int fd, u32 format,
 		goto out_err;
 	if (data_fd >= 0 && !im->img.has_data_file) {
 		pr_err("%s: a data file was passed, but the image has none\n",
-		       im->path);
+		       im->log_path);
 		return -EINVAL;
 	}
 	if (data_fd < 0 && im->img.has_data_file) {
-		pr_err("%s: the image keeps its data in \"%s\", which was not passed\n",
-		       im->path, im->img.data_file);
+		pr_err("%s: the image keeps its data in \"%*pE\", which was not passed\n",
+		       im->log_path, (int)strlen(im->img.data_file),
+		       im->img.data_file);
 		return -EINVAL;
 	}
 	if (data_fd >= 0) {
 		file = qsnap_ctl_get_image(data_fd);
 		if (IS_ERR(file)) {
 			pr_err("%s: unusable data file fd (error %ld)\n",
-			       im->path, PTR_ERR(file));
+			       im->log_path, PTR_ERR(file));
 			return PTR_ERR(file);
 		}
 		im->data_file = file;
@@ -157,7 +180,8 @@ static int qsnap_layer_open(struct qsnap_layer *layer, int fd, u32 format,
 
 out_err:
 	if (ret != -ENOMEM)
-		pr_err("%s: %s\n", im->path, im->img.err);
+		pr_err("%s: %*pE\n", im->log_path, (int)strlen(im->img.err),
+		       im->img.err);
 	return ret;
 }
 
@@ -172,14 +196,15 @@ static int qsnap_select_snapshot(struct qsnap_layer *top,
 		return 0;
 	sn = qcow2_find_snapshot(&im->img, arg->snapshot);
 	if (sn < 0) {
-		pr_err("%s: no snapshot with id or name \"%s\"\n",
-		       im->path, arg->snapshot);
+		pr_err("%s: no snapshot with id or name \"%*pE\"\n",
+		       im->log_path, (int)strlen(arg->snapshot), arg->snapshot);
 		return sn;
 	}
 	ret = qcow2_select(&im->img, sn, &top->view);
 	if (ret) {
 		if (ret != -ENOMEM)
-			pr_err("%s: %s\n", im->path, im->img.err);
+			pr_err("%s: %*pE\n", im->log_path,
+			       (int)strlen(im->img.err), im->img.err);
 		return ret;
 	}
 	top->size = top->view.disk_size;
@@ -210,7 +235,7 @@ static int qsnap_check_chain(struct qsnap_device *qs, bool no_backing)
 			if (file_inode(qs->layers[j].im->file) ==
 			    file_inode(layer->file)) {
 				pr_err("%s: backing chain loop: the file appears twice\n",
-				       layer->path);
+				       layer->log_path);
 				return -ELOOP;
 			}
 		if (i == 0 && no_backing)
@@ -220,29 +245,31 @@ static int qsnap_check_chain(struct qsnap_device *qs, bool no_backing)
 			if (!below)
 				continue;
 			pr_err("%s: it has no backing file, but %s was passed as one\n",
-			       layer->path, below->path);
+			       layer->log_path, below->log_path);
 			return -EINVAL;
 		}
 		if (!below) {
-			pr_err("%s: backing file \"%s\" was not passed\n",
-			       layer->path, layer->img.backing_file);
+			pr_err("%s: backing file \"%*pE\" was not passed\n",
+			       layer->log_path,
+			       (int)strlen(layer->img.backing_file),
+			       layer->img.backing_file);
 			return -EINVAL;
 		}
 		fmt = layer->img.backing_format;
 		if (fmt[0] && strcmp(fmt, "qcow2") && strcmp(fmt, "raw")) {
-			pr_err("%s: backing file format \"%s\" is not supported (qcow2 and raw are)\n",
-			       layer->path, fmt);
+			pr_err("%s: backing file format \"%*pE\" is not supported (qcow2 and raw are)\n",
+			       layer->log_path, (int)strlen(fmt), fmt);
 			return -EOPNOTSUPP;
 		}
 		if (fmt[0] && strcmp(fmt, qsnap_format_name(below->format))) {
 			pr_err("%s: backing file %s was passed as %s, but the image says %s\n",
-			       layer->path, below->path,
+			       layer->log_path, below->log_path,
 			       qsnap_format_name(below->format), fmt);
 			return -EINVAL;
 		}
 		if (!fmt[0] && below->raw_has_qcow2_magic) {
 			pr_err("%s: backing file %s was passed as raw, but it is a qcow2 image\n",
-			       layer->path, below->path);
+			       layer->log_path, below->log_path);
 			return -EINVAL;
 		}
 	}
@@ -274,6 +301,11 @@ static int qsnap_open_backing(struct qsnap_device *qs,
 			ret = -EINVAL;
 			break;
 		}
+		/* A flag that says "this is an fd" gets an fd. */
+		if ((b->flags & QSNAP_BACKING_F_DATA_FILE) && b->data_fd < 0) {
+			ret = -EBADF;
+			break;
+		}
 		ret = qsnap_layer_open(&qs->layers[i + 1], b->fd, b->format,
 				       b->flags & QSNAP_BACKING_F_DATA_FILE ?
 				       b->data_fd : -1);
@@ -303,10 +335,18 @@ static int qsnap_ctl_attach(void __user *argp)
 		return -EINVAL;
 	if (!(arg.flags & QSNAP_ATTACH_F_DATA_FILE) && arg.data_fd)
 		return -EINVAL;
+	if ((arg.flags & QSNAP_ATTACH_F_DATA_FILE) && arg.data_fd < 0)
+		return -EBADF;
 	if (arg.nr_backing > QSNAP_MAX_BACKING ||
 	    (!arg.nr_backing && arg.backing) ||
 	    ((arg.flags & QSNAP_ATTACH_F_NO_BACKING) && arg.nr_backing))
 		return -EINVAL;
+	/*
+	 * The answer goes back into @argp: find out now whether it can, so
+	 * that no device is made for a caller who cannot learn its index.
+	 */
+	if (copy_to_user(argp, &arg, sizeof(arg)))
+		return -EFAULT;
 
 	qs = kzalloc(sizeof(*qs), GFP_KERNEL);
 	if (!qs)
@@ -335,26 +375,28 @@ static int qsnap_ctl_attach(void __user *argp)
 		goto out_free;
 	if (top->im->img.incompatible_features & QCOW2_INCOMPAT_CORRUPT)
 		pr_warn("%s: image is marked corrupt; reading it anyway (read-only)\n",
-			top->im->path);
+			top->im->log_path);
 	ret = qsnap_io_init(qs);
 	if (ret)
 		goto out_free;
+	arg.size = top->size & ~(u64)(SECTOR_SIZE - 1);
+	/*
+	 * From here on @qs is the gendisk's and may be detached and freed
+	 * by another caller at any time: only @arg is ours.
+	 */
 	ret = qsnap_add(qs, arg.index);
 	if (ret < 0)
 		goto out_free;
-
-	pr_info("%s: attached %s, snapshot %s%s%s, %llu bytes, %u backing file%s\n",
-		qs->disk->disk_name, top->im->path,
-		top->view.snapshot ? top->view.snapshot->id_str : "(current state)",
-		top->view.snapshot ? " " : "",
-		top->view.snapshot ? top->view.snapshot->name : "",
-		top->size, qs->nr_layers - 1, qs->nr_layers == 2 ? "" : "s");
-	/* The device exists now; a failed copy-out must not undo it. */
 	arg.index = ret;
-	arg.size = top->size & ~(u64)(SECTOR_SIZE - 1);
+	/*
+	 * The device exists now, and the index is also the return value (as
+	 * LOOP_CTL_ADD's): a copy-out that fails after the check above
+	 * (the caller unmapped the buffer meanwhile) does not undo it.
+	 */
 	if (copy_to_user(argp, &arg, sizeof(arg)))
-		return -EFAULT;
-	return 0;
+		pr_warn("qsnap%d: attached, but the caller's buffer went away\n",
+			ret);
+	return ret;
 
 out_free:
 	qsnap_free(qs);
@@ -376,6 +418,11 @@ static int qsnap_ctl_detach(void __user *argp)
 	qs = idr_find(&qsnap_index_idr, arg.index);
 	if (!qs) {
 		ret = -ENODEV;
+		goto out_unlock;
+	}
+	/* Its attach is still registering it (qsnap_add()). */
+	if (!qs->added) {
+		ret = -EBUSY;
 		goto out_unlock;
 	}
 	/*
@@ -479,24 +526,24 @@ static long qsnap_ctl_ioctl(struct file *file, unsigned int cmd,
 {
 	void __user *argp = (void __user *)parm;
 
+	/*
+	 * Attaching parses an untrusted file in the kernel and creates a
+	 * block device; detaching removes one that others may rely on.  Both
+	 * are for the administrator only (cf. zram CVE-2020-10781).  What is
+	 * not a command of ours is ENOTTY for everyone.
+	 */
 	switch (cmd) {
 	case QSNAP_IOC_GET_FEATURES:
 		return qsnap_ctl_get_features(argp);
 	case QSNAP_IOC_GET_INFO:
 		return qsnap_ctl_get_info(argp);
-	}
-
-	/*
-	 * Attaching parses an untrusted file in the kernel and creates a
-	 * block device; detaching removes one that others may rely on.  Both
-	 * are for the administrator only (cf. zram CVE-2020-10781).
-	 */
-	if (!capable(CAP_SYS_ADMIN))
-		return -EPERM;
-	switch (cmd) {
 	case QSNAP_IOC_ATTACH:
+		if (!capable(CAP_SYS_ADMIN))
+			return -EPERM;
 		return qsnap_ctl_attach(argp);
 	case QSNAP_IOC_DETACH:
+		if (!capable(CAP_SYS_ADMIN))
+			return -EPERM;
 		return qsnap_ctl_detach(argp);
 	}
 	return -ENOTTY;

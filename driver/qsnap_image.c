@@ -4,12 +4,24 @@
  * shared between devices (see struct qsnap_image).
  *
  * Every attach parses its files afresh (the image may have changed since
- * another device attached it); only when the fresh parse says exactly what
- * an image already in use says - same file, same data file, same header
- * and the same snapshot table entry by entry - is the one in use taken and
- * the fresh one dropped.  Sharing is sound because what the shared caches
- * hold is keyed by host offset and a snapshot's clusters and tables are
- * never rewritten while it exists.
+ * another device attached it).  Only a layer read at a snapshot may take
+ * an image in use, and only one that was set up for snapshots too, when
+ * the fresh parse says exactly what the one in use says - same file, same
+ * data file, same header and the same snapshot table entry by entry, each
+ * entry whole (qcow2_snapshot_same()).  Then the fresh one is dropped.
+ *
+ * Why that is sound: the shared caches are keyed by host offset and hold
+ * only what was read through the L1 tables of snapshots of the image, and
+ * QEMU never rewrites or frees a snapshot's tables or clusters while the
+ * snapshot exists.  Every snapshot whose tables filled the caches is in
+ * the fresh parse, entry for entry (a deleted snapshot, or one deleted and
+ * created again, does not match: QEMU stamps each new one with its
+ * creation time), so it existed all along and what was cached is still
+ * what the file holds.  The current state is not like that: QEMU rewrites
+ * its L2 tables in place and reuses its freed clusters without changing the
+ * header or the snapshot table, so a layer read at its current state (the
+ * current state attached, every backing file, raw files) gets an image of
+ * its own, filled from the file as it is at this attach.
  */
 #define pr_fmt(fmt) "qsnap: " fmt
 
@@ -115,6 +127,7 @@ static void qsnap_image_release(struct kref *ref)
 	if (im->file)
 		fput(im->file);
 	kfree(im->path);
+	kfree(im->log_path);
 	kfree(im);
 }
 
@@ -143,7 +156,8 @@ static bool qsnap_image_same(const struct qsnap_image *a,
 	const struct qcow2_image *x = &a->img, *y = &b->img;
 	u32 i;
 
-	if (!qsnap_same_file(a->file, b->file) ||
+	if (!a->shareable ||
+	    !qsnap_same_file(a->file, b->file) ||
 	    !qsnap_same_file(a->data_file, b->data_file) ||
 	    a->format != b->format ||
 	    a->raw_has_qcow2_magic != b->raw_has_qcow2_magic)
@@ -164,21 +178,16 @@ static bool qsnap_image_same(const struct qsnap_image *a,
 	    strcmp(x->data_file, y->data_file))
 		return false;
 	/* A table rewritten into freed clusters may land where it was. */
-	for (i = 0; i < x->nb_snapshots; i++) {
-		const struct qcow2_snapshot *p = &x->snapshots[i];
-		const struct qcow2_snapshot *q = &y->snapshots[i];
-
-		if (p->l1_table_offset != q->l1_table_offset ||
-		    p->l1_size != q->l1_size || p->disk_size != q->disk_size ||
-		    strcmp(p->id_str, q->id_str) || strcmp(p->name, q->name))
+	for (i = 0; i < x->nb_snapshots; i++)
+		if (!qcow2_snapshot_same(&x->snapshots[i], &y->snapshots[i]))
 			return false;
-	}
 	return true;
 }
 
 /**
  * qsnap_image_find() - an image in use that is the same as a fresh parse
- * @fresh: an image just parsed and validated, not yet set up
+ * @fresh: an image just parsed and validated, not yet set up, for a layer
+ *	   read at a snapshot (see the top of this file)
  *
  * Return: the image in use, with a new reference, or NULL if there is
  * none (or share_images is off).
@@ -202,11 +211,14 @@ struct qsnap_image *qsnap_image_find(const struct qsnap_image *fresh)
 }
 
 /**
- * qsnap_image_publish() - let later attaches find a set-up image
+ * qsnap_image_publish() - list a set-up image (debugfs), and let later
+ *	attaches of snapshots find it
  * @im: the image
+ * @shareable: its caches are filled through snapshots' tables only
  */
-void qsnap_image_publish(struct qsnap_image *im)
+void qsnap_image_publish(struct qsnap_image *im, bool shareable)
 {
+	im->shareable = shareable;
 	mutex_lock(&qsnap_images_mutex);
 	list_add_tail(&im->node, &qsnap_images);
 	mutex_unlock(&qsnap_images_mutex);
@@ -215,7 +227,7 @@ void qsnap_image_publish(struct qsnap_image *im)
 /* What an image holds in memory, roughly but in full. */
 static size_t qsnap_image_bytes(struct qsnap_image *im)
 {
-	size_t bytes = sizeof(*im) + strlen(im->path) + 1;
+	size_t bytes = sizeof(*im) + 2 * (strlen(im->path) + 1);
 	u32 i;
 
 	bytes += (size_t)im->img.nb_snapshots * sizeof(*im->img.snapshots);

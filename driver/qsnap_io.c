@@ -67,26 +67,28 @@ void qsnap_io_err(struct qsnap_device *qs, const struct qsnap_layer *layer,
 	va_start(args, fmt);
 	vaf.fmt = fmt;
 	vaf.va = &args;
-	pr_err("%s: %s: %pV", qs->disk->disk_name, layer->im->path, &vaf);
+	pr_err("%s: %s: %pV", qs->disk->disk_name, layer->im->log_path, &vaf);
 	va_end(args);
 }
 
 /*
- * Set up a layer's image (or take one in use that is the same, and drop
- * its own), then load the layer's L1 table.
+ * Set up a layer's image (or, for a snapshot, take one in use that is the
+ * same, and drop its own), then load the layer's L1 table.
  */
 static int qsnap_layer_init(struct qsnap_layer *layer)
 {
 	size_t l1_bytes = (size_t)layer->view.l1_used * sizeof(__be64);
-	struct qsnap_image *im = layer->im, *shared;
+	struct qsnap_image *im = layer->im, *shared = NULL;
+	bool snapshot = layer->view.snapshot;
 	int ret;
 
-	shared = qsnap_image_find(im);
+	if (snapshot)
+		shared = qsnap_image_find(im);
 	if (!shared) {
 		ret = qsnap_image_setup(im);
 		if (ret)
 			return ret;
-		qsnap_image_publish(im);
+		qsnap_image_publish(im, snapshot);
 	} else {
 		/* Same table entry by entry: the same index in the shared one. */
 		if (layer->view.snapshot) {
@@ -106,7 +108,7 @@ static int qsnap_layer_init(struct qsnap_layer *layer)
 	ret = qsnap_file_pread(im->file, layer->l1, l1_bytes,
 			       layer->view.l1_table_offset);
 	if (ret)
-		pr_err("%s: cannot read the L1 table (error %d)\n", im->path,
+		pr_err("%s: cannot read the L1 table (error %d)\n", im->log_path,
 		       ret);
 	return ret;
 }
@@ -251,7 +253,8 @@ static int qsnap_map(struct qsnap_device *qs, struct qsnap_walk *w,
 		return -EAGAIN;
 	ret = qsnap_map_locked(layer, pos, len, w->nowait, ext);
 	if (ret && ret != -ENOMEM && ret != -EAGAIN)
-		qsnap_io_err(qs, layer, "%s\n", layer->im->img.err);
+		qsnap_io_err(qs, layer, "%*pE\n",
+			     (int)strlen(layer->im->img.err), layer->im->img.err);
 	mutex_unlock(&layer->im->map_lock);
 	return ret;
 }
@@ -453,7 +456,7 @@ static int qsnap_walk(struct qsnap_device *qs, struct qsnap_walk *w)
 
 	if (w->nowait && qsnap_watch_due(qs))
 		return -EAGAIN;
-	ret = qsnap_watch_check(qs, false);
+	ret = qsnap_watch_check(qs);
 	__rq_for_each_bio(bio, rq) {
 		if (ret || w->pos >= w->end)
 			break;

@@ -69,7 +69,11 @@ int qsnap_l2c_init(struct qsnap_l2cache *c, size_t table_size)
 	c->hash = kvcalloc(1U << c->hash_bits, sizeof(*c->hash), GFP_KERNEL);
 	if (!c->hash)
 		return -ENOMEM;
-	/* One table from the start: a request never waits on memory. */
+	/*
+	 * One table from the start: when no more can be allocated, lookups
+	 * still have one to read into (the allocation of more may wait on
+	 * memory; a failed one only keeps the cache smaller).
+	 */
 	return qsnap_l2c_grow(c, GFP_KERNEL);
 }
 

@@ -30,8 +30,11 @@ static int qsnap_open(struct gendisk *disk, bool write)
 		return -ENXIO;
 	if (write)
 		return -EROFS;
-	/* Opens succeed; once the snapshot has gone, reads fail. */
-	qsnap_watch_check(qs, true);
+	/*
+	 * Opens succeed; the first read after one checks that the snapshot
+	 * is still there (in the device's worker, not here: qsnap_watch.c).
+	 */
+	qsnap_watch_kick(qs);
 	return 0;
 }
 
@@ -219,13 +222,30 @@ static const struct attribute_group *qsnap_attr_groups[] = {
 	NULL,
 };
 
+/* The one line an attach logs, once the device has its name. */
+static void qsnap_log_attach(struct qsnap_device *qs)
+{
+	const struct qcow2_snapshot *sn = qsnap_top(qs)->view.snapshot;
+	const char *id = sn ? sn->id_str : "(current state)";
+	const char *name = sn ? sn->name : "";
+
+	pr_info("%s: attached %s, snapshot %*pE%s%*pE, %llu bytes, %u backing file%s\n",
+		qs->disk->disk_name, qsnap_top(qs)->im->log_path,
+		(int)strlen(id), id, sn ? " " : "", (int)strlen(name), name,
+		qsnap_top(qs)->size, qs->nr_layers - 1,
+		qs->nr_layers == 2 ? "" : "s");
+}
+
 /**
  * qsnap_add() - register /dev/qsnapN for a parsed image
- * @qs: the device, with @file, @img, @view and the I/O state set up
+ * @qs: the device, its layers opened and validated, its I/O state set up
  * @index: the wanted index, or QSNAP_INDEX_ANY
  *
- * On success the gendisk owns @qs (freed by ->free_disk); on failure the
- * caller still does.
+ * The index lookup finds @qs from the start, so that GET_INFO answers
+ * for the uevents of the disk and its partitions; detach refuses it
+ * (EBUSY) until it is registered.  On success the gendisk owns @qs (freed
+ * by ->free_disk), and a detach may free it as soon as this returns: the
+ * caller must not touch it.  On failure the caller still owns it.
  *
  * Return: the index, or -errno (-EEXIST if @index is taken).
  */
@@ -236,12 +256,12 @@ int qsnap_add(struct qsnap_device *qs, u32 index)
 
 	mutex_lock(&qsnap_ctl_mutex);
 	if (index == QSNAP_INDEX_ANY)
-		ret = idr_alloc(&qsnap_index_idr, NULL, 0, QSNAP_MAX_DEVICES,
+		ret = idr_alloc(&qsnap_index_idr, qs, 0, QSNAP_MAX_DEVICES,
 				GFP_KERNEL);
 	else if (index >= QSNAP_MAX_DEVICES)
 		ret = -EINVAL;
 	else
-		ret = idr_alloc(&qsnap_index_idr, NULL, index, index + 1,
+		ret = idr_alloc(&qsnap_index_idr, qs, index, index + 1,
 				GFP_KERNEL);
 	mutex_unlock(&qsnap_ctl_mutex);
 	if (ret == -ENOSPC)
@@ -270,10 +290,12 @@ int qsnap_add(struct qsnap_device *qs, u32 index)
 	qs->disk = disk;
 
 	/*
-	 * WQ_MEM_RECLAIM: we may be writeback's way to free memory (as loop).
-	 * One worker walks the queue (qsnap_queue_work()), and two per CPU,
-	 * up to QSNAP_MAX_SLOW_WORKERS, finish requests that wait for
-	 * metadata or decompress.
+	 * WQ_MEM_RECLAIM: a rescuer thread, so that requests progress when
+	 * new workers cannot be forked (a file system on the device may be
+	 * what reclaim is waiting for).  One worker walks the queue
+	 * (qsnap_queue_work()), and two per CPU, up to
+	 * QSNAP_MAX_SLOW_WORKERS, finish requests that wait for metadata or
+	 * decompress.
 	 */
 	qs->wq = alloc_workqueue("qsnap%d", WQ_UNBOUND | WQ_FREEZABLE |
 				 WQ_MEM_RECLAIM,
@@ -303,10 +325,13 @@ int qsnap_add(struct qsnap_device *qs, u32 index)
 	if (ret)
 		goto out_destroy_wq;
 
+	qsnap_log_attach(qs);
+	ret = qs->index;
 	mutex_lock(&qsnap_ctl_mutex);
-	idr_replace(&qsnap_index_idr, qs, qs->index);
+	qs->added = true;
 	mutex_unlock(&qsnap_ctl_mutex);
-	return qs->index;
+	/* Detach may free @qs from here on. */
+	return ret;
 
 out_destroy_wq:
 	destroy_workqueue(qs->wq);

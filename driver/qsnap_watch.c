@@ -7,11 +7,19 @@
  * clusters stay as they were - until the snapshot is deleted.  Then QEMU
  * frees them and reuses them for new data, and a device still mapping
  * through the old L1/L2 tables would serve someone else's data as ours.
- * So a device showing a snapshot re-reads the image's snapshot table at
- * every open and, while it serves reads, at most every recheck_ms; once
- * its snapshot has gone (no entry with its id, or one with another L1
- * table: deleted and the id reused) it fails every read with EIO and says
- * so once.  Between two checks the window is recheck_ms.
+ * So a device showing a snapshot re-reads the image's snapshot table
+ * before the first read after each open and, while it serves reads, at
+ * most every recheck_ms.  Once a table read in full shows its entry gone
+ * or different (deleted, or deleted and a new snapshot given its id), it
+ * fails every read with EIO and says so once.  Between two checks the
+ * window is recheck_ms.
+ *
+ * The check runs in the device's own workers, before the request that
+ * found it due, never in an opener's context: there a pending signal
+ * (a killed opener), the opener's LSM label or its credentials would make
+ * the table unreadable for reasons that say nothing about the image.  A
+ * check that cannot read or parse the table says nothing either: the
+ * device goes on serving, says so once, and tries again later.
  */
 #define pr_fmt(fmt) "qsnap: " fmt
 
@@ -24,7 +32,7 @@
 static unsigned int recheck_ms = 1000;
 module_param(recheck_ms, uint, 0644);
 MODULE_PARM_DESC(recheck_ms,
-		 "A device showing a snapshot re-reads the image's snapshot table at every open and, while it serves reads, at most every recheck_ms milliseconds (default 1000; 0: before every request); once its snapshot is deleted or replaced, reads fail with EIO");
+		 "A device showing a snapshot re-reads the image's snapshot table before the first read after an open and, while it serves reads, at most every recheck_ms milliseconds (default 1000; 0: before every request); once its snapshot is deleted or replaced, reads fail with EIO");
 
 /**
  * qsnap_watch_init() - remember what the attached snapshot is
@@ -40,65 +48,89 @@ int qsnap_watch_init(struct qsnap_device *qs)
 	mutex_init(&w->lock);
 	if (!sn)
 		return 0;	/* the current state is not watched */
-	w->id = kstrdup(sn->id_str, GFP_KERNEL);
-	if (!w->id)
-		return -ENOMEM;
-	w->l1_table_offset = sn->l1_table_offset;
-	w->l1_size = sn->l1_size;
+	w->watched = true;
 	w->next = jiffies + msecs_to_jiffies(READ_ONCE(recheck_ms));
-	return 0;
+	return qcow2_snapshot_copy(&w->sn, sn);
 }
 
 void qsnap_watch_exit(struct qsnap_device *qs)
 {
-	kfree(qs->watch.id);
-	qs->watch.id = NULL;
+	qcow2_snapshot_free(&qs->watch.sn);
 }
 
 /*
  * Read the image's header and snapshot table again.  Return: 0 if the
- * snapshot is still there, -ESTALE if not (@why says how), another -errno
- * if it could not be told (memory).
+ * snapshot's entry is there as it was, -ESTALE if the table was read and
+ * it is not (@why says how), another -errno if the table could not be
+ * read or parsed (@img->err says why, unless -ENOMEM).
  */
-static int qsnap_watch_lookup(struct qsnap_device *qs, const char **why)
+static int qsnap_watch_lookup(struct qsnap_device *qs, struct qcow2_image *img,
+			      const char **why)
 {
-	struct qsnap_layer *top = qsnap_top(qs);
+	struct qsnap_image *im = qsnap_top(qs)->im;
 	struct qsnap_watch *w = &qs->watch;
 	struct qcow2_io io = {
 		.pread = qsnap_file_pread,
-		.opaque = top->im->file,
-		.file_size = i_size_read(top->im->file->f_mapping->host),
+		.opaque = im->file,
+		.file_size = i_size_read(im->file->f_mapping->host),
 	};
+	int i, ret;
+
+	ret = qcow2_open(img, &io);
+	if (ret)
+		return ret;
+	i = qcow2_find_snapshot_id(img, w->sn.id_str);
+	if (i < 0) {
+		*why = "was deleted";
+		return -ESTALE;
+	}
+	if (!qcow2_snapshot_same(&img->snapshots[i], &w->sn)) {
+		*why = "was replaced (its id now names another snapshot)";
+		return -ESTALE;
+	}
+	return 0;
+}
+
+/* One check, under w->lock. */
+static void qsnap_watch_recheck(struct qsnap_device *qs)
+{
+	struct qsnap_watch *w = &qs->watch;
 	struct qcow2_image *img;
-	u32 i;
-	int ret;
+	const char *why = NULL;
+	int ret, tries = 0;
 
 	img = kzalloc(sizeof(*img), GFP_KERNEL);
 	if (!img)
-		return -ENOMEM;
-	ret = qcow2_open(img, &io);
-	if (ret == -ENOMEM)
-		goto out;
-	if (ret) {
-		*why = "cannot be found: the image no longer reads as a valid qcow2 image";
-		ret = -ESTALE;
-		goto out;
+		return;		/* unknown: serve, and try again */
+	/*
+	 * A table caught while QEMU replaces it (new table, header, old one
+	 * freed) must not condemn us: gone only if two reads in a row say so.
+	 */
+	do {
+		qcow2_close(img);
+		ret = qsnap_watch_lookup(qs, img, &why);
+	} while (ret == -ESTALE && ++tries < 2);
+
+	if (ret == -ESTALE) {
+		pr_err("%s: %s: snapshot %*pE \"%*pE\" %s; reads fail from now on\n",
+		       qs->disk->disk_name, qsnap_top(qs)->im->log_path,
+		       (int)strlen(w->sn.id_str), w->sn.id_str,
+		       (int)strlen(w->sn.name), w->sn.name, why);
+		WRITE_ONCE(w->gone, true);
+	} else if (ret && !w->unknown) {
+		w->unknown = true;
+		pr_warn("%s: %s: cannot re-read the snapshot table (error %d%s%*pE); reads go on, checked again in %u ms\n",
+			qs->disk->disk_name, qsnap_top(qs)->im->log_path, ret,
+			img->err[0] ? ": " : "", (int)strlen(img->err),
+			img->err, READ_ONCE(recheck_ms));
+	} else if (!ret && w->unknown) {
+		w->unknown = false;
+		pr_info("%s: %s: snapshot table read again; snapshot %*pE is there\n",
+			qs->disk->disk_name, qsnap_top(qs)->im->log_path,
+			(int)strlen(w->sn.id_str), w->sn.id_str);
 	}
-	for (i = 0; i < img->nb_snapshots; i++)
-		if (!strcmp(img->snapshots[i].id_str, w->id))
-			break;
-	if (i == img->nb_snapshots) {
-		*why = "was deleted";
-		ret = -ESTALE;
-	} else if (img->snapshots[i].l1_table_offset != w->l1_table_offset ||
-		   img->snapshots[i].l1_size != w->l1_size) {
-		*why = "was replaced (its id now names another snapshot)";
-		ret = -ESTALE;
-	}
-out:
 	qcow2_close(img);
 	kfree(img);
-	return ret;
 }
 
 /**
@@ -111,49 +143,59 @@ bool qsnap_watch_due(struct qsnap_device *qs)
 {
 	struct qsnap_watch *w = &qs->watch;
 
-	return w->id && !READ_ONCE(w->gone) &&
+	return w->watched && !READ_ONCE(w->gone) &&
 	       !time_before(jiffies, READ_ONCE(w->next));
+}
+
+/**
+ * qsnap_watch_kick() - make a check due before the next read (at open)
+ * @qs: the device
+ *
+ * Cheap, and reads nothing: called in the opener's context.
+ */
+void qsnap_watch_kick(struct qsnap_device *qs)
+{
+	struct qsnap_watch *w = &qs->watch;
+
+	if (!w->watched)
+		return;
+	WRITE_ONCE(w->kicked, true);
+	smp_mb();	/* pairs with qsnap_watch_check(): no kick is lost */
+	WRITE_ONCE(w->next, jiffies);
 }
 
 /**
  * qsnap_watch_check() - fail reads once the snapshot is gone
  * @qs: the device
- * @now: check now (at open), not only when recheck_ms has passed, and wait
- *	 for a check another context is running
+ *
+ * Called before a request is served, from the device's workers.  Reads
+ * the snapshot table when a check is due, and waits for one that another
+ * worker is running.
  *
  * Return: 0 to serve reads, -EIO if the snapshot has gone.
  */
-int qsnap_watch_check(struct qsnap_device *qs, bool now)
+int qsnap_watch_check(struct qsnap_device *qs)
 {
 	struct qsnap_watch *w = &qs->watch;
-	const char *why = NULL;
 	int ret;
 
-	if (!w->id)
+	if (!w->watched)
 		return 0;
 	if (READ_ONCE(w->gone))
 		return -EIO;
-	if (!now && time_before(jiffies, READ_ONCE(w->next)))
+	if (!qsnap_watch_due(qs))
 		return 0;
-	if (now)
-		mutex_lock(&w->lock);
-	else if (!mutex_trylock(&w->lock))
-		return 0;	/* being checked; the interval bounds the race */
-	if (!w->gone) {
-		ret = qsnap_watch_lookup(qs, &why);
-		/* A table caught being rewritten must not condemn us: twice. */
-		if (ret == -ESTALE)
-			ret = qsnap_watch_lookup(qs, &why);
-		if (ret == -ESTALE) {
-			pr_err("%s: %s: snapshot %s \"%s\" %s; reads fail from now on\n",
-			       qs->disk->disk_name, qsnap_top(qs)->im->path, w->id,
-			       qsnap_top(qs)->view.snapshot->name, why);
-			WRITE_ONCE(w->gone, true);
-		}
+	mutex_lock(&w->lock);
+	if (qsnap_watch_due(qs)) {
+		WRITE_ONCE(w->kicked, false);
+		qsnap_watch_recheck(qs);
 		WRITE_ONCE(w->next,
 			   jiffies + msecs_to_jiffies(READ_ONCE(recheck_ms)));
+		smp_mb();	/* pairs with qsnap_watch_kick() */
+		if (READ_ONCE(w->kicked))
+			WRITE_ONCE(w->next, jiffies);
 	}
-	ret = w->gone ? -EIO : 0;
+	ret = READ_ONCE(w->gone) ? -EIO : 0;
 	mutex_unlock(&w->lock);
 	return ret;
 }

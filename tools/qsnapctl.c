@@ -349,6 +349,12 @@ int attach_image(const char *image, struct qsnap_attach *arg,
 		ret = -1;
 	} else {
 		ret = ioctl(ctl, QSNAP_IOC_ATTACH, arg);
+		/*
+		 * The index is also the return value (as LOOP_CTL_ADD's);
+		 * modules before 0.5 return 0 and fill in only arg->index.
+		 */
+		if (ret > 0)
+			arg->index = ret;
 		if (ret < 0 && chain->top_err[0])
 			warnx("%s: attach failed: %s: %s", image,
 			      strerror(errno), chain->top_err);

@@ -645,6 +645,15 @@ refuse "snapshot L1 table unaligned" snapl1.qcow2 one "Invalid argument" "snapsh
 cp "$base" "$IMG/snapl1big.qcow2"
 poke "$IMG/snapl1big.qcow2" $((snaptab + 8)) "$(be32 $((1 << 23)))"
 refuse "snapshot L1 table too large" snapl1big.qcow2 one "File too large" "snapshot L1 table too large"
+# Snapshot disk sizes (extra data field disk_size) over QEMU's
+# BDRV_MAX_LENGTH (2^63 - 2^30): a block device could not hold them.
+snapsize_n=0
+for sz in "2^63:$((1 << 63))" "2^64 - 512:-512" "BDRV_MAX_LENGTH + 1:$(( (1 << 63) - (1 << 30) + 1 ))"; do
+	f=snapsize$((++snapsize_n)).qcow2
+	cp "$base" "$IMG/$f"
+	poke "$IMG/$f" $((snaptab + 48)) "$(be64 "${sz#*:}")"
+	refuse "snapshot disk size ${sz%%:*}" "$f" one "File too large" "disk size"
+done
 
 # Corruption found while reading, not at attach: a reserved bit in the L2
 # entry of guest offset 20 MiB (current state; entry 320 of the first L2

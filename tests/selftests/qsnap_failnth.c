@@ -138,7 +138,7 @@ int main(int argc, char **argv)
 			buf[0] = '?';
 		close(fnth);
 
-		if (ret == 0) {
+		if (ret >= 0) {
 			succeeded++;
 			memset(&d, 0, sizeof(d));
 			d.index = a.index;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -162,6 +163,18 @@ static void test_backing_fds(int plain, const char *overlay_path,
 	a.data_fd = base;
 	expect_refusal(&a, EINVAL, "a data file was passed",
 		       "a data file for an image without one");
+	init_overlay(&a, overlay, b, 1);
+	a.flags = QSNAP_ATTACH_F_DATA_FILE;
+	a.data_fd = -1;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EBADF,
+		     "QSNAP_ATTACH_F_DATA_FILE with data_fd -1: EBADF");
+	b[0].flags = QSNAP_BACKING_F_DATA_FILE;
+	b[0].data_fd = -1;
+	init_overlay(&a, overlay, b, 1);
+	expect_errno(QSNAP_IOC_ATTACH, &a, EBADF,
+		     "QSNAP_BACKING_F_DATA_FILE with data_fd -1: EBADF");
+	b[0].flags = 0;
+	b[0].data_fd = 0;
 
 	b[0].format = QSNAP_FORMAT_RAW;
 	init_overlay(&a, overlay, b, 1);
@@ -190,7 +203,7 @@ static void test_backing_fds(int plain, const char *overlay_path,
 int main(int argc, char **argv)
 {
 	struct qsnap_features feat;
-	struct qsnap_attach a;
+	struct qsnap_attach a, *ro;
 	struct qsnap_detach d;
 	struct qsnap_info info;
 	int fd, rw, wo, dir, dev, status;
@@ -273,12 +286,39 @@ int main(int argc, char **argv)
 	check(pid > 0 && waitpid(pid, &status, 0) == pid &&
 	      WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	      "attach without CAP_SYS_ADMIN: EPERM", "not refused");
+	/* What is no command is ENOTTY, also for the unprivileged. */
+	pid = fork();
+	if (pid == 0) {
+		if (setgid(65534) || setuid(65534))
+			_exit(3);
+		_exit(ioctl(ctl, _IO(QSNAP_IOC_MAGIC, 0x7f), NULL) < 0 &&
+		      errno == ENOTTY ? 0 : 1);
+	}
+	check(pid > 0 && waitpid(pid, &status, 0) == pid &&
+	      WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "unknown ioctl without CAP_SYS_ADMIN: ENOTTY", "not ENOTTY");
+
+	/* An argument that cannot take the answer: EFAULT, and no device. */
+	ro = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ro != MAP_FAILED) {
+		init_attach(ro, fd);
+		ro->index = 9;
+		mprotect(ro, 4096, PROT_READ);
+		expect_errno(QSNAP_IOC_ATTACH, ro, EFAULT,
+			     "attach into a read-only buffer: EFAULT");
+		memset(&info, 0, sizeof(info));
+		info.index = 9;
+		expect_errno(QSNAP_IOC_GET_INFO, &info, ENODEV,
+			     "... and no device was made");
+		munmap(ro, 4096);
+	}
 
 	init_attach(&a, fd);
 	a.index = 7;
-	check(ioctl(ctl, QSNAP_IOC_ATTACH, &a) == 0 && a.index == 7 &&
+	check(ioctl(ctl, QSNAP_IOC_ATTACH, &a) == 7 && a.index == 7 &&
 	      a.size == 64 << 20,
-	      "attach at a requested index reports index and size",
+	      "attach at a requested index returns it, reports index and size",
 	      strerror(errno));
 	init_attach(&a, fd);
 	a.index = 7;

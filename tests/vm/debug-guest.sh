@@ -10,6 +10,7 @@
 . /bin/guest-lib.sh
 . /bin/guest-manifest.sh
 . /bin/guest-lifecycle.sh
+. /bin/guest-trust.sh
 
 TAB=$(printf '\t')
 D=/data
@@ -40,6 +41,15 @@ lifecycle_parallel 20
 lifecycle_cycles 1000
 lifecycle_shared_image
 lifecycle_live_image
+
+section "trust: fresh attaches, re-created snapshots, killed openers, races"
+trust_fresh_attach
+trust_recreated_snapshot
+trust_killed_openers
+trust_table_read_error
+trust_escaped_names
+trust_attach_detach_race 20
+trust_random 4
 
 # kmemleak reports objects unreferenced for two scans and older than ~5 s.
 sleep 6

@@ -6,6 +6,7 @@
 . /bin/guest-manifest.sh
 . /bin/guest-lifecycle.sh
 . /bin/guest-cli.sh
+. /bin/guest-trust.sh
 
 TAB=$(printf '\t')
 D=/data
@@ -189,6 +190,14 @@ lifecycle_parallel 20
 lifecycle_cycles 1000 memcheck
 lifecycle_live_image
 lifecycle_shared_image
+
+section "trust: fresh attaches, re-created snapshots, killed openers, races"
+trust_fresh_attach
+trust_recreated_snapshot
+trust_killed_openers
+trust_escaped_names
+trust_attach_detach_race 10
+trust_random 12
 
 section "tool, sysfs and other reads"
 # --- unknown snapshot: the tool lists what exists ---

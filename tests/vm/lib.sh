@@ -57,6 +57,10 @@ vm_build_guest_tools() {
 		"$TOP/tests/selftests/as_nobody.c"
 	gcc -static -O2 -Wall -Wextra -o "$out/qsnap_diffcheck" \
 		"$TOP/tests/selftests/qsnap_diffcheck.c"
+	gcc -static -O2 -Wall -Wextra -o "$out/qsnap_killopen" \
+		"$TOP/tests/selftests/qsnap_killopen.c"
+	gcc -static -O2 -Wall -Wextra -I"$TOP/include/uapi" \
+		-o "$out/qsnap_race" "$TOP/tests/selftests/qsnap_race.c"
 	echo "$out"
 }
 
@@ -152,7 +156,7 @@ vm_initramfs() {
 	cp "$BUILD"/guest-bin/* "$root/bin/"
 	cp "$TOP/tests/vm/guest-lib.sh" "$TOP/tests/vm/guest-manifest.sh" \
 	   "$TOP/tests/vm/guest-lifecycle.sh" "$TOP/tests/vm/guest-cli.sh" \
-	   "$root/bin/"
+	   "$TOP/tests/vm/guest-trust.sh" "$root/bin/"
 	cp "$script" "$root/bin/guest-main.sh"
 	cat > "$root/init" <<'INIT'
 #!/bin/sh
