@@ -91,7 +91,7 @@ struct qsnap_backing {
  * @nr_backing:	in: at most QSNAP_MAX_BACKING; 0 with
  *		QSNAP_ATTACH_F_NO_BACKING or for an image without backing file.
  * @data_fd:	in: with QSNAP_ATTACH_F_DATA_FILE: the image's external data
- *		file, opened for reading only.
+ *		file, opened for reading only (a negative fd is EBADF).
  * @__reserved:	must be zero.
  */
 struct qsnap_attach {
@@ -181,6 +181,11 @@ struct qsnap_features {
 
 #define QSNAP_IOC_MAGIC		0xa7
 
+/*
+ * QSNAP_IOC_ATTACH returns the index of the new device (as LOOP_CTL_ADD
+ * does) and also writes it to @index; a buffer it cannot write to is
+ * EFAULT before any device is made.  Modules before 0.5 return 0.
+ */
 #define QSNAP_IOC_ATTACH	_IOWR(QSNAP_IOC_MAGIC, 0x00, struct qsnap_attach)
 #define QSNAP_IOC_DETACH	_IOW(QSNAP_IOC_MAGIC, 0x01, struct qsnap_detach)
 #define QSNAP_IOC_GET_INFO	_IOWR(QSNAP_IOC_MAGIC, 0x02, struct qsnap_info)
