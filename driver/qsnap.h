@@ -33,6 +33,22 @@
 #define QSNAP_L2_CACHE_MIN_TABLES	4
 #define QSNAP_L2_CACHE_MAX_TABLES	65536
 
+/**
+ * struct qsnap_settings - how a device reads, chosen at attach
+ *	(qsnap_settings.c; the module parameters of the same names are the
+ *	defaults)
+ * @direct_io:	read data clusters with O_DIRECT where possible
+ * @share_images: share image objects with other devices (snapshots only)
+ * @l2_cache_kb: L2 tables cached per image of the chain, in KiB
+ * @recheck_ms:	how often the snapshot table is re-read while reading
+ */
+struct qsnap_settings {
+	bool direct_io;
+	bool share_images;
+	u32 l2_cache_kb;
+	u32 recheck_ms;
+};
+
 enum qsnap_state {
 	QSNAP_STATE_BOUND,	/* attached, openable */
 	QSNAP_STATE_DELETING,	/* detach has begun: no new opens */
@@ -81,6 +97,8 @@ struct qsnap_l2cache {
  * @direct_align: what O_DIRECT reads of @direct must be aligned to
  * @path:	the path of @file when attached, for sysfs and GET_INFO
  * @log_path:	@path with its special characters escaped, for messages
+ * @set:	the settings of the device that set it up (direct_io and
+ *		l2_cache_kb apply; devices share it only with the same ones)
  * @format:	QSNAP_FORMAT_QCOW2 or QSNAP_FORMAT_RAW
  * @raw_has_qcow2_magic: raw: the file starts with the qcow2 magic
  * @shareable:	read through snapshots only: later attaches of snapshots of
@@ -101,6 +119,7 @@ struct qsnap_image {
 	unsigned int direct_align;
 	char *path;
 	char *log_path;
+	struct qsnap_settings set;
 	u32 format;
 	bool raw_has_qcow2_magic;
 	bool shareable;
@@ -162,6 +181,8 @@ struct qsnap_watch {
  * @layers:	@nr_layers layers: [0] the attached image, then its backing
  *		chain, top-down
  * @nr_layers:	1 + the number of backing files
+ * @set:	its settings
+ * @no_partscan: QSNAP_ATTACH_F_NO_PARTSCAN: no partition table is read
  * @io_ratelimit: limits the log lines of errors found serving requests
  * @watch:	whether the snapshot still exists
  * @wq:		runs requests in process context (the image is read via VFS)
@@ -177,6 +198,8 @@ struct qsnap_device {
 	enum qsnap_state state;
 	struct qsnap_layer *layers;
 	unsigned int nr_layers;
+	struct qsnap_settings set;
+	bool no_partscan;
 	struct ratelimit_state io_ratelimit;
 	struct qsnap_watch watch;
 	struct workqueue_struct *wq;
@@ -309,7 +332,7 @@ bool qsnap_watch_due(struct qsnap_device *qs);
 void qsnap_watch_kick(struct qsnap_device *qs);
 
 /* qsnap_l2cache.c */
-int qsnap_l2c_init(struct qsnap_l2cache *c, size_t table_size);
+int qsnap_l2c_init(struct qsnap_l2cache *c, size_t table_size, u32 kb);
 void qsnap_l2c_exit(struct qsnap_l2cache *c);
 __be64 *qsnap_l2c_get(struct qsnap_l2cache *c, struct file *file, u64 offset,
 		      bool nowait);
@@ -320,6 +343,10 @@ void qsnap_remove(struct qsnap_device *qs);
 void qsnap_free(struct qsnap_device *qs);
 extern struct mutex qsnap_ctl_mutex;
 extern struct idr qsnap_index_idr;
+
+/* qsnap_settings.c */
+int qsnap_settings_get(const struct qsnap_attach *arg,
+		       struct qsnap_settings *set);
 
 /* qsnap_ctl.c */
 int qsnap_ctl_init(void);

@@ -318,6 +318,7 @@ static int qsnap_open_backing(struct qsnap_device *qs,
 
 static int qsnap_ctl_attach(void __user *argp)
 {
+	struct qsnap_settings set;
 	struct qsnap_attach arg;
 	struct qsnap_device *qs;
 	struct qsnap_layer *top;
@@ -341,6 +342,9 @@ static int qsnap_ctl_attach(void __user *argp)
 	    (!arg.nr_backing && arg.backing) ||
 	    ((arg.flags & QSNAP_ATTACH_F_NO_BACKING) && arg.nr_backing))
 		return -EINVAL;
+	ret = qsnap_settings_get(&arg, &set);
+	if (ret)
+		return ret;
 	/*
 	 * The answer goes back into @argp: find out now whether it can, so
 	 * that no device is made for a caller who cannot learn its index.
@@ -351,6 +355,8 @@ static int qsnap_ctl_attach(void __user *argp)
 	qs = kzalloc(sizeof(*qs), GFP_KERNEL);
 	if (!qs)
 		return -ENOMEM;
+	qs->set = set;
+	qs->no_partscan = arg.flags & QSNAP_ATTACH_F_NO_PARTSCAN;
 	qs->nr_layers = 1 + arg.nr_backing;
 	qs->layers = kcalloc(qs->nr_layers, sizeof(*qs->layers), GFP_KERNEL);
 	if (!qs->layers) {
@@ -516,6 +522,7 @@ static int qsnap_ctl_get_features(void __user *argp)
 				  QSNAP_FEATURE_BACKING |
 				  QSNAP_FEATURE_DATA_FILE,
 		.attach_flags	= QSNAP_ATTACH_SETTABLE_FLAGS,
+		.attach_set	= QSNAP_SETTABLE,
 	};
 
 	return copy_to_user(argp, &f, sizeof(f)) ? -EFAULT : 0;

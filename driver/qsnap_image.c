@@ -36,17 +36,7 @@
 
 #include "qsnap.h"
 
-static bool direct_io = true;
-module_param(direct_io, bool, 0644);
-MODULE_PARM_DESC(direct_io,
-		 "Read data clusters with O_DIRECT, as loop --direct-io=on does: no second copy in the page cache, no copy through it (default Y; read at attach; where the file system cannot, data is read through the page cache)");
-
-static bool share_images = true;
-module_param(share_images, bool, 0644);
-MODULE_PARM_DESC(share_images,
-		 "Devices reading the same image file with the same metadata share one parsed header, snapshot table, L2 cache and decompressed-cluster cache (default Y; read at attach)");
-
-/* Every image set up for reading (also with share_images off: debugfs). */
+/* Every image set up for reading (also those not shared: debugfs). */
 static LIST_HEAD(qsnap_images);
 static DEFINE_MUTEX(qsnap_images_mutex);
 
@@ -84,7 +74,7 @@ static void qsnap_image_open_direct(struct qsnap_image *im)
 	struct inode *inode = file_inode(file);
 	struct file *direct;
 
-	if (!READ_ONCE(direct_io) || !S_ISREG(inode->i_mode) ||
+	if (!im->set.direct_io || !S_ISREG(inode->i_mode) ||
 	    !inode->i_sb->s_bdev)
 		return;
 	direct = dentry_open(&file->f_path, O_RDONLY | O_LARGEFILE | O_DIRECT,
@@ -97,7 +87,8 @@ static void qsnap_image_open_direct(struct qsnap_image *im)
 
 /**
  * qsnap_image_setup() - prepare a parsed image for reading
- * @im: an image whose files are open and whose metadata is validated
+ * @im: an image whose files are open, whose metadata is validated and
+ *	whose settings (direct I/O, L2 cache size) are set
  *
  * Return: 0 or -ENOMEM.
  */
@@ -106,7 +97,8 @@ int qsnap_image_setup(struct qsnap_image *im)
 	qsnap_image_open_direct(im);
 	if (im->format != QSNAP_FORMAT_QCOW2)
 		return 0;
-	return qsnap_l2c_init(&im->l2, im->img.cluster_size);
+	return qsnap_l2c_init(&im->l2, im->img.cluster_size,
+			      im->set.l2_cache_kb);
 }
 
 /* Called with qsnap_images_mutex held, which it drops. */
@@ -157,6 +149,8 @@ static bool qsnap_image_same(const struct qsnap_image *a,
 	u32 i;
 
 	if (!a->shareable ||
+	    a->set.direct_io != b->set.direct_io ||
+	    a->set.l2_cache_kb != b->set.l2_cache_kb ||
 	    !qsnap_same_file(a->file, b->file) ||
 	    !qsnap_same_file(a->data_file, b->data_file) ||
 	    a->format != b->format ||
@@ -190,14 +184,12 @@ static bool qsnap_image_same(const struct qsnap_image *a,
  *	   read at a snapshot (see the top of this file)
  *
  * Return: the image in use, with a new reference, or NULL if there is
- * none (or share_images is off).
+ * none.
  */
 struct qsnap_image *qsnap_image_find(const struct qsnap_image *fresh)
 {
 	struct qsnap_image *im, *found = NULL;
 
-	if (!READ_ONCE(share_images))
-		return NULL;
 	mutex_lock(&qsnap_images_mutex);
 	list_for_each_entry(im, &qsnap_images, node) {
 		if (qsnap_image_same(im, fresh) &&

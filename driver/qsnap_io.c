@@ -75,20 +75,22 @@ void qsnap_io_err(struct qsnap_device *qs, const struct qsnap_layer *layer,
  * Set up a layer's image (or, for a snapshot, take one in use that is the
  * same, and drop its own), then load the layer's L1 table.
  */
-static int qsnap_layer_init(struct qsnap_layer *layer)
+static int qsnap_layer_init(struct qsnap_layer *layer,
+			    const struct qsnap_settings *set)
 {
 	size_t l1_bytes = (size_t)layer->view.l1_used * sizeof(__be64);
 	struct qsnap_image *im = layer->im, *shared = NULL;
-	bool snapshot = layer->view.snapshot;
+	bool share = layer->view.snapshot && set->share_images;
 	int ret;
 
-	if (snapshot)
+	im->set = *set;
+	if (share)
 		shared = qsnap_image_find(im);
 	if (!shared) {
 		ret = qsnap_image_setup(im);
 		if (ret)
 			return ret;
-		qsnap_image_publish(im, snapshot);
+		qsnap_image_publish(im, share);
 	} else {
 		/* Same table entry by entry: the same index in the shared one. */
 		if (layer->view.snapshot) {
@@ -136,7 +138,7 @@ int qsnap_io_init(struct qsnap_device *qs)
 	if (ret)
 		return ret;
 	for (i = 0; i < qs->nr_layers; i++) {
-		ret = qsnap_layer_init(&qs->layers[i]);
+		ret = qsnap_layer_init(&qs->layers[i], &qs->set);
 		if (ret)
 			return ret;
 	}

@@ -4,7 +4,7 @@
  * offset, least recently used table evicted.
  *
  * Tables are allocated as they are first needed, up to a limit set by the
- * l2_cache_kb module parameter when the device is attached, so that a
+ * device's l2_cache_kb setting when it is attached, so that a
  * device reading a small part of a large image costs little memory, and a
  * device reading all of it randomly can be given enough to never re-read a
  * table.  A hash over the offsets keeps lookups O(1) at any size.  The
@@ -15,15 +15,9 @@
 #include <linux/hash.h>
 #include <linux/list.h>
 #include <linux/log2.h>
-#include <linux/moduleparam.h>
 #include <linux/slab.h>
 
 #include "qsnap.h"
-
-static unsigned int l2_cache_kb = QSNAP_L2_CACHE_DEFAULT_KB;
-module_param(l2_cache_kb, uint, 0644);
-MODULE_PARM_DESC(l2_cache_kb,
-		 "L2 tables cached per image of an attached device, in KiB (default 1024: 8 GiB of guest space with 64 KiB clusters; read at attach; at least 4 tables)");
 
 struct qsnap_l2_entry {
 	struct hlist_node hash;
@@ -54,12 +48,13 @@ static int qsnap_l2c_grow(struct qsnap_l2cache *c, gfp_t gfp)
  * qsnap_l2c_init() - set up an empty cache
  * @c: the cache
  * @table_size: bytes of one L2 table (the cluster size)
+ * @kb: what the tables may take, in KiB (at least QSNAP_L2_CACHE_MIN_TABLES)
  *
  * Return: 0 or -ENOMEM (qsnap_l2c_exit() cleans up either way).
  */
-int qsnap_l2c_init(struct qsnap_l2cache *c, size_t table_size)
+int qsnap_l2c_init(struct qsnap_l2cache *c, size_t table_size, u32 kb)
 {
-	u64 limit = (u64)READ_ONCE(l2_cache_kb) * SZ_1K / table_size;
+	u64 limit = (u64)kb * SZ_1K / table_size;
 
 	INIT_LIST_HEAD(&c->lru);
 	c->table_size = table_size;

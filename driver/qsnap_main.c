@@ -180,7 +180,35 @@ static ssize_t l2_cache_stat_show(struct device *dev,
 	return sysfs_emit(buf, "%llu %llu %llu %llu\n", hits, misses, nr, max);
 }
 
-/* 1 if data clusters of the attached image are read with O_DIRECT. */
+/* The device's settings (its attach's, or the module parameters then). */
+static ssize_t recheck_ms_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", dev_to_qsnap(dev)->set.recheck_ms);
+}
+
+static ssize_t l2_cache_kb_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", dev_to_qsnap(dev)->set.l2_cache_kb);
+}
+
+static ssize_t share_images_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", dev_to_qsnap(dev)->set.share_images);
+}
+
+static ssize_t partscan_show(struct device *dev,
+			     struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", !dev_to_qsnap(dev)->no_partscan);
+}
+
+/*
+ * 1 if data clusters of the attached image are read with O_DIRECT (the
+ * direct_io setting, where the file system allows it).
+ */
 static ssize_t direct_io_show(struct device *dev,
 			      struct device_attribute *attr, char *buf)
 {
@@ -197,6 +225,10 @@ static DEVICE_ATTR_RO(virtual_size);
 static DEVICE_ATTR_RO(compressed_stat);
 static DEVICE_ATTR_RO(l2_cache_stat);
 static DEVICE_ATTR_RO(direct_io);
+static DEVICE_ATTR_RO(recheck_ms);
+static DEVICE_ATTR_RO(l2_cache_kb);
+static DEVICE_ATTR_RO(share_images);
+static DEVICE_ATTR_RO(partscan);
 
 static struct attribute *qsnap_attrs[] = {
 	&dev_attr_image.attr,
@@ -209,6 +241,10 @@ static struct attribute *qsnap_attrs[] = {
 	&dev_attr_compressed_stat.attr,
 	&dev_attr_l2_cache_stat.attr,
 	&dev_attr_direct_io.attr,
+	&dev_attr_recheck_ms.attr,
+	&dev_attr_l2_cache_kb.attr,
+	&dev_attr_share_images.attr,
+	&dev_attr_partscan.attr,
 	NULL,
 };
 
@@ -320,6 +356,8 @@ int qsnap_add(struct qsnap_device *qs, u32 index)
 	/* QEMU exports the whole sectors of the size: round down. */
 	set_capacity(disk, qsnap_top(qs)->size >> SECTOR_SHIFT);
 	set_disk_ro(disk, true);
+	if (qs->no_partscan)
+		disk->flags |= GENHD_FL_NO_PART;
 
 	ret = device_add_disk(NULL, disk, qsnap_attr_groups);
 	if (ret)

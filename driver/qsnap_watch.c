@@ -9,7 +9,7 @@
  * through the old L1/L2 tables would serve someone else's data as ours.
  * So a device showing a snapshot re-reads the image's snapshot table
  * before the first read after each open and, while it serves reads, at
- * most every recheck_ms.  Once a table read in full shows its entry gone
+ * most every recheck_ms (the device's setting).  Once a table read in full shows its entry gone
  * or different (deleted, or deleted and a new snapshot given its id), it
  * fails every read with EIO and says so once.  Between two checks the
  * window is recheck_ms.
@@ -24,15 +24,9 @@
 #define pr_fmt(fmt) "qsnap: " fmt
 
 #include <linux/jiffies.h>
-#include <linux/module.h>
 #include <linux/slab.h>
 
 #include "qsnap.h"
-
-static unsigned int recheck_ms = 1000;
-module_param(recheck_ms, uint, 0644);
-MODULE_PARM_DESC(recheck_ms,
-		 "A device showing a snapshot re-reads the image's snapshot table before the first read after an open and, while it serves reads, at most every recheck_ms milliseconds (default 1000; 0: before every request); once its snapshot is deleted or replaced, reads fail with EIO");
 
 /**
  * qsnap_watch_init() - remember what the attached snapshot is
@@ -49,7 +43,7 @@ int qsnap_watch_init(struct qsnap_device *qs)
 	if (!sn)
 		return 0;	/* the current state is not watched */
 	w->watched = true;
-	w->next = jiffies + msecs_to_jiffies(READ_ONCE(recheck_ms));
+	w->next = jiffies + msecs_to_jiffies(qs->set.recheck_ms);
 	return qcow2_snapshot_copy(&w->sn, sn);
 }
 
@@ -122,7 +116,7 @@ static void qsnap_watch_recheck(struct qsnap_device *qs)
 		pr_warn("%s: %s: cannot re-read the snapshot table (error %d%s%*pE); reads go on, checked again in %u ms\n",
 			qs->disk->disk_name, qsnap_top(qs)->im->log_path, ret,
 			img->err[0] ? ": " : "", (int)strlen(img->err),
-			img->err, READ_ONCE(recheck_ms));
+			img->err, qs->set.recheck_ms);
 	} else if (!ret && w->unknown) {
 		w->unknown = false;
 		pr_info("%s: %s: snapshot table read again; snapshot %*pE is there\n",
@@ -190,7 +184,7 @@ int qsnap_watch_check(struct qsnap_device *qs)
 		WRITE_ONCE(w->kicked, false);
 		qsnap_watch_recheck(qs);
 		WRITE_ONCE(w->next,
-			   jiffies + msecs_to_jiffies(READ_ONCE(recheck_ms)));
+			   jiffies + msecs_to_jiffies(qs->set.recheck_ms));
 		smp_mb();	/* pairs with qsnap_watch_kick() */
 		if (READ_ONCE(w->kicked))
 			WRITE_ONCE(w->next, jiffies);

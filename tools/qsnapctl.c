@@ -33,7 +33,9 @@ static const struct command {
 	const char *options;
 } commands[] = {
 	{ "attach", cmd_attach,
-	  "attach IMAGE [--snapshot ID|NAME] [--index N] [--no-backing] [--json]",
+	  "attach IMAGE [--snapshot ID|NAME] [--index N] [--no-backing]\n"
+	  "         [--no-partscan] [--direct-io=on|off] [--no-share]\n"
+	  "         [--l2-cache-kb KB] [--recheck-ms MS] [--json]",
 	  "attach a snapshot (default: the current state) of a qcow2 image as\n"
 	  "a read-only /dev/qsnapN and print its path; the backing chain it\n"
 	  "follows is printed on stderr",
@@ -41,6 +43,13 @@ static const struct command {
 	  "      --index N           ask for /dev/qsnapN (default: the first free)\n"
 	  "      --no-backing        do not open the backing file: what the image\n"
 	  "                          does not hold reads as zeros (untrusted images)\n"
+	  "      --no-partscan       do not read a partition table (untrusted images)\n"
+	  "      --direct-io=on|off  data clusters with O_DIRECT or through the page\n"
+	  "                          cache (default: the module's direct_io)\n"
+	  "      --no-share          share no parsed image or cache with other devices\n"
+	  "      --l2-cache-kb KB    L2 tables cached per image (default: l2_cache_kb)\n"
+	  "      --recheck-ms MS     re-read the snapshot table at most every MS while\n"
+	  "                          reading (default: recheck_ms; 0: every read)\n"
 	  "  -J, --json              describe the new device in JSON (as info --json)\n"
 	  "      --show              print the device path (always done; losetup's)\n"
 	  "  -r, --read-only         accepted; qsnap devices are always read-only\n" },
@@ -288,6 +297,20 @@ static void explain_attach_error(int err, const char *image,
 	      strerror(err));
 }
 
+/* Settings the module does not know would be EINVAL: say what instead. */
+static bool module_takes_settings(int ctl, uint32_t set)
+{
+	struct qsnap_features f;
+
+	memset(&f, 0, sizeof(f));
+	if (ioctl(ctl, QSNAP_IOC_GET_FEATURES, &f) < 0 ||
+	    (set & ~f.attach_set)) {
+		warnx("the loaded qsnap module takes no per-device settings (--direct-io, --no-share, --l2-cache-kb, --recheck-ms): it is older than 0.5");
+		return false;
+	}
+	return true;
+}
+
 /*
  * Resolve @image's chain, open it and ask the kernel for a device as @arg
  * says (snapshot, index); @verbose prints the chain.  0 with arg->index
@@ -347,6 +370,9 @@ int attach_image(const char *image, struct qsnap_attach *arg,
 	ctl = open_control();
 	if (ctl < 0) {
 		ret = -1;
+	} else if (arg->set && !module_takes_settings(ctl, arg->set)) {
+		ret = -1;
+		close(ctl);
 	} else {
 		ret = ioctl(ctl, QSNAP_IOC_ATTACH, arg);
 		/*
@@ -375,15 +401,22 @@ static int cmd_attach(int argc, char **argv)
 		{ "show",	no_argument,	   NULL, 'S' },
 		{ "read-only",	no_argument,	   NULL, 'r' },
 		{ "no-backing",	no_argument,	   NULL, 'B' },
+		{ "no-partscan", no_argument,	   NULL, 'P' },
+		{ "direct-io",	required_argument, NULL, 'D' },
+		{ "no-share",	no_argument,	   NULL, 'N' },
+		{ "l2-cache-kb", required_argument, NULL, 'L' },
+		{ "recheck-ms",	required_argument, NULL, 'R' },
 		{ "json",	no_argument,	   NULL, 'J' },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ }
 	};
 	struct qsnap_attach arg;
 	const char *snapshot = NULL, *image;
-	uint32_t index = QSNAP_INDEX_ANY;
+	uint32_t index = QSNAP_INDEX_ANY, v;
 	bool no_backing = false, json = false;
 	int c;
+
+	memset(&arg, 0, sizeof(arg));
 
 	while ((c = getopt_long(argc, argv, "s:rJh", opts, NULL)) != -1) {
 		switch (c) {
@@ -401,6 +434,37 @@ static int cmd_attach(int argc, char **argv)
 		case 'B':
 			no_backing = true;
 			break;
+		case 'P':
+			arg.flags |= QSNAP_ATTACH_F_NO_PARTSCAN;
+			break;
+		case 'D':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return usage_error("attach",
+						   "--direct-io takes on or off, not '%s'",
+						   optarg);
+			arg.set |= QSNAP_SET_DIRECT_IO;
+			arg.direct_io = !strcmp(optarg, "on");
+			break;
+		case 'N':
+			arg.set |= QSNAP_SET_SHARE_IMAGES;
+			arg.share_images = 0;
+			break;
+		case 'L':
+			if (parse_index(optarg, &v) || !v)
+				return usage_error("attach",
+						   "--l2-cache-kb takes a number of KiB from 1 up, not '%s'",
+						   optarg);
+			arg.set |= QSNAP_SET_L2_CACHE_KB;
+			arg.l2_cache_kb = v;
+			break;
+		case 'R':
+			if (parse_index(optarg, &v))
+				return usage_error("attach",
+						   "--recheck-ms takes a number of milliseconds, not '%s'",
+						   optarg);
+			arg.set |= QSNAP_SET_RECHECK_MS;
+			arg.recheck_ms = v;
+			break;
 		case 'J':
 			json = true;
 			break;
@@ -415,7 +479,6 @@ static int cmd_attach(int argc, char **argv)
 		return usage_error("attach", "attach takes exactly one IMAGE");
 	image = argv[optind];
 
-	memset(&arg, 0, sizeof(arg));
 	arg.index = index;
 	if (snapshot) {
 		if (!*snapshot || strlen(snapshot) >= sizeof(arg.snapshot))

@@ -22,8 +22,14 @@ struct strlist {
 	int n;
 };
 
+/* A device's settings, from sysfs (-1: not shown, an older module). */
+struct device_settings {
+	long long direct_io, share_images, l2_cache_kb, recheck_ms, partscan;
+};
+
 struct device_desc {
 	struct qsnap_info info;
+	struct device_settings set;
 	struct strlist backing;		/* top-down, below the image */
 	struct strlist partitions;	/* "/dev/qsnapNpM" */
 	struct strlist mount_dev;	/* what is mounted ... */
@@ -74,6 +80,33 @@ static int read_backing(uint32_t index, struct strlist *l)
 	}
 	fclose(f);
 	return ret;
+}
+
+/* /sys/block/qsnapN/qsnap/NAME as a number, or -1. */
+static long long read_number_attr(uint32_t index, const char *name)
+{
+	char path[96];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/block/qsnap%" PRIu32 "/qsnap/%s",
+		 index, name);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+static void read_settings(uint32_t index, struct device_settings *s)
+{
+	s->direct_io = read_number_attr(index, "direct_io");
+	s->share_images = read_number_attr(index, "share_images");
+	s->l2_cache_kb = read_number_attr(index, "l2_cache_kb");
+	s->recheck_ms = read_number_attr(index, "recheck_ms");
+	s->partscan = read_number_attr(index, "partscan");
 }
 
 static int read_partitions(uint32_t index, struct strlist *l)
@@ -177,6 +210,7 @@ static int get_desc(int ctl, uint32_t index, struct device_desc *d)
 	d->info.index = index;
 	if (ioctl(ctl, QSNAP_IOC_GET_INFO, &d->info) < 0)
 		return -errno;
+	read_settings(index, &d->set);
 	ret = read_backing(index, &d->backing);
 	if (!ret)
 		ret = read_partitions(index, &d->partitions);
@@ -231,6 +265,17 @@ static void json_desc(struct json *j, const struct device_desc *d)
 	json_bool(j, "dirty", in->flags & QSNAP_INFO_F_DIRTY);
 	json_bool(j, "corrupt", in->flags & QSNAP_INFO_F_CORRUPT);
 	json_bool(j, "snapshot_gone", in->flags & QSNAP_INFO_F_GONE);
+	if (d->set.recheck_ms >= 0) {
+		json_open_object(j, "settings");
+		json_bool(j, "direct_io", d->set.direct_io > 0);
+		json_bool(j, "share_images", d->set.share_images > 0);
+		json_u64(j, "l2_cache_kb", d->set.l2_cache_kb);
+		json_u64(j, "recheck_ms", d->set.recheck_ms);
+		json_bool(j, "partscan", d->set.partscan > 0);
+		json_close_object(j);
+	} else {
+		json_null(j, "settings");
+	}
 	json_strlist(j, "backing", &d->backing);
 	json_strlist(j, "partitions", &d->partitions);
 	json_open_array(j, "mounts");
@@ -269,6 +314,12 @@ static void text_info(const struct device_desc *d)
 	       in->qcow2_version, in->cluster_size,
 	       in->flags & QSNAP_INFO_F_DIRTY ? ", dirty" : "",
 	       in->flags & QSNAP_INFO_F_CORRUPT ? ", marked corrupt" : "");
+	if (d->set.recheck_ms >= 0)
+		printf("  settings:      direct I/O %s, %s, L2 cache %lld KiB, snapshot re-checked every %lld ms, partitions %s\n",
+		       d->set.direct_io > 0 ? "on" : "off",
+		       d->set.share_images > 0 ? "shared" : "not shared",
+		       d->set.l2_cache_kb, d->set.recheck_ms,
+		       d->set.partscan > 0 ? "scanned" : "not scanned");
 	for (i = 0; i < d->backing.n; i++)
 		printf("  %-14s %s\n", i ? "" : "backing:", d->backing.v[i]);
 	for (i = 0; i < d->partitions.n; i++)

@@ -200,6 +200,101 @@ static void test_backing_fds(int plain, const char *overlay_path,
 	close(base);
 }
 
+/* /sys/block/qsnapN/qsnap/NAME, as a number (-1 if unreadable). */
+static long sysfs_attr(unsigned int index, const char *name)
+{
+	char path[96];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/block/qsnap%u/qsnap/%s", index,
+		 name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/*
+ * Per-device settings: validated (unknown bits, values not given but set,
+ * out of range), then applied and shown in sysfs; the defaults are the
+ * module parameters'.
+ */
+static void test_settings(int fd)
+{
+	struct qsnap_attach a;
+	struct qsnap_detach d;
+	char detail[160];
+	int ret;
+
+	init_attach(&a, fd);
+	a.set = 1U << 9;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "settings: unknown bit");
+	init_attach(&a, fd);
+	a.recheck_ms = 5;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL,
+		     "settings: recheck_ms without QSNAP_SET_RECHECK_MS");
+	init_attach(&a, fd);
+	a.l2_cache_kb = 64;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL,
+		     "settings: l2_cache_kb without QSNAP_SET_L2_CACHE_KB");
+	init_attach(&a, fd);
+	a.set = QSNAP_SET_L2_CACHE_KB;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "settings: l2_cache_kb 0");
+	init_attach(&a, fd);
+	a.set = QSNAP_SET_DIRECT_IO;
+	a.direct_io = 2;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "settings: direct_io 2");
+	init_attach(&a, fd);
+	a.share_images = 1;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL,
+		     "settings: share_images without QSNAP_SET_SHARE_IMAGES");
+	init_attach(&a, fd);
+	a.__pad2 = 1;
+	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "settings: nonzero __pad2");
+
+	init_attach(&a, fd);
+	a.index = 6;
+	a.flags |= QSNAP_ATTACH_F_NO_PARTSCAN;
+	a.set = QSNAP_SETTABLE;
+	a.recheck_ms = 123;
+	a.l2_cache_kb = 64;
+	a.direct_io = 0;
+	a.share_images = 0;
+	ret = ioctl(ctl, QSNAP_IOC_ATTACH, &a);
+	snprintf(detail, sizeof(detail),
+		 "ret %d; sysfs recheck_ms %ld l2_cache_kb %ld direct_io %ld share_images %ld partscan %ld",
+		 ret, sysfs_attr(6, "recheck_ms"), sysfs_attr(6, "l2_cache_kb"),
+		 sysfs_attr(6, "direct_io"), sysfs_attr(6, "share_images"),
+		 sysfs_attr(6, "partscan"));
+	check(ret == 6 && sysfs_attr(6, "recheck_ms") == 123 &&
+	      sysfs_attr(6, "l2_cache_kb") == 64 &&
+	      sysfs_attr(6, "direct_io") == 0 &&
+	      sysfs_attr(6, "share_images") == 0 &&
+	      sysfs_attr(6, "partscan") == 0,
+	      "settings given at attach are the device's (sysfs)", detail);
+	memset(&d, 0, sizeof(d));
+	d.index = 6;
+	ioctl(ctl, QSNAP_IOC_DETACH, &d);
+
+	init_attach(&a, fd);
+	a.index = 6;
+	ret = ioctl(ctl, QSNAP_IOC_ATTACH, &a);
+	snprintf(detail, sizeof(detail),
+		 "ret %d; sysfs recheck_ms %ld l2_cache_kb %ld share_images %ld partscan %ld",
+		 ret, sysfs_attr(6, "recheck_ms"), sysfs_attr(6, "l2_cache_kb"),
+		 sysfs_attr(6, "share_images"), sysfs_attr(6, "partscan"));
+	check(ret == 6 && sysfs_attr(6, "recheck_ms") == 1000 &&
+	      sysfs_attr(6, "l2_cache_kb") == 1024 &&
+	      sysfs_attr(6, "share_images") == 1 &&
+	      sysfs_attr(6, "partscan") == 1,
+	      "settings not given are the module parameters' defaults", detail);
+	ioctl(ctl, QSNAP_IOC_DETACH, &d);
+}
+
 int main(int argc, char **argv)
 {
 	struct qsnap_features feat;
@@ -235,16 +330,17 @@ int main(int argc, char **argv)
 	memset(&feat, 0xff, sizeof(feat));
 	check(ioctl(ctl, QSNAP_IOC_GET_FEATURES, &feat) == 0 &&
 	      feat.attach_flags == QSNAP_ATTACH_SETTABLE_FLAGS &&
-	      (feat.features & QSNAP_FEATURE_QCOW2_V3) && !feat.__pad &&
+	      (feat.features & QSNAP_FEATURE_QCOW2_V3) &&
+	      feat.attach_set == QSNAP_SETTABLE &&
 	      !feat.__reserved[0],
-	      "GET_FEATURES reports v2/v3 and the settable flags",
+	      "GET_FEATURES reports v2/v3, the settable flags and settings",
 	      strerror(errno));
 
 	init_attach(&a, fd);
 	a.flags |= 1U << 7;
 	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "attach: unknown flag bit");
 	init_attach(&a, fd);
-	a.__reserved[5] = 1;
+	a.__reserved[3] = 1;
 	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "attach: nonzero reserved");
 	init_attach(&a, fd);
 	a.__pad = 1;
@@ -362,6 +458,7 @@ int main(int argc, char **argv)
 		     "unknown ioctl: ENOTTY");
 
 	test_backing_fds(fd, argv[2], argv[3], wo, dir);
+	test_settings(fd);
 
 	return tap_finish();
 }

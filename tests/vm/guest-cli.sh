@@ -148,6 +148,45 @@ cli_diff_exact() {
 		sh -c "grep -q '^4194304 65536$' /tmp/maybe && ! grep -q '^4194304 ' /tmp/exact"
 }
 
+# attach's per-device settings: what the options ask for is what sysfs
+# and info --json show, and what the device does.
+cli_settings() {
+	d=$(qsnapctl attach $D/img/v3-512.qcow2 --snapshot one --l2-cache-kb 1 \
+	    --recheck-ms 0 --direct-io=off) || { fail "attach settings" ""; return; }
+	want=$(awk -F"$TAB" '$1 == "same" && $3 == "v3-512.qcow2" && $4 == "one" { print $5; exit }' $D/manifest)
+	got=$(sha_of "$d")
+	set -- $(cat /sys/block/${d#/dev/}/qsnap/l2_cache_stat)
+	check "--l2-cache-kb 1: 4 L2 tables at most, and the device reads right" \
+		"l2_cache_stat $*; $got vs $want" [ "$4" = 4 -a "$got" = "$want" ]
+	check "--recheck-ms 0 --direct-io=off: info --json shows them" \
+		"$(qsnapctl info "$d" --json | jq -c .settings)" sh -c \
+		"qsnapctl info $d --json | jq -e '.settings.recheck_ms == 0 and
+		 .settings.direct_io == false and .settings.l2_cache_kb == 1 and
+		 .settings.share_images == true and .settings.partscan == true' > /dev/null &&
+		 [ \$(cat /sys/block/${d#/dev/}/qsnap/direct_io) = 0 ]"
+	qsnapctl detach "$d"
+	d=$(qsnapctl attach $D/img/parts-mbr.qcow2 --snapshot parts --no-partscan)
+	e=$(qsnapctl attach $D/img/parts-mbr.qcow2 --snapshot parts)
+	check "--no-partscan: no partitions; without it: p1 and p2" \
+		"$(ls /dev/qsnap*)" sh -c "[ ! -e ${d}p1 ] && [ -e ${e}p1 ] && [ -e ${e}p2 ] &&
+		 [ \$(cat /sys/block/${d#/dev/}/qsnap/partscan) = 0 ]"
+	qsnapctl detach "$d" "$e"
+	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+	d=$(qsnapctl attach $D/img/shared/s4k.qcow2 --snapshot s1)
+	e=$(qsnapctl attach $D/img/shared/s4k.qcow2 --snapshot s2 --no-share)
+	check "--no-share: a second snapshot of one image gets its own image object" \
+		"$(cat /sys/kernel/debug/qsnap/memory)" \
+		grep -q '^images 2$' /sys/kernel/debug/qsnap/memory
+	qsnapctl detach "$e"
+	e=$(qsnapctl attach $D/img/shared/s4k.qcow2 --snapshot s2)
+	check "... and without it, shares the first one's" \
+		"$(cat /sys/kernel/debug/qsnap/memory)" \
+		grep -q '^images 1$' /sys/kernel/debug/qsnap/memory
+	qsnapctl detach "$d" "$e"
+	expect_exit 2 "--direct-io takes on or off" \
+		qsnapctl attach $D/img/v3-64k.qcow2 --direct-io=maybe
+}
+
 run_cli_tests() {
 	command -v jq > /dev/null || { fail "qsnapctl --json tests" "no jq in the guest"; return; }
 	cli_json
@@ -155,4 +194,5 @@ run_cli_tests() {
 	cli_detach_all
 	cli_errors
 	cli_diff_exact
+	cli_settings
 }

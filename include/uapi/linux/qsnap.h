@@ -39,9 +39,30 @@
  * zeros (for untrusted images).  backing must then be empty.
  */
 #define QSNAP_ATTACH_F_NO_BACKING	(1U << 2)
+/*
+ * Do not scan the device for a partition table: the kernel's partition
+ * parsers (MBR, GPT and the others the kernel is built with) then never
+ * see the image's first sectors.  For untrusted images.
+ */
+#define QSNAP_ATTACH_F_NO_PARTSCAN	(1U << 3)
 #define QSNAP_ATTACH_SETTABLE_FLAGS	(QSNAP_ATTACH_F_SNAPSHOT | \
 					 QSNAP_ATTACH_F_DATA_FILE | \
-					 QSNAP_ATTACH_F_NO_BACKING)
+					 QSNAP_ATTACH_F_NO_BACKING | \
+					 QSNAP_ATTACH_F_NO_PARTSCAN)
+
+/*
+ * struct qsnap_attach.set: the per-device settings the caller gives; each
+ * one not given takes the module parameter of the same name (read at
+ * attach), and its field must be zero.
+ */
+#define QSNAP_SET_DIRECT_IO		(1U << 0) /* direct_io: 0 or 1 */
+#define QSNAP_SET_SHARE_IMAGES		(1U << 1) /* share_images: 0 or 1 */
+#define QSNAP_SET_L2_CACHE_KB		(1U << 2) /* l2_cache_kb: at least 1 */
+#define QSNAP_SET_RECHECK_MS		(1U << 3) /* recheck_ms: 0 = every read */
+#define QSNAP_SETTABLE			(QSNAP_SET_DIRECT_IO | \
+					 QSNAP_SET_SHARE_IMAGES | \
+					 QSNAP_SET_L2_CACHE_KB | \
+					 QSNAP_SET_RECHECK_MS)
 
 /* Formats of backing files */
 #define QSNAP_FORMAT_QCOW2		1
@@ -92,6 +113,17 @@ struct qsnap_backing {
  *		QSNAP_ATTACH_F_NO_BACKING or for an image without backing file.
  * @data_fd:	in: with QSNAP_ATTACH_F_DATA_FILE: the image's external data
  *		file, opened for reading only (a negative fd is EBADF).
+ * @set:	in: QSNAP_SET_*: which of the settings below are given.
+ * @recheck_ms:	in: with QSNAP_SET_RECHECK_MS: re-read the snapshot table at
+ *		most this often while reading (see the module parameter).
+ * @l2_cache_kb: in: with QSNAP_SET_L2_CACHE_KB: L2 tables cached per image
+ *		of the chain, in KiB.
+ * @direct_io:	in: with QSNAP_SET_DIRECT_IO: read data clusters with
+ *		O_DIRECT where the file system allows (1) or buffered (0).
+ * @share_images: in: with QSNAP_SET_SHARE_IMAGES: share parsed images and
+ *		their caches with other devices showing snapshots of the
+ *		same image (1) or not (0).
+ * @__pad2:	must be zero.
  * @__reserved:	must be zero.
  */
 struct qsnap_attach {
@@ -104,7 +136,13 @@ struct qsnap_attach {
 	__u64 backing;
 	__u32 nr_backing;
 	__s32 data_fd;
-	__u64 __reserved[6];
+	__u32 set;
+	__u32 recheck_ms;
+	__u32 l2_cache_kb;
+	__u8 direct_io;
+	__u8 share_images;
+	__u16 __pad2;
+	__u64 __reserved[4];
 };
 
 /**
@@ -170,12 +208,14 @@ struct qsnap_info {
  * struct qsnap_features - argument of QSNAP_IOC_GET_FEATURES
  * @features:	out: QSNAP_FEATURE_*.
  * @attach_flags: out: the QSNAP_ATTACH_F_* bits this module accepts.
+ * @attach_set:	out: the QSNAP_SET_* bits this module accepts (0 before
+ *		version 0.5).
  * @__reserved:	zero.
  */
 struct qsnap_features {
 	__u64 features;
 	__u32 attach_flags;
-	__u32 __pad;
+	__u32 attach_set;
 	__u64 __reserved[6];
 };
 
