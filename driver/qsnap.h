@@ -59,8 +59,10 @@ struct iov_iter;
 
 /**
  * struct qsnap_l2cache - cached L2 tables of one layer (qsnap_l2cache.c)
- * @lru:	the tables, most recently used first
- * @hash:	the tables read successfully, by host offset
+ * @lru:	the tables not being read into, most recently used first
+ * @hash:	the tables read or being read, by host offset
+ * @loaded:	woken when a table has been read into
+ * @loads_done:	tables read into so far (for waiters)
  * @hash_bits:	log2 of the buckets in @hash
  * @nr:		tables allocated
  * @max:	tables allowed
@@ -71,6 +73,8 @@ struct iov_iter;
 struct qsnap_l2cache {
 	struct list_head lru;
 	struct hlist_head *hash;
+	wait_queue_head_t loaded;
+	unsigned int loads_done;
 	unsigned int hash_bits;
 	unsigned int nr;
 	unsigned int max;
@@ -94,7 +98,10 @@ struct qsnap_l2cache {
  *		clusters are in @file
  * @direct:	an O_DIRECT open of the file data is read from (@data_file or
  *		@file), or NULL: data is read through the page cache
- * @direct_align: what O_DIRECT reads of @direct must be aligned to
+ * @direct_align: what file offsets and lengths of O_DIRECT reads of
+ *		@direct must be aligned to (STATX_DIOALIGN, or the disk's
+ *		logical block size)
+ * @direct_mem_align: and the memory they read into
  * @path:	the path of @file when attached, for sysfs and GET_INFO
  * @log_path:	@path with its special characters escaped, for messages
  * @set:	the settings of the device that set it up (direct_io and
@@ -117,6 +124,7 @@ struct qsnap_image {
 	struct file *data_file;
 	struct file *direct;
 	unsigned int direct_align;
+	unsigned int direct_mem_align;
 	char *path;
 	char *log_path;
 	struct qsnap_settings set;
@@ -334,10 +342,11 @@ void qsnap_watch_kick(struct qsnap_device *qs);
 /* qsnap_l2cache.c */
 int qsnap_l2c_init(struct qsnap_l2cache *c, size_t table_size, u32 kb);
 void qsnap_l2c_exit(struct qsnap_l2cache *c);
-__be64 *qsnap_l2c_get(struct qsnap_l2cache *c, struct file *file, u64 offset,
-		      bool nowait);
+__be64 *qsnap_l2c_get(struct qsnap_l2cache *c, struct mutex *lock,
+		      struct file *file, u64 offset, bool nowait);
 
 /* qsnap_main.c */
+int qsnap_open(struct gendisk *disk, bool write);
 int qsnap_add(struct qsnap_device *qs, u32 index);
 void qsnap_remove(struct qsnap_device *qs);
 void qsnap_free(struct qsnap_device *qs);

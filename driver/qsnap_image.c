@@ -35,6 +35,7 @@
 #include <linux/slab.h>
 
 #include "qsnap.h"
+#include "qsnap_compat.h"
 
 /* Every image set up for reading (also those not shared: debugfs). */
 static LIST_HEAD(qsnap_images);
@@ -81,8 +82,12 @@ static void qsnap_image_open_direct(struct qsnap_image *im)
 			     file->f_cred);
 	if (IS_ERR(direct))
 		return;
+	if (!qsnap_compat_dio_align(direct, &im->direct_align,
+				    &im->direct_mem_align)) {
+		fput(direct);
+		return;
+	}
 	im->direct = direct;
-	im->direct_align = bdev_logical_block_size(inode->i_sb->s_bdev);
 }
 
 /**

@@ -176,7 +176,7 @@ struct qsnap_walk {
  * Map the guest range [@pos, @pos + @len) of a qcow2 layer as far as it
  * maps one way: a run of zeros, of unallocated clusters, of data
  * contiguous in the file, or one compressed cluster, within one L2 table.
- * map_lock held.
+ * map_lock held (dropped and retaken while an L2 table is read).
  */
 static int qsnap_map_locked(struct qsnap_layer *layer, u64 pos, u64 len,
 			    bool nowait, struct qcow2_mapping *ext)
@@ -207,7 +207,8 @@ static int qsnap_map_locked(struct qsnap_layer *layer, u64 pos, u64 len,
 		ext->len = avail;
 		return 0;
 	}
-	l2 = qsnap_l2c_get(&layer->im->l2, layer->im->file, l2_offset, nowait);
+	l2 = qsnap_l2c_get(&layer->im->l2, &layer->im->map_lock,
+			   layer->im->file, l2_offset, nowait);
 	if (l2 == ERR_PTR(-EAGAIN))
 		return -EAGAIN;
 	if (IS_ERR(l2)) {
@@ -272,9 +273,10 @@ static struct file *qsnap_data_file(const struct qsnap_image *im,
 	struct iov_iter sub = *iter;
 
 	iov_iter_truncate(&sub, len);
-	if (im->direct &&
-	    !((pos | len | iov_iter_alignment(&sub)) &
-	      (im->direct_align - 1)))
+	/* As the block layer checks it: addresses, then segment lengths. */
+	if (im->direct && !((pos | len) & (im->direct_align - 1)) &&
+	    iov_iter_is_aligned(&sub, im->direct_mem_align - 1,
+				im->direct_align - 1))
 		return im->direct;
 	return im->data_file ?: im->file;
 }

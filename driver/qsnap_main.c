@@ -21,7 +21,8 @@ static int qsnap_major;
 DEFINE_MUTEX(qsnap_ctl_mutex);		/* protects qsnap_index_idr */
 DEFINE_IDR(qsnap_index_idr);
 
-static int qsnap_open(struct gendisk *disk, bool write)
+/* ->open, whatever the kernel's signature of it (qsnap_bdev_open()). */
+int qsnap_open(struct gendisk *disk, bool write)
 {
 	struct qsnap_device *qs = disk->private_data;
 

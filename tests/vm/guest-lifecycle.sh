@@ -237,6 +237,19 @@ lifecycle_readers() {	# THREADS READS [IMAGE SNAPSHOT RAW LABEL]
 	fi
 }
 
+# The same readers with 4 L2 tables per image (--l2-cache-kb 1): most
+# lookups read a table, many at once, with the mapping lock dropped.
+lifecycle_readers_small_cache() {	# THREADS READS
+	if dev=$(qsnapctl attach $D/img/readers/top.qcow2 --snapshot s1 \
+		 --l2-cache-kb 1); then
+		run_c_test "parallel readers, 4 L2 tables per image" \
+			qsnap_readers "$dev" "$D/img/readers/s1.raw" "$1" "$2"
+		qsnapctl detach "$dev"
+	else
+		fail "parallel readers, 4 L2 tables per image: attach" "attach failed"
+	fi
+}
+
 # Every slab allocation of an attach fails once, in turn (fail-nth; the
 # sanitizer kernel has fault injection).  The failed allocations' own
 # warnings are expected: they are kept off the console, and the kernel

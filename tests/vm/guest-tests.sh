@@ -184,6 +184,7 @@ section "lifecycle races"
 lifecycle_detach_under_io
 lifecycle_image_changes
 lifecycle_readers 32 200
+lifecycle_readers_small_cache 32 100
 lifecycle_readers 4 200 cut-data-40000.qcow2 - cut-data-40000.raw \
 	"readers of a data cluster cut by the end of the file"
 lifecycle_parallel 20
