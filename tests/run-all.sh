@@ -13,17 +13,23 @@ bash tests/vm/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
+# tier NAME COMMAND...: a "# NAME" heading, the tier, and its time.
+tier() {
+	local name=$1 start=$SECONDS
+	shift
+	echo "# $name"
+	"$@" 2>&1
+	echo "# time: $name: $((SECONDS - start)) s"
+}
 {
-	echo "# unit tests (host)"
-	make -s -C tests/unit run 2>&1
-	echo "# qsnapctl diff against QEMU's exports (host)"
-	bash tests/unit/diff-test.sh 2>&1
-	echo "# lint: checkpatch and sparse"
-	bash tests/lint.sh 2>&1
-	echo "# fuzz: the qcow2 format code, briefly (make fuzz for longer)"
-	bash tests/fuzz/run.sh 60 2>&1
-	echo "# VM tests"
-	bash tests/vm/run-tests.sh
+	start=$SECONDS
+	tier "unit tests (host)" make -s -C tests/unit run
+	tier "qsnapctl diff against QEMU's exports (host)" bash tests/unit/diff-test.sh
+	tier "lint: checkpatch and sparse" bash tests/lint.sh
+	tier "fuzz: the qcow2 format code, briefly (make fuzz for longer)" \
+		bash tests/fuzz/run.sh 60
+	tier "VM tests" bash tests/vm/run-tests.sh
+	echo "# time: make check: $((SECONDS - start)) s"
 } 2>&1 | tee "$out"
 
 passed=$(grep -cE '^ok ' "$out")

@@ -1,11 +1,22 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
 # The manifest cases (tests/images/make-images.sh) as in-guest tests:
-# run_manifest PATTERN runs the manifest lines matching the grep -E PATTERN.
+# run_manifest PATTERN runs the manifest lines matching the grep -E PATTERN;
+# run_manifest_one_per_image runs the first "same" case of every image.
 # Needs guest-lib.sh, D (the data disk mount) and TAB.
 
 run_manifest() {
 	grep -E "$1" $D/manifest > /tmp/manifest.sel
+	run_manifest_sel
+}
+
+run_manifest_one_per_image() {
+	awk -F"$TAB" '$1 == "same" && !seen[$3]++' $D/manifest > /tmp/manifest.sel
+	run_manifest_sel
+}
+
+# The cases in /tmp/manifest.sel.
+run_manifest_sel() {
 	_sec=
 	while IFS="$TAB" read -r kind name image snap a b c d e; do
 		case $kind in

@@ -62,6 +62,7 @@ run_guest() {
 			"$log" "${VM_TIMEOUT:-2400}" || true
 	fi
 	vm_log "$label: guest ran $(( $(date +%s) - start )) s"
+	echo "# time: [$label] guest: $(( $(date +%s) - start )) s"
 
 	local outer=$kind
 	kind="other guest tests"
@@ -138,7 +139,9 @@ done
 # The sanitizer tier: a KASAN/kmemleak/lockdep/UBSAN 6.12 kernel built
 # here (tests/vm/debug-kernel.sh), the hostile-image suite, the lifecycle
 # races and 1000 attach/detach cycles, then two kmemleak scans.
+kstart=$SECONDS
 if tree=$(bash "$TOP/tests/vm/debug-kernel.sh"); then
+	echo "# time: [debug] sanitizer kernel (built or cached): $((SECONDS - kstart)) s"
 	emit 0 "[debug] sanitizer kernel builds (KASAN, kmemleak, lockdep, UBSAN)"
 	if ko=$(vm_build_module debug "$tree"); then
 		emit 0 "[debug] module builds without warnings"
