@@ -14,7 +14,6 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/slab.h>
-#include <linux/string_helpers.h>
 #include <linux/uaccess.h>
 #include <uapi/linux/qsnap.h>
 
@@ -53,15 +52,7 @@ static char *qsnap_file_path(struct file *file)
  */
 static char *qsnap_escape_dup(const char *s)
 {
-	size_t len = strlen(s), size = 4 * len + 1;
-	char *esc = kmalloc(size, GFP_KERNEL);
-	int n;
-
-	if (!esc)
-		return NULL;
-	n = string_escape_mem(s, len, esc, size - 1, ESCAPE_ANY_NP, NULL);
-	esc[min_t(size_t, n, size - 1)] = '\0';
-	return esc;
+	return kasprintf(GFP_KERNEL, "%*pE", (int)strlen(s), s);
 }
 
 static struct file *qsnap_ctl_get_image(int fd)
