@@ -610,7 +610,28 @@ static int cmd_features(int argc, char **argv)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/*
+ * What coreutils' close_stdout() does: output that did not reach its file
+ * (a full disk, /dev/full, a closed pipe) fails the command, so that a
+ * script never takes a cut-short list for the whole one.
+ */
+static int finish_stdout(int ret)
+{
+	bool failed = ferror(stdout);
+
+	errno = 0;
+	if (fclose(stdout))
+		failed = true;
+	if (!failed)
+		return ret;
+	if (errno)
+		warnx("write error: %s", strerror(errno));
+	else
+		warnx("write error");
+	return 1;
+}
+
+static int run(int argc, char **argv)
 {
 	size_t i;
 
@@ -643,4 +664,9 @@ int main(int argc, char **argv)
 		return commands[i].fn(argc - 1, argv + 1);
 	}
 	return usage_error(NULL, "unknown command '%s'", argv[1]);
+}
+
+int main(int argc, char **argv)
+{
+	return finish_stdout(run(argc, argv));
 }

@@ -134,6 +134,8 @@ void format_size(char *buf, size_t len, uint64_t bytes)
 	}
 	if (u == 0)
 		snprintf(buf, len, "%" PRIu64 " B", bytes);
+	else if (v >= 999.5)	/* %.3g would say 1e+03 */
+		snprintf(buf, len, "%u %s", (unsigned int)v, units[u]);
 	else
 		snprintf(buf, len, "%.3g %s", v, units[u]);
 }

@@ -76,5 +76,28 @@ for k in $(seq 1 100); do
 done
 [ $bad = 0 ]
 t $? "diff on 100 randomly damaged images: exit 0 or 1, no sanitizer report, no hang"
+
+# Output that does not reach its file fails the command (a script must not
+# take an empty list for "nothing changed").
+for cmd in "diff $W/img/plain.qcow2 s1 s2" "diff --json $W/img/plain.qcow2 s1 s2" \
+	   "snapshots $W/img/plain.qcow2" "snapshots --json $W/img/plain.qcow2" \
+	   "--help"; do
+	# shellcheck disable=SC2086
+	"$W/qsnapctl" $cmd > /dev/full 2> "$W/err"
+	rc=$?
+	[ $rc = 1 ] && grep -qx 'qsnapctl: write error: No space left on device' "$W/err"
+	ok=$?
+	[ $ok = 0 ] || echo "# exit $rc: $(head -c 200 "$W/err")"
+	t $ok "qsnapctl ${cmd//"$W/img/"/} > /dev/full: exit 1, 'write error: No space left on device'"
+done
+
+# Sizes of 1000 to 1023 of a unit are whole numbers, not 1e+03.
+qemu-img create -q -f qcow2 "$W/1000m.qcow2" 1000M
+qemu-img snapshot -c s "$W/1000m.qcow2"
+"$W/qsnapctl" snapshots "$W/1000m.qcow2" > "$W/out"
+grep -q ' 1000 MiB$' "$W/out" && ! grep -q 'e+' "$W/out"
+ok=$?
+[ $ok = 0 ] || echo "# $(tail -n 1 "$W/out" | tr -s ' ')"
+t $ok "a 1000 MiB snapshot is listed as 1000 MiB, not 1e+03 MiB"
 echo "1..$n"
 exit $failed
