@@ -414,14 +414,15 @@ int cmd_diff(int argc, char **argv)
 	if (!ret)
 		ret = side_open(&img, fd, &b);
 	if (ret == -ENOENT && img.err[0] == 0) {
-		warnx("%s: no snapshot with id or name '%s'", image,
-		      a.snap < 0 && a.spec ? a.spec : b.spec);
+		warnx("%s: no snapshot with id or name '%s'", shown(image),
+		      shown(a.snap < 0 && a.spec ? a.spec : b.spec));
 		goto out;
 	}
 	if (!ret)
 		ret = diff_tables(&img, fd, &a, &b, &maybe, &corrupt);
 	if (ret) {
-		warnx("%s: %s", image, img.err[0] ? img.err : strerror(-ret));
+		warnx("%s: %s", shown(image),
+		      img.err[0] ? shown(img.err) : strerror(-ret));
 		goto out;
 	}
 	if (corrupt)

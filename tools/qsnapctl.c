@@ -144,7 +144,7 @@ int load_image(const char *path, struct qcow2_image *img, int *fdp)
 	*fdp = open(path, O_RDONLY | O_CLOEXEC);
 	if (*fdp < 0 || fstat(*fdp, &st) < 0) {
 		ret = -errno;
-		warnx("%s: %s", path, strerror(errno));
+		warnx("%s: %s", shown(path), strerror(errno));
 		return ret;
 	}
 	if (S_ISBLK(st.st_mode)) {
@@ -156,7 +156,8 @@ int load_image(const char *path, struct qcow2_image *img, int *fdp)
 	}
 	ret = qcow2_open(img, &io);
 	if (ret) {
-		warnx("%s: %s", path, img->err[0] ? img->err : strerror(-ret));
+		warnx("%s: %s", shown(path),
+		      img->err[0] ? shown(img->err) : strerror(-ret));
 		qcow2_close(img);
 	}
 	return ret;
@@ -181,7 +182,8 @@ static void text_snapshots(const struct qcow2_image *img)
 		else
 			snprintf(icount, sizeof(icount), "%" PRIu64, sn->icount);
 		printf("%-10s %-20s %10s %19s %15s %10s %10s\n",
-		       sn->id_str, sn->name, vm, date, clk, icount, disk);
+		       shown(sn->id_str), shown(sn->name), vm, date, clk,
+		       icount, disk);
 	}
 }
 
@@ -238,7 +240,7 @@ static int cmd_snapshots(int argc, char **argv)
 		else if (img.nb_snapshots)
 			text_snapshots(&img);
 		else
-			printf("%s has no snapshots\n", argv[optind]);
+			printf("%s has no snapshots\n", shown(argv[optind]));
 		qcow2_close(&img);
 	}
 	if (fd >= 0)
@@ -261,14 +263,15 @@ static void explain_attach_error(int err, const char *image,
 		if (!snapshot)
 			break;
 		if (load_image(image, &img, &fd)) {
-			warnx("snapshot '%s' not found in %s", snapshot, image);
+			warnx("snapshot '%s' not found in %s", shown(snapshot),
+			      shown(image));
 		} else {
 			fprintf(stderr, "%s: snapshot '%s' not found in %s; available:",
-				prog, snapshot, image);
+				prog, shown(snapshot), shown(image));
 			for (i = 0; i < img.nb_snapshots; i++)
 				fprintf(stderr, " %s '%s'%s",
-					img.snapshots[i].id_str,
-					img.snapshots[i].name,
+					shown(img.snapshots[i].id_str),
+					shown(img.snapshots[i].name),
 					i + 1 < img.nb_snapshots ? "," : "");
 			fprintf(stderr, "%s\n", img.nb_snapshots ? "" : " none");
 			qcow2_close(&img);
@@ -333,7 +336,7 @@ int attach_image(const char *image, struct qsnap_attach *arg,
 	}
 	ret = chain_open(chain, image, no_backing);
 	if (ret) {
-		warnx("%s (%s)", chain->err, strerror(-ret));
+		warnx("%s (%s)", shown(chain->err), strerror(-ret));
 		chain_close(chain);
 		free(chain);
 		return -1;
@@ -358,10 +361,10 @@ int attach_image(const char *image, struct qsnap_attach *arg,
 		if (!verbose)
 			continue;
 		fprintf(stderr, "%s: %s: backing file %s (%s)%s%s\n", prog,
-			chain->layers[i - 1].path, l->path,
+			shown(chain->layers[i - 1].path), shown(l->path),
 			l->format == QSNAP_FORMAT_RAW ? "raw" : "qcow2",
 			l->data_path ? ", data in " : "",
-			l->data_path ? l->data_path : "");
+			l->data_path ? shown(l->data_path) : "");
 	}
 	arg->nr_backing = chain->n - 1;
 	if (arg->nr_backing)
@@ -382,8 +385,8 @@ int attach_image(const char *image, struct qsnap_attach *arg,
 		if (ret > 0)
 			arg->index = ret;
 		if (ret < 0 && chain->top_err[0])
-			warnx("%s: attach failed: %s: %s", image,
-			      strerror(errno), chain->top_err);
+			warnx("%s: attach failed: %s: %s", shown(image),
+			      strerror(errno), shown(chain->top_err));
 		else if (ret < 0)
 			explain_attach_error(errno, image, snapshot);
 		close(ctl);

@@ -35,6 +35,9 @@ int device_index(const char *dev, uint32_t *index);
 /* Indexes of the qsnap devices in /sys/block, ascending; -1 on error. */
 int list_indexes(uint32_t **indexes);
 
+/* escape.c: an image's or a file's name, made safe for a terminal */
+const char *shown(const char *s);
+
 void format_size(char *buf, size_t len, uint64_t bytes);
 void format_date(char *buf, size_t len, uint32_t sec);
 void format_clock(char *buf, size_t len, uint64_t nsec);

@@ -297,12 +297,13 @@ static void text_info(const struct device_desc *d)
 
 	format_size(size, sizeof(size), in->size);
 	printf("/dev/qsnap%" PRIu32 "\n", in->index);
-	printf("  image:         %s\n", in->image);
+	printf("  image:         %s\n", shown(in->image));
 	if (is_snapshot(d)) {
 		format_date(date, sizeof(date), in->date_sec);
 		format_clock(clk, sizeof(clk), in->vm_clock_nsec);
 		printf("  snapshot:      %s '%s', taken %s (VM clock %s)%s\n",
-		       in->snapshot_id, in->snapshot_name, date, clk,
+		       shown(in->snapshot_id), shown(in->snapshot_name), date,
+		       clk,
 		       in->flags & QSNAP_INFO_F_GONE ?
 		       "\n                 GONE: deleted or replaced in the image; reads fail" : "");
 	} else {
@@ -321,7 +322,8 @@ static void text_info(const struct device_desc *d)
 		       d->set.l2_cache_kb, d->set.recheck_ms,
 		       d->set.partscan > 0 ? "scanned" : "not scanned");
 	for (i = 0; i < d->backing.n; i++)
-		printf("  %-14s %s\n", i ? "" : "backing:", d->backing.v[i]);
+		printf("  %-14s %s\n", i ? "" : "backing:",
+		       shown(d->backing.v[i]));
 	for (i = 0; i < d->partitions.n; i++)
 		printf("  %-14s %s\n", i ? "" : "partitions:",
 		       d->partitions.v[i]);
@@ -343,13 +345,13 @@ static void text_list_row(const struct device_desc *d)
 	else
 		snprintf(date, sizeof(date), "-");
 	printf("%-12s %10s %-8s %-20s %-19s %s%s\n", name, size,
-	       is_snapshot(d) ? in->snapshot_id : "-",
-	       is_snapshot(d) ? in->snapshot_name : "(current)", date,
-	       in->image, in->flags & QSNAP_INFO_F_GONE ?
+	       is_snapshot(d) ? shown(in->snapshot_id) : "-",
+	       is_snapshot(d) ? shown(in->snapshot_name) : "(current)", date,
+	       shown(in->image), in->flags & QSNAP_INFO_F_GONE ?
 	       " (snapshot gone: reads fail)" : "");
 	for (i = 0; i < d->backing.n; i++)
 		printf("%-12s %10s %-8s %-20s %-19s <- %s\n", "", "", "", "",
-		       "", d->backing.v[i]);
+		       "", shown(d->backing.v[i]));
 }
 
 int show_device(uint32_t index, bool json)

@@ -99,5 +99,17 @@ grep -q ' 1000 MiB$' "$W/out" && ! grep -q 'e+' "$W/out"
 ok=$?
 [ $ok = 0 ] || echo "# $(tail -n 1 "$W/out" | tr -s ' ')"
 t $ok "a 1000 MiB snapshot is listed as 1000 MiB, not 1e+03 MiB"
+# Names from the image are escaped on the terminal: an ESC sequence, a
+# newline that would fake a row, a C1 byte, a right-to-left override and a
+# byte that is not UTF-8 are shown as C escapes; UTF-8 letters stay.
+qemu-img create -q -f qcow2 "$W/esc.qcow2" 1M
+qemu-img snapshot -c "$(printf 'red\033[31m\nfake row\302\233\\\303\251\342\200\256ok\377')" "$W/esc.qcow2"
+qemu-img snapshot -c plain "$W/esc.qcow2"
+"$W/qsnapctl" snapshots "$W/esc.qcow2" > "$W/out"
+[ "$(wc -l < "$W/out")" = 3 ] && ! grep -q "$(printf '\033')" "$W/out" &&
+	grep -qF 'red\x1b[31m\nfake row\xc2\x9b\\'"$(printf '\303\251')"'\xe2\x80\xaeok\xff ' "$W/out"
+ok=$?
+[ $ok = 0 ] || echo "# $(cat -v "$W/out" | tr '\n' '|')"
+t $ok "snapshot names with control bytes are escaped in text output, UTF-8 letters kept"
 echo "1..$n"
 exit $failed
