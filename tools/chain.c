@@ -95,7 +95,7 @@ static int open_layer(struct chain *c, unsigned int i, char *path,
 		int err = errno;
 
 		if (named_by)
-			return chain_fail(c, err, "backing file %s (named by %s): %s",
+			return chain_fail(c, err, "backing file %s (named by %s): %s; --no-backing attaches the image without it",
 					  path, named_by, strerror(err));
 		return chain_fail(c, err, "%s: %s", path, strerror(err));
 	}

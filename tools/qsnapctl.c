@@ -336,7 +336,8 @@ int attach_image(const char *image, struct qsnap_attach *arg,
 	}
 	ret = chain_open(chain, image, no_backing);
 	if (ret) {
-		warnx("%s (%s)", shown(chain->err), strerror(-ret));
+		/* Every refusal of chain_open() says why in its own words. */
+		warnx("%s", shown(chain->err));
 		chain_close(chain);
 		free(chain);
 		return -1;

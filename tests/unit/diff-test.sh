@@ -111,5 +111,21 @@ qemu-img snapshot -c plain "$W/esc.qcow2"
 ok=$?
 [ $ok = 0 ] || echo "# $(cat -v "$W/out" | tr '\n' '|')"
 t $ok "snapshot names with control bytes are escaped in text output, UTF-8 letters kept"
+# A refusal says why once, and what to do: a missing backing file names
+# --no-backing (attach refuses it before it needs the module).
+qemu-img create -q -f qcow2 -u -b "$W/gone.qcow2" -F qcow2 "$W/orphan.qcow2" 1M
+"$W/qsnapctl" attach "$W/orphan.qcow2" 2> "$W/err"
+rc=$?
+[ $rc = 1 ] && [ "$(grep -o 'No such file or directory' "$W/err" | wc -l)" = 1 ] &&
+	grep -q 'named by .*orphan.qcow2): No such file or directory; --no-backing attaches the image without it$' "$W/err"
+ok=$?
+[ $ok = 0 ] || echo "# exit $rc: $(cat "$W/err")"
+t $ok "attach with a missing backing file: the reason once, and --no-backing as the remedy"
+"$W/qsnapctl" attach "$W/nonexistent.qcow2" 2> "$W/err"
+rc=$?
+[ $rc = 1 ] && [ "$(grep -o 'No such file or directory' "$W/err" | wc -l)" = 1 ]
+ok=$?
+[ $ok = 0 ] || echo "# exit $rc: $(cat "$W/err")"
+t $ok "attach of a missing image says 'No such file or directory' once"
 echo "1..$n"
 exit $failed
