@@ -41,6 +41,47 @@ int fd_pread(void *opaque, void *buf, size_t len, u64 off)
 	return 0;
 }
 
+/* What a file that is no image is, for the message that refuses it. */
+const char *file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	return "not a regular file";
+}
+
+/*
+ * Open an image (or a data file) read-only.  O_NONBLOCK, so that a FIFO
+ * cannot hang the open; anything but a regular file or a block device is
+ * refused (-EINVAL, *st says what it is); O_NONBLOCK is cleared again
+ * before the fd is used.  Return: the fd, or -errno.
+ */
+int open_image_file(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), err;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) < 0)
+		goto fail;
+	if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		goto fail;
+	return fd;
+fail:
+	err = errno;
+	close(fd);
+	return -err;
+}
+
 static int __attribute__((format(printf, 3, 4)))
 chain_fail(struct chain *c, int err, const char *fmt, ...)
 {
@@ -90,20 +131,19 @@ static int open_layer(struct chain *c, unsigned int i, char *path,
 	unsigned int j;
 
 	l->path = path;
-	l->fd = open(path, O_RDONLY | O_CLOEXEC);
+	l->fd = open_image_file(path, &st);
+	if (l->fd == -EINVAL)
+		return chain_fail(c, EINVAL, "%s%s%s: %s, not an image (a regular file or block device)",
+				  path, named_by ? ", named by " : "",
+				  named_by ? named_by : "", file_kind(st.st_mode));
 	if (l->fd < 0) {
-		int err = errno;
+		int err = -l->fd;
 
 		if (named_by)
 			return chain_fail(c, err, "backing file %s (named by %s): %s; --no-backing attaches the image without it",
 					  path, named_by, strerror(err));
 		return chain_fail(c, err, "%s: %s", path, strerror(err));
 	}
-	if (fstat(l->fd, &st) < 0)
-		return chain_fail(c, errno, "%s: %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-		return chain_fail(c, EINVAL, "%s: not a regular file or block device",
-				  path);
 	l->dev = st.st_dev;
 	l->ino = st.st_ino;
 	for (j = 0; j < i; j++)
@@ -135,10 +175,13 @@ static int load_qcow2(struct chain *c, struct chain_layer *l)
 	l->data_path = path_combine(l->path, l->img.data_file);
 	if (!l->data_path)
 		return chain_fail(c, ENOMEM, "out of memory");
-	l->data_fd = open(l->data_path, O_RDONLY | O_CLOEXEC);
+	l->data_fd = open_image_file(l->data_path, &st);
+	if (l->data_fd == -EINVAL)
+		return chain_fail(c, EINVAL, "data file %s (named by %s): %s, not a regular file or block device",
+				  l->data_path, l->path, file_kind(st.st_mode));
 	if (l->data_fd < 0)
-		return chain_fail(c, errno, "data file %s (named by %s): %s",
-				  l->data_path, l->path, strerror(errno));
+		return chain_fail(c, -l->data_fd, "data file %s (named by %s): %s",
+				  l->data_path, l->path, strerror(-l->data_fd));
 	return 0;
 }
 

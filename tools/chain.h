@@ -9,6 +9,7 @@
 #define QSNAPCTL_CHAIN_H
 
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <linux/qsnap.h>
@@ -40,6 +41,8 @@ struct chain {
 };
 
 int fd_pread(void *opaque, void *buf, size_t len, u64 off);
+int open_image_file(const char *path, struct stat *st);
+const char *file_kind(mode_t mode);
 int chain_open(struct chain *c, const char *image, bool no_backing);
 void chain_close(struct chain *c);
 

@@ -141,10 +141,15 @@ int load_image(const char *path, struct qcow2_image *img, int *fdp)
 	struct stat st;
 	int ret;
 
-	*fdp = open(path, O_RDONLY | O_CLOEXEC);
-	if (*fdp < 0 || fstat(*fdp, &st) < 0) {
-		ret = -errno;
-		warnx("%s: %s", shown(path), strerror(errno));
+	*fdp = open_image_file(path, &st);
+	if (*fdp == -EINVAL) {
+		warnx("%s: %s, not an image (a regular file or block device)",
+		      shown(path), file_kind(st.st_mode));
+		return -EINVAL;
+	}
+	if (*fdp < 0) {
+		ret = *fdp;
+		warnx("%s: %s", shown(path), strerror(-ret));
 		return ret;
 	}
 	if (S_ISBLK(st.st_mode)) {

@@ -127,5 +127,20 @@ rc=$?
 ok=$?
 [ $ok = 0 ] || echo "# exit $rc: $(cat "$W/err")"
 t $ok "attach of a missing image says 'No such file or directory' once"
+# A FIFO or a directory as IMAGE: refused at once, saying what it is
+# (a FIFO used to hang the open).
+mkfifo "$W/fifo"
+mkdir "$W/dir.qcow2"
+for f in fifo:FIFO dir.qcow2:directory; do
+	for cmd in attach snapshots "diff" ; do
+		# shellcheck disable=SC2086
+		timeout 10 "$W/qsnapctl" $cmd "$W/${f%%:*}" $([ "$cmd" = diff ] && echo 1 2) 2> "$W/err"
+		rc=$?
+		[ $rc = 1 ] && grep -q "${f%%:*}: an\? ${f#*:}, not an image" "$W/err"
+		ok=$?
+		[ $ok = 0 ] || echo "# exit $rc: $(cat "$W/err")"
+		t $ok "$cmd of a ${f#*:}: refused at once, saying it is a ${f#*:}"
+	done
+done
 echo "1..$n"
 exit $failed
