@@ -654,6 +654,8 @@ static int run(int argc, char **argv)
 					cmd_help(argv[2], stdout);
 					return 0;
 				}
+			return usage_error(NULL, "unknown command '%s'",
+					   shown(argv[2]));
 		}
 		usage(stdout);
 		return 0;
@@ -672,7 +674,10 @@ static int run(int argc, char **argv)
 		argv[1] = name;
 		return commands[i].fn(argc - 1, argv + 1);
 	}
-	return usage_error(NULL, "unknown command '%s'", argv[1]);
+	if (argv[1][0] == '-')
+		return usage_error(NULL, "unknown option '%s'; the command comes first",
+				   shown(argv[1]));
+	return usage_error(NULL, "unknown command '%s'", shown(argv[1]));
 }
 
 int main(int argc, char **argv)

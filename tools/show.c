@@ -539,6 +539,10 @@ int cmd_udev_env(int argc, char **argv)
 	const char *base, *disk;
 	uint32_t index;
 
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		cmd_help("udev-env", stdout);
+		return 0;
+	}
 	if (argc != 2)
 		return usage_error("udev-env", "udev-env takes one qsnapN");
 	disk = argv[1];

@@ -142,5 +142,19 @@ for f in fifo:FIFO dir.qcow2:directory; do
 		t $ok "$cmd of a ${f#*:}: refused at once, saying it is a ${f#*:}"
 	done
 done
+# Usage errors say what is wrong; every command has --help.
+"$W/qsnapctl" --bogus 2> "$W/err"
+[ $? = 2 ] && grep -q "unknown option '--bogus'" "$W/err"
+t $? "qsnapctl --bogus: exit 2, an unknown option (not an unknown command)"
+"$W/qsnapctl" help bogus > "$W/out" 2> "$W/err"
+[ $? = 2 ] && grep -q "unknown command 'bogus'" "$W/err" && [ ! -s "$W/out" ]
+t $? "qsnapctl help bogus: exit 2, an unknown command"
+for c in attach detach list info snapshots diff features udev-env; do
+	"$W/qsnapctl" "$c" --help > "$W/out" 2> "$W/err"
+	[ $? = 0 ] && grep -q "^  qsnapctl $c" "$W/out" && [ ! -s "$W/err" ] || echo "# $c --help: $(cat "$W/err")"
+done > "$W/help"
+cat "$W/help"
+[ ! -s "$W/help" ]
+t $? "every command's --help exits 0 and shows its usage"
 echo "1..$n"
 exit $failed
