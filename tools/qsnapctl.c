@@ -376,8 +376,20 @@ int attach_image(const char *image, struct qsnap_attach *arg,
 	if (arg->nr_backing)
 		arg->backing = (uintptr_t)backing;
 
-	ctl = open_control();
-	if (ctl < 0) {
+	if (access(CONTROL_PATH, F_OK) && errno == ENOENT &&
+	    (chain->top_err[0] ||
+	     (snapshot && chain->layers[0].has_img &&
+	      qcow2_find_snapshot(&chain->layers[0].img, snapshot) < 0))) {
+		/*
+		 * No module to ask, and the tool knows the answer already:
+		 * the image does not parse, or has no such snapshot.
+		 */
+		if (chain->top_err[0])
+			warnx("%s: %s", shown(image), shown(chain->top_err));
+		else
+			explain_attach_error(ENOENT, image, snapshot);
+		ret = -1;
+	} else if ((ctl = open_control()) < 0) {
 		ret = -1;
 	} else if (arg->set && !module_takes_settings(ctl, arg->set)) {
 		ret = -1;

@@ -156,5 +156,24 @@ done > "$W/help"
 cat "$W/help"
 [ ! -s "$W/help" ]
 t $? "every command's --help exits 0 and shows its usage"
+# Without the module (never loaded on the host), attach of what the tool
+# can already tell is unusable says why, not "is the module loaded?".
+if [ ! -e /dev/qsnap-control ]; then
+	head -c 1048576 /dev/zero > "$W/raw.img"
+	: > "$W/empty.img"
+	qemu-img create -q -f vmdk "$W/disk.vmdk" 1M
+	qemu-img create -q -f qcow2 "$W/one.qcow2" 1M
+	qemu-img snapshot -c s "$W/one.qcow2"
+	for c in "raw.img:not a qcow2 image" "empty.img:file too small for a qcow2 header" \
+		 "disk.vmdk:not a qcow2 image" "one.qcow2 --snapshot nope:available: 1 's'"; do
+		# shellcheck disable=SC2086
+		"$W/qsnapctl" attach "$W/"${c%%:*} 2> "$W/err"
+		rc=$?
+		[ $rc = 1 ] && grep -qF "${c#*:}" "$W/err" && ! grep -q 'module' "$W/err"
+		ok=$?
+		[ $ok = 0 ] || echo "# exit $rc: $(cat "$W/err")"
+		t $ok "attach ${c%%:*} without the module: says '${c#*:}', does not blame the module"
+	done
+fi
 echo "1..$n"
 exit $failed
