@@ -414,8 +414,8 @@ int cmd_diff(int argc, char **argv)
 	if (!ret)
 		ret = side_open(&img, fd, &b);
 	if (ret == -ENOENT && img.err[0] == 0) {
-		warnx("%s: no snapshot with id or name '%s'", shown(image),
-		      shown(a.snap < 0 && a.spec ? a.spec : b.spec));
+		snapshot_not_found(&img, image,
+				   a.snap < 0 && a.spec ? a.spec : b.spec);
 		goto out;
 	}
 	if (!ret)

@@ -255,12 +255,35 @@ static int cmd_snapshots(int argc, char **argv)
 
 /* --- attach --- */
 
+/* The snapshots listed in a "not found" message, at most. */
+#define AVAILABLE_MAX	10
+
+/*
+ * "qsnapctl: snapshot 'X' not found in IMAGE; available: 1 'a', 2 'b'",
+ * the list cut after AVAILABLE_MAX with how many more there are.
+ */
+void snapshot_not_found(const struct qcow2_image *img, const char *image,
+			const char *snapshot)
+{
+	uint32_t i, n = img->nb_snapshots;
+
+	fprintf(stderr, "%s: snapshot '%s' not found in %s; available:", prog,
+		shown(snapshot), shown(image));
+	for (i = 0; i < n && i < AVAILABLE_MAX; i++)
+		fprintf(stderr, " %s '%s'%s", shown(img->snapshots[i].id_str),
+			shown(img->snapshots[i].name),
+			i + 1 < n ? "," : "");
+	if (n > AVAILABLE_MAX)
+		fprintf(stderr, " and %u more (qsnapctl snapshots %s)",
+			n - AVAILABLE_MAX, shown(image));
+	fprintf(stderr, "%s\n", n ? "" : " none");
+}
+
 /* Explain an attach refusal in the user's terms. */
 static void explain_attach_error(int err, const char *image,
 				 const char *snapshot)
 {
 	struct qcow2_image img;
-	uint32_t i;
 	int fd;
 
 	switch (err) {
@@ -271,14 +294,7 @@ static void explain_attach_error(int err, const char *image,
 			warnx("snapshot '%s' not found in %s", shown(snapshot),
 			      shown(image));
 		} else {
-			fprintf(stderr, "%s: snapshot '%s' not found in %s; available:",
-				prog, shown(snapshot), shown(image));
-			for (i = 0; i < img.nb_snapshots; i++)
-				fprintf(stderr, " %s '%s'%s",
-					shown(img.snapshots[i].id_str),
-					shown(img.snapshots[i].name),
-					i + 1 < img.nb_snapshots ? "," : "");
-			fprintf(stderr, "%s\n", img.nb_snapshots ? "" : " none");
+			snapshot_not_found(&img, image, snapshot);
 			qcow2_close(&img);
 		}
 		if (fd >= 0)

@@ -48,6 +48,8 @@ struct qcow2_image;
 void cmd_help(const char *cmd, FILE *out);
 /* Open and parse @path into @img; 0, or -errno after printing why. */
 int load_image(const char *path, struct qcow2_image *img, int *fdp);
+void snapshot_not_found(const struct qcow2_image *img, const char *image,
+			const char *snapshot);
 int attach_image(const char *image, struct qsnap_attach *arg,
 		 bool no_backing, bool verbose);
 

@@ -37,8 +37,14 @@ done < "$W/img/cases"
 cmp -s "$W/text" "$W/json" && [ -s "$W/text" ]
 t $? "diff --json lists the same extents as the text form"
 "$W/qsnapctl" diff "$W/img/plain.qcow2" s1 nope 2> "$W/err"
-[ $? = 1 ] && grep -q "no snapshot with id or name 'nope'" "$W/err"
-t $? "diff with an unknown snapshot: exit 1, says which"
+[ $? = 1 ] && grep -q "snapshot 'nope' not found in .*plain.qcow2; available: 1 's1', 2 's2'$" "$W/err"
+t $? "diff with an unknown snapshot: exit 1, says which and lists those there are"
+qemu-img create -q -f qcow2 "$W/many.qcow2" 1M
+for i in $(seq 1 12); do qemu-img snapshot -c "m$i" "$W/many.qcow2"; done
+"$W/qsnapctl" diff "$W/many.qcow2" nope 2> "$W/err"
+[ $? = 1 ] && grep -q "10 'm10', and 2 more (qsnapctl snapshots .*many.qcow2)$" "$W/err" &&
+	! grep -q "m11" "$W/err"
+t $? "... a long list is cut after 10, with how many more there are"
 # Damaged images: diff parses untrusted tables too.  An ASan/UBSan build
 # over 100 copies of the images with 4 runs of 8 bytes overwritten (from
 # a seeded RANDOM, so a failure repeats) must exit 0 or 1, never crash or
