@@ -176,7 +176,8 @@ static int qcow2_decode_header(struct qcow2_image *img,
 	return 0;
 }
 
-static int qcow2_check_features(struct qcow2_image *img)
+static int qcow2_check_features(struct qcow2_image *img,
+				const struct qcow2_io *io)
 {
 	const u64 known = QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT |
 			  QCOW2_INCOMPAT_DATA_FILE |
@@ -222,7 +223,11 @@ static int qcow2_check_features(struct qcow2_image *img)
 		return qcow2_error(img, EINVAL,
 				   "refcount_order %u too large (at most 6)",
 				   img->refcount_order);
-	if (img->crypt_method != QCOW2_CRYPT_NONE)
+	if (img->crypt_method > QCOW2_CRYPT_LUKS)
+		return qcow2_error(img, EOPNOTSUPP,
+				   "unknown encryption method (crypt_method %u)",
+				   img->crypt_method);
+	if (img->crypt_method != QCOW2_CRYPT_NONE && !io->tables_only)
 		return qcow2_error(img, EOPNOTSUPP,
 				   "image is encrypted (crypt_method %u); qsnap reads unencrypted images only",
 				   img->crypt_method);
@@ -330,7 +335,7 @@ int qcow2_open(struct qcow2_image *img, const struct qcow2_io *io)
 	ret = qcow2_decode_header(img, io);
 	if (ret)
 		return ret;
-	ret = qcow2_check_features(img);
+	ret = qcow2_check_features(img, io);
 	if (ret)
 		return ret;
 	ret = qcow2_walk_extensions(img, io);

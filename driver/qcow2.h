@@ -21,11 +21,15 @@
  *		Only called for ranges inside @file_size.
  * @opaque:	passed to @pread.
  * @file_size:	size of the image file in bytes.
+ * @tables_only: the caller reads the header and tables, never guest data
+ *		(qsnapctl snapshots, diff): an encrypted image is accepted,
+ *		as its tables are not encrypted.
  */
 struct qcow2_io {
 	int (*pread)(void *opaque, void *buf, size_t len, u64 off);
 	void *opaque;
 	u64 file_size;
+	bool tables_only;
 };
 
 /*

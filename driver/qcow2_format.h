@@ -36,6 +36,8 @@
 #define QCOW2_MAX_DATA_FILE_NAME	1023U
 
 #define QCOW2_CRYPT_NONE		0
+#define QCOW2_CRYPT_AES			1	/* legacy AES-CBC */
+#define QCOW2_CRYPT_LUKS		2
 
 /* Header extension magics */
 #define QCOW2_EXT_END			0x00000000U

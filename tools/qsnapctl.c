@@ -137,7 +137,10 @@ void cmd_help(const char *cmd, FILE *out)
 
 int load_image(const char *path, struct qcow2_image *img, int *fdp)
 {
-	struct qcow2_io io = { .pread = fd_pread, .opaque = fdp };
+	/* Tables only: snapshots and diff read no guest data. */
+	struct qcow2_io io = {
+		.pread = fd_pread, .opaque = fdp, .tables_only = true,
+	};
 	struct stat st;
 	int ret;
 
@@ -205,6 +208,9 @@ static void json_snapshots(const char *path, const struct qcow2_image *img)
 	json_u64(&j, "qcow2_version", img->version);
 	json_string(&j, "backing_file",
 		    img->backing_file[0] ? img->backing_file : NULL);
+	json_string(&j, "encryption",
+		    img->crypt_method == QCOW2_CRYPT_LUKS ? "luks" :
+		    img->crypt_method == QCOW2_CRYPT_AES ? "aes" : NULL);
 	json_open_array(&j, "snapshots");
 	for (i = 0; i < img->nb_snapshots; i++) {
 		const struct qcow2_snapshot *sn = &img->snapshots[i];
