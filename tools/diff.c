@@ -332,7 +332,8 @@ static void json_side(struct json *j, const char *key,
 
 static void print_diff(const char *image, const struct qcow2_image *img,
 		       const struct side *a, const struct side *b,
-		       const struct extents *e, bool exact, bool json)
+		       const struct extents *e, bool exact, bool json,
+		       unsigned int damaged)
 {
 	uint64_t total = 0;
 	struct json j;
@@ -355,6 +356,11 @@ static void print_diff(const char *image, const struct qcow2_image *img,
 	json_u64(&j, "to_size", b->view.disk_size);
 	json_u64(&j, "cluster_size", img->cluster_size);
 	json_bool(&j, "exact", exact);
+	/* Entries that did not decode: their clusters are in the extents. */
+	json_u64(&j, "damaged_entries", damaged);
+	json_bool(&j, "dirty", img->incompatible_features & QCOW2_INCOMPAT_DIRTY);
+	json_bool(&j, "corrupt",
+		  img->incompatible_features & QCOW2_INCOMPAT_CORRUPT);
 	json_u64(&j, "bytes", total);
 	json_open_array(&j, "extents");
 	for (i = 0; i < e->n; i++) {
@@ -425,14 +431,16 @@ int cmd_diff(int argc, char **argv)
 		      img.err[0] ? shown(img.err) : strerror(-ret));
 		goto out;
 	}
+	image_warnings(&img, image);
 	if (corrupt)
-		warnx("%s: %u entries did not decode (see 'qsnapctl attach' for why); their clusters are listed as differing",
-		      image, corrupt);
+		warnx("%s: %u entries did not decode (see 'qsnapctl attach' for why); their clusters are listed as differing, and diff exits 1",
+		      shown(image), corrupt);
 	if (exact && refine_exact(image, &a, &b, &maybe, &exact_ext))
 		goto out;
 	print_diff(image, &img, &a, &b, exact ? &exact_ext : &maybe, exact,
-		   json);
-	status = 0;
+		   json, corrupt);
+	/* A damaged image is a failure, even with every extent listed. */
+	status = corrupt ? 1 : 0;
 out:
 	free(maybe.v);
 	free(exact_ext.v);

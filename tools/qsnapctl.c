@@ -195,6 +195,17 @@ static void text_snapshots(const struct qcow2_image *img)
 	}
 }
 
+/* What the header's dirty and corrupt bits mean for what is shown. */
+void image_warnings(const struct qcow2_image *img, const char *path)
+{
+	if (img->incompatible_features & QCOW2_INCOMPAT_CORRUPT)
+		warnx("%s: QEMU has marked the image corrupt: its tables may be wrong ('qemu-img check' says where)",
+		      shown(path));
+	if (img->incompatible_features & QCOW2_INCOMPAT_DIRTY)
+		warnx("%s: the image is dirty (open in QEMU with lazy refcounts, or not closed cleanly); its tables are read as they are",
+		      shown(path));
+}
+
 static void json_snapshots(const char *path, const struct qcow2_image *img)
 {
 	struct json j;
@@ -208,6 +219,9 @@ static void json_snapshots(const char *path, const struct qcow2_image *img)
 	json_u64(&j, "qcow2_version", img->version);
 	json_string(&j, "backing_file",
 		    img->backing_file[0] ? img->backing_file : NULL);
+	json_bool(&j, "dirty", img->incompatible_features & QCOW2_INCOMPAT_DIRTY);
+	json_bool(&j, "corrupt",
+		  img->incompatible_features & QCOW2_INCOMPAT_CORRUPT);
 	json_string(&j, "encryption",
 		    img->crypt_method == QCOW2_CRYPT_LUKS ? "luks" :
 		    img->crypt_method == QCOW2_CRYPT_AES ? "aes" : NULL);
@@ -246,6 +260,7 @@ static int cmd_snapshots(int argc, char **argv)
 		return usage_error("snapshots", "snapshots takes one IMAGE");
 	ret = load_image(argv[optind], &img, &fd);
 	if (!ret) {
+		image_warnings(&img, argv[optind]);
 		if (json)
 			json_snapshots(argv[optind], &img);
 		else if (img.nb_snapshots)

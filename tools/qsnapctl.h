@@ -50,6 +50,7 @@ void cmd_help(const char *cmd, FILE *out);
 int load_image(const char *path, struct qcow2_image *img, int *fdp);
 void snapshot_not_found(const struct qcow2_image *img, const char *image,
 			const char *snapshot);
+void image_warnings(const struct qcow2_image *img, const char *path);
 int attach_image(const char *image, struct qsnap_attach *arg,
 		 bool no_backing, bool verbose);
 

@@ -162,6 +162,29 @@ done > "$W/help"
 cat "$W/help"
 [ ! -s "$W/help" ]
 t $? "every command's --help exits 0 and shows its usage"
+# A damaged entry (reserved bits in the current state's first L2 entry):
+# its cluster is listed as differing, and the exit status and the JSON
+# say the image is damaged.
+peek64() { od -An -tx1 -j "$2" -N8 "$1" | tr -d ' \n'; }
+cp "$W/img/plain.qcow2" "$W/l2bad.qcow2"
+l1=$((16#$(peek64 "$W/l2bad.qcow2" 40)))
+l2=$(( 16#$(peek64 "$W/l2bad.qcow2" "$l1") & 0x00fffffffffffe00 ))
+entry=$(( 16#$(peek64 "$W/l2bad.qcow2" "$l2") | 2 ))
+printf "$(printf '%016x' "$entry" | sed 's/../\\x&/g')" |
+	dd of="$W/l2bad.qcow2" bs=1 seek="$l2" conv=notrunc status=none
+"$W/qsnapctl" diff --json "$W/l2bad.qcow2" s1 > "$W/out" 2> "$W/err"
+rc=$?
+[ $rc = 1 ] && grep -q 'entries did not decode' "$W/err" &&
+	jq -e '.damaged_entries > 0 and .extents[0].offset == 0' "$W/out" > /dev/null
+ok=$?
+[ $ok = 0 ] || echo "# exit $rc: $(cat "$W/err") $(head -c 300 "$W/out")"
+t $ok "diff of an image with a damaged L2 entry: exit 1, damaged_entries in the JSON, the cluster listed"
+printf '\x03' | dd of="$W/l2bad.qcow2" bs=1 seek=79 conv=notrunc status=none
+"$W/qsnapctl" snapshots --json "$W/l2bad.qcow2" > "$W/out" 2> "$W/err"
+[ $? = 0 ] && grep -q 'marked the image corrupt' "$W/err" && grep -q 'image is dirty' "$W/err" &&
+	jq -e '.dirty and .corrupt' "$W/out" > /dev/null
+t $? "snapshots of a dirty, corrupt-marked image: says both, and the JSON too"
+
 # An encrypted image's tables are not encrypted: snapshots and diff read
 # them without a key (only guest data would need one).
 sec=(--object secret,id=k,data=pass)
