@@ -203,6 +203,19 @@ ok=$?
 [ $ok = 0 ] || echo "# $(cat "$W/out" "$W/err" | tr '\n' ' ')"
 t $ok "diff of a LUKS-encrypted image without a key: the changed cluster"
 
+# Bash completion offers the snapshots of the IMAGE on the line, also
+# when an option comes before it.
+got=$(PATH=$W:$PATH bash -c '
+	source "$1/tools/qsnapctl.bash-completion"
+	comp() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMPREPLY=(); _qsnapctl; echo "${COMPREPLY[*]}"; }
+	comp qsnapctl diff --json "$2" ""
+	comp qsnapctl diff "$2" ""
+	comp qsnapctl attach --index 3 "$2" --snapshot ""' sh "$TOP" "$W/img/plain.qcow2")
+[ "$got" = "$(printf '1 2\n1 2\n1 2')" ]
+ok=$?
+[ $ok = 0 ] || echo "# $(echo "$got" | tr '\n' '|')"
+t $ok "bash completion: the snapshots of the image, also after an option"
+
 # Without the module (never loaded on the host), attach of what the tool
 # can already tell is unusable says why, not "is the module loaded?".
 if [ ! -e /dev/qsnap-control ]; then
