@@ -51,7 +51,7 @@ trust_recreated_snapshot
 trust_killed_openers
 trust_table_read_error
 trust_escaped_names
-trust_attach_detach_race 20
+trust_attach_detach_race 10
 trust_random 4
 
 # kmemleak reports objects unreferenced for two scans and older than ~5 s.

@@ -65,6 +65,15 @@ cli_odd_names() {
 		jq -e '[.qsnapdevices[].snapshot.name] ==
 		       ["quote\" back\\slash", "not utf-8 \ufffd\ufffd tab\tend", "a/b"]' /tmp/l.json
 	check "list prints odd names too" "" sh -c "qsnapctl list > /dev/null"
+	# Text output escapes what is not printable UTF-8: one row a device.
+	qsnapctl list > /tmp/l.txt
+	dev2=$(awk '/not utf-8/ { print $1 }' /tmp/l.txt)
+	check "list and info escape a tab and bytes that are not UTF-8" \
+		"$(cat -v /tmp/l.txt)" sh -c \
+		"[ \$(grep -c '^/dev/qsnap' /tmp/l.txt) = 3 ] &&
+		 grep -qF 'not utf-8 \\xff\\xfe tab\\tend' /tmp/l.txt &&
+		 grep -qF 'back\\\\slash' /tmp/l.txt &&
+		 qsnapctl info $dev2 | grep -qF \"'not utf-8 \\xff\\xfe tab\\tend'\""
 	qsnapctl detach --all
 }
 

@@ -197,8 +197,8 @@ trust_fresh_attach
 trust_recreated_snapshot
 trust_killed_openers
 trust_escaped_names
-trust_attach_detach_race 10
-trust_random 12
+trust_attach_detach_race 5
+trust_random 8
 
 section "tool, sysfs and other reads"
 # --- unknown snapshot: the tool lists what exists ---
