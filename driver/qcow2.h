@@ -49,6 +49,7 @@ struct qcow2_io {
  * 64-bit one overrides in @vm_state_size; @extra_tail holds the extra data
  * past the fields QEMU defines (NULL when there is none), so that together
  * the fields say everything the entry's bytes say (qcow2_snapshot_same()).
+ * @entry_offset is where the entry was read from.
  */
 struct qcow2_snapshot {
 	u64 l1_table_offset;
@@ -64,6 +65,7 @@ struct qcow2_snapshot {
 	char *id_str;
 	char *name;
 	u8 *extra_tail;
+	u64 entry_offset;
 };
 
 /**
@@ -155,6 +157,10 @@ bool qcow2_snapshot_same(const struct qcow2_snapshot *a,
 int qcow2_snapshot_copy(struct qcow2_snapshot *dst,
 			const struct qcow2_snapshot *src);
 void qcow2_snapshot_free(struct qcow2_snapshot *sn);
+int qcow2_read_table_location(const struct qcow2_io *io, u64 *offset,
+			      u32 *count, u64 *disk_size);
+int qcow2_reread_snapshot(const struct qcow2_io *io, u64 table, u64 offset,
+			  u64 disk_size, struct qcow2_snapshot *sn);
 int qcow2_select(struct qcow2_image *img, int snapshot_index,
 		 struct qcow2_view *view);
 

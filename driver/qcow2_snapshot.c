@@ -44,6 +44,7 @@ static int qcow2_read_one_snapshot(struct qcow2_image *img,
 	if (ret < 0)
 		return qcow2_error(img, -ret, "cannot read snapshot table entry %u",
 				   i);
+	sn->entry_offset = off;
 
 	extra_len = be32_to_cpu(h.extra_data_size);
 	id_len = be16_to_cpu(h.id_str_size);
@@ -311,4 +312,62 @@ void qcow2_snapshot_free(struct qcow2_snapshot *sn)
 	sn->id_str = NULL;
 	sn->name = NULL;
 	sn->extra_tail = NULL;
+}
+
+/**
+ * qcow2_read_table_location() - where the header says the snapshot table is
+ * @io: how to read the file
+ * @offset: out: snapshots_offset
+ * @count: out: nb_snapshots
+ * @disk_size: out: the virtual size
+ *
+ * The raw fields, not validated: for comparing with a header validated
+ * before.
+ *
+ * Return: 0, or -errno (-EINVAL if the file is no qcow2 image).
+ */
+int qcow2_read_table_location(const struct qcow2_io *io, u64 *offset,
+			      u32 *count, u64 *disk_size)
+{
+	struct qcow2_header_v2 h;
+	int ret;
+
+	if (io->file_size < sizeof(h))
+		return -EINVAL;
+	ret = io->pread(io->opaque, &h, sizeof(h), 0);
+	if (ret < 0)
+		return ret;
+	if (be32_to_cpu(h.magic) != QCOW2_MAGIC)
+		return -EINVAL;
+	*offset = be64_to_cpu(h.snapshots_offset);
+	*count = be32_to_cpu(h.nb_snapshots);
+	*disk_size = be64_to_cpu(h.size);
+	return 0;
+}
+
+/**
+ * qcow2_reread_snapshot() - read one table entry again, where it was
+ * @io: how to read the file
+ * @table: the table's offset (bounds the entry as a whole table would)
+ * @offset: the entry's offset (qcow2_snapshot.entry_offset)
+ * @disk_size: the image's virtual size (an entry without one has it)
+ * @sn: filled in; release with qcow2_snapshot_free(), also on error
+ *
+ * Return: 0, or -errno if no entry reads there.
+ */
+int qcow2_reread_snapshot(const struct qcow2_io *io, u64 table, u64 offset,
+			  u64 disk_size, struct qcow2_snapshot *sn)
+{
+	struct qcow2_image *img = qcow2_calloc(1, sizeof(*img));
+	int ret;
+
+	memset(sn, 0, sizeof(*sn));
+	if (!img)
+		return -ENOMEM;
+	img->snapshots_offset = table;
+	img->size = disk_size;
+	ret = offset < table ? -EINVAL :
+	      qcow2_read_one_snapshot(img, io, 0, &offset, sn);
+	qcow2_free(img);
+	return ret;
 }

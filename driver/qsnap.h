@@ -168,7 +168,10 @@ struct qsnap_layer {
  * @watched:	a snapshot is attached (the current state is not watched)
  * @gone:	the snapshot was deleted or replaced: every read fails
  * @unknown:	the last check could not read the snapshot table (said once)
- * @sn:		the snapshot's table entry as at attach, all of it
+ * @sn:		the snapshot's table entry as at attach, all of it, and where
+ *		it was last found (@sn.entry_offset)
+ * @table_offset: where the snapshot table was when the entry was last found
+ * @table_count: and how many entries it had
  */
 struct qsnap_watch {
 	struct mutex lock;		/* one check at a time */
@@ -178,6 +181,8 @@ struct qsnap_watch {
 	bool gone;
 	bool unknown;
 	struct qcow2_snapshot sn;
+	u64 table_offset;
+	u32 table_count;
 };
 
 /**

@@ -14,8 +14,10 @@
  * fails every read with EIO and says so once.  Between two checks the
  * window is recheck_ms.
  *
- * The check runs in the device's own workers, before the request that
- * found it due, never in an opener's context: there a pending signal
+ * A check compares the entry's bytes where they were when the header
+ * still points where it did, and reads the whole table only when not.
+ * It runs in the device's own workers, before the request that found it
+ * due, never in an opener's context: there a pending signal
  * (a killed opener), the opener's LSM label or its credentials would make
  * the table unreadable for reasons that say nothing about the image.  A
  * check that cannot read or parse the table says nothing either: the
@@ -44,12 +46,55 @@ int qsnap_watch_init(struct qsnap_device *qs)
 		return 0;	/* the current state is not watched */
 	w->watched = true;
 	w->next = jiffies + msecs_to_jiffies(qs->set.recheck_ms);
+	w->table_offset = qsnap_top(qs)->im->img.snapshots_offset;
+	w->table_count = qsnap_top(qs)->im->img.nb_snapshots;
 	return qcow2_snapshot_copy(&w->sn, sn);
 }
 
 void qsnap_watch_exit(struct qsnap_device *qs)
 {
 	qcow2_snapshot_free(&qs->watch.sn);
+}
+
+/* How the watch reads the image: through the page cache, as QEMU wrote it. */
+static void qsnap_watch_io(struct qsnap_device *qs, struct qcow2_io *io)
+{
+	struct file *file = qsnap_top(qs)->im->file;
+
+	*io = (struct qcow2_io) {
+		.pread = qsnap_file_pread,
+		.opaque = file,
+		.file_size = i_size_read(file->f_mapping->host),
+	};
+}
+
+/*
+ * The cheap check: the header still puts the table where it was, with as
+ * many entries, and the bytes at the entry's place are the entry, dates
+ * to the nanosecond.  That is the entry, in the table: QEMU writes a
+ * changed table into newly allocated clusters before it points the
+ * header at it, and what stands at an entry's place in a table that
+ * moved back is another entry, with other dates.  Return: true if so;
+ * false sends the check to the full read of the table.
+ */
+static bool qsnap_watch_quick(struct qsnap_device *qs)
+{
+	struct qsnap_watch *w = &qs->watch;
+	struct qcow2_snapshot sn;
+	struct qcow2_io io;
+	u64 offset, size;
+	u32 count;
+	bool same;
+
+	qsnap_watch_io(qs, &io);
+	if (qcow2_read_table_location(&io, &offset, &count, &size) ||
+	    offset != w->table_offset || count != w->table_count)
+		return false;
+	same = !qcow2_reread_snapshot(&io, offset, w->sn.entry_offset, size,
+				      &sn) &&
+	       qcow2_snapshot_same(&sn, &w->sn);
+	qcow2_snapshot_free(&sn);
+	return same;
 }
 
 /*
@@ -61,15 +106,11 @@ void qsnap_watch_exit(struct qsnap_device *qs)
 static int qsnap_watch_lookup(struct qsnap_device *qs, struct qcow2_image *img,
 			      const char **why)
 {
-	struct qsnap_image *im = qsnap_top(qs)->im;
 	struct qsnap_watch *w = &qs->watch;
-	struct qcow2_io io = {
-		.pread = qsnap_file_pread,
-		.opaque = im->file,
-		.file_size = i_size_read(im->file->f_mapping->host),
-	};
+	struct qcow2_io io;
 	int i, ret;
 
+	qsnap_watch_io(qs, &io);
 	ret = qcow2_open(img, &io);
 	if (ret)
 		return ret;
@@ -82,6 +123,10 @@ static int qsnap_watch_lookup(struct qsnap_device *qs, struct qcow2_image *img,
 		*why = "was replaced (its id now names another snapshot)";
 		return -ESTALE;
 	}
+	/* Where the next cheap check looks. */
+	w->sn.entry_offset = img->snapshots[i].entry_offset;
+	w->table_offset = img->snapshots_offset;
+	w->table_count = img->nb_snapshots;
 	return 0;
 }
 
@@ -89,21 +134,24 @@ static int qsnap_watch_lookup(struct qsnap_device *qs, struct qcow2_image *img,
 static void qsnap_watch_recheck(struct qsnap_device *qs)
 {
 	struct qsnap_watch *w = &qs->watch;
-	struct qcow2_image *img;
+	struct qcow2_image *img = NULL;
 	const char *why = NULL;
-	int ret, tries = 0;
+	int ret = 0, tries = 0;
 
-	img = kzalloc(sizeof(*img), GFP_KERNEL);
-	if (!img)
-		return;		/* unknown: serve, and try again */
-	/*
-	 * A table caught while QEMU replaces it (new table, header, old one
-	 * freed) must not condemn us: gone only if two reads in a row say so.
-	 */
-	do {
-		qcow2_close(img);
-		ret = qsnap_watch_lookup(qs, img, &why);
-	} while (ret == -ESTALE && ++tries < 2);
+	if (!qsnap_watch_quick(qs)) {
+		img = kzalloc(sizeof(*img), GFP_KERNEL);
+		if (!img)
+			return;		/* unknown: serve, and try again */
+		/*
+		 * A table caught while QEMU replaces it (new table, header,
+		 * old one freed) must not condemn us: gone only if two reads
+		 * in a row say so.
+		 */
+		do {
+			qcow2_close(img);
+			ret = qsnap_watch_lookup(qs, img, &why);
+		} while (ret == -ESTALE && ++tries < 2);
+	}
 
 	if (ret == -ESTALE) {
 		pr_err("%s: %s: snapshot %*pE \"%*pE\" %s; reads fail from now on\n",
@@ -123,8 +171,10 @@ static void qsnap_watch_recheck(struct qsnap_device *qs)
 			qs->disk->disk_name, qsnap_top(qs)->im->log_path,
 			(int)strlen(w->sn.id_str), w->sn.id_str);
 	}
-	qcow2_close(img);
-	kfree(img);
+	if (img) {
+		qcow2_close(img);
+		kfree(img);
+	}
 }
 
 /**
