@@ -61,16 +61,16 @@ static int qcow2_read_name(struct qcow2_image *img, const struct qcow2_io *io,
  * qcow2_validate_table() plus the end-of-file bound).
  */
 static int qcow2_validate_table(struct qcow2_image *img, u64 offset,
-				u64 entries, u64 entry_len, u64 max_bytes,
+				u64 entries, u32 entry_len, u32 max_bytes,
 				const char *name)
 {
 	u64 size;
 
 	if (entries > max_bytes / entry_len)
 		return qcow2_error(img, EFBIG,
-				   "%s too large: %llu entries (at most %llu)",
+				   "%s too large: %llu entries (at most %u)",
 				   name, (unsigned long long)entries,
-				   (unsigned long long)(max_bytes / entry_len));
+				   max_bytes / entry_len);
 	size = entries * entry_len;
 	if (qcow2_offset_into_cluster(img, offset))
 		return qcow2_error(img, EINVAL,
@@ -378,7 +378,7 @@ int qcow2_open(struct qcow2_image *img, const struct qcow2_io *io)
 	ret = qcow2_validate_table(img, img->snapshots_offset, img->nb_snapshots,
 				   sizeof(struct qcow2_snapshot_header),
 				   sizeof(struct qcow2_snapshot_header) *
-				   (u64)QCOW2_MAX_SNAPSHOTS,
+				   QCOW2_MAX_SNAPSHOTS,
 				   "snapshot table");
 	if (ret)
 		return ret;

@@ -148,7 +148,7 @@ static struct qsnap_zctx *qsnap_zctx_create(const struct qcow2_image *img)
 
 static int qsnap_zcache_create(struct qsnap_image *im)
 {
-	u64 cluster_size = im->img.cluster_size;
+	u32 cluster_size = im->img.cluster_size;	/* at most 2 MiB */
 	struct qsnap_zcache *zc;
 	unsigned int i;
 
@@ -157,12 +157,12 @@ static int qsnap_zcache_create(struct qsnap_image *im)
 		return -ENOMEM;
 	INIT_LIST_HEAD(&zc->idle);
 	init_waitqueue_head(&zc->ctx_wait);
-	zc->max_ctx = min_t(u64, min_t(unsigned int, num_online_cpus() *
+	zc->max_ctx = min_t(u32, min_t(unsigned int, num_online_cpus() *
 				       QSNAP_SLOW_WORKERS_PER_CPU,
 				       QSNAP_ZCTX_MAX),
 			    QSNAP_ZCTX_BYTES / (3 * cluster_size));
 	zc->max_ctx = max(zc->max_ctx, 1U);
-	zc->nr_slots = clamp_t(u64, QSNAP_ZCACHE_BYTES / cluster_size, 2, 16);
+	zc->nr_slots = clamp_t(u32, QSNAP_ZCACHE_BYTES / cluster_size, 2, 16);
 	zc->slots = kcalloc(zc->nr_slots, sizeof(*zc->slots), GFP_KERNEL);
 	if (!zc->slots)
 		goto fail;

@@ -16,6 +16,7 @@
 #include <linux/hash.h>
 #include <linux/list.h>
 #include <linux/log2.h>
+#include <linux/math64.h>
 #include <linux/slab.h>
 #include <linux/wait.h>
 
@@ -57,7 +58,7 @@ static int qsnap_l2c_grow(struct qsnap_l2cache *c, gfp_t gfp)
  */
 int qsnap_l2c_init(struct qsnap_l2cache *c, size_t table_size, u32 kb)
 {
-	u64 limit = (u64)kb * SZ_1K / table_size;
+	u64 limit = div_u64((u64)kb * SZ_1K, table_size);
 
 	INIT_LIST_HEAD(&c->lru);
 	init_waitqueue_head(&c->loaded);

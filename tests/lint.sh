@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # make lint: checkpatch (from Debian's linux-source-6.1) over the driver and
-# the uapi header, and sparse (make C=2) over the driver for every test
-# kernel.  Prints TAP lines; exits 1 if anything is not clean.
+# the uapi header, sparse (make C=2) over the driver for every test kernel,
+# and a 32-bit (i386) build against the same 6.1 source.  Prints TAP lines;
+# exits 1 if anything is not clean.
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${QSNAP_BUILD:-$TOP/build}
@@ -36,6 +37,21 @@ get_checkpatch() {
 		'*/scripts/const_structs.checkpatch' >&2
 }
 
+# A 6.1 tree configured for i386 (defconfig) and prepared for external
+# modules, kept in the cache: about a minute to make, once.
+get_i386_tree() {
+	local tree=$CACHE/i386-6.1 tmp
+	[ -x "$tree/scripts/mod/modpost" ] && { echo "$tree"; return 0; }
+	ls /usr/src/linux-source-6.1.tar.* > /dev/null 2>&1 || return 1
+	tmp=$tree.tmp
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	tar -xf /usr/src/linux-source-6.1.tar.* -C "$tmp" --strip-components=1 &&
+		make -s -C "$tmp" ARCH=i386 defconfig >&2 &&
+		make -s -C "$tmp" ARCH=i386 -j"$(nproc)" modules_prepare >&2 &&
+		mv "$tmp" "$tree" && echo "$tree"
+}
+
 if get_checkpatch; then
 	out=$(cd "$TOP" && "$CP/scripts/checkpatch.pl" --no-tree --strict \
 		--terse --show-types -f $(ls driver/*.[ch] | grep -v '\.mod\.c$') \
@@ -63,5 +79,26 @@ for krel in $(cat "$CACHE/kernels/list" 2>/dev/null); do
 		"sparse clean on ${krel%%-*}" "$bad"
 	rm -rf "$dir"
 done
+# On 32-bit kernels a u64 division with / compiles to a call of libgcc's
+# __udivdi3 (or __divdi3, __umoddi3, __moddi3), which the kernel does not
+# export: the module would not load.  Build only; nothing boots it.
+if tree=$(get_i386_tree); then
+	dir=$BUILD/lint-i386
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	cp -r "$TOP/Kbuild" "$TOP/dkms.conf" "$TOP/driver" "$TOP/include" "$dir/"
+	out=$(make -C "$tree" ARCH=i386 M="$dir" W=1 CONFIG_BLK_DEV_QSNAP=m \
+		modules 2>&1)
+	rc=$?
+	bad=$(printf '%s\n' "$out" | grep -E 'warning:|error:'
+	      nm -u "$dir/driver/qsnap.ko" 2>/dev/null |
+		grep -E '__(u?div|u?mod)di3' | sed 's/$/ (u64 division: div_u64)/')
+	emit $([ $rc = 0 ] && [ -z "$bad" ]; echo $?) \
+		"32-bit (i386, 6.1) build clean, no libgcc divisions" "$bad"
+	rm -rf "$dir"
+else
+	emit 1 "32-bit (i386, 6.1) build clean, no libgcc divisions" \
+		"cannot prepare an i386 6.1 tree from linux-source-6.1"
+fi
 echo "1..$n"
 [ "$failed" = 0 ]
