@@ -41,15 +41,25 @@ struct qcow2_io {
 
 /**
  * struct qcow2_snapshot - one decoded snapshot table entry
+ * @l1_table_offset: file offset of the snapshot's L1 table.
+ * @l1_size:	its number of entries.
+ * @date_sec:	creation time, seconds since the epoch.
+ * @date_nsec:	and its nanoseconds.
+ * @extra_data_size: bytes of extra data after the fixed part.
+ * @vm_state_size_hdr: the entry's 32-bit VM state size.
+ * @vm_clock_nsec: guest clock at creation.
+ * @vm_state_size: the VM state size: the extra data's 64-bit field when
+ *		recorded, which overrides @vm_state_size_hdr.
+ * @disk_size:	the snapshot's own virtual disk size when its extra data
+ *		records one, else the image's size (what QEMU assumes).
+ * @icount:	instruction count from the extra data, -1 when not recorded.
+ * @id_str:	the id, NUL-terminated.
+ * @name:	the name, NUL-terminated.
+ * @extra_tail:	extra data past the fields QEMU defines, NULL when none.
+ * @entry_offset: file offset the entry was read from.
  *
- * Mirrors QEMU's QCowSnapshot plus the raw extra data fields.  @disk_size is
- * the snapshot's own virtual disk size when its extra data records one, else
- * the image's size (what QEMU assumes).  @icount is -1 when not recorded.
- * @vm_state_size_hdr is the entry's 32-bit field, which the extra data's
- * 64-bit one overrides in @vm_state_size; @extra_tail holds the extra data
- * past the fields QEMU defines (NULL when there is none), so that together
- * the fields say everything the entry's bytes say (qcow2_snapshot_same()).
- * @entry_offset is where the entry was read from.
+ * Mirrors QEMU's QCowSnapshot plus the raw fields, so that together they
+ * say everything the entry's bytes say (qcow2_snapshot_same()).
  */
 struct qcow2_snapshot {
 	u64 l1_table_offset;
@@ -70,12 +80,43 @@ struct qcow2_snapshot {
 
 /**
  * struct qcow2_image - a decoded, validated qcow2 header
+ * @version:	2 or 3.
+ * @cluster_bits: log2 of @cluster_size (9..21).
+ * @cluster_size: bytes per cluster.
+ * @size:	current virtual disk size in bytes.
+ * @file_size:	size of the image file when it was opened.
+ * @l1_table_offset: file offset of the current state's L1 table.
+ * @l1_size:	its number of entries.
+ * @header_length: bytes of the header (72 for version 2).
+ * @refcount_order: log2 of the refcount width in bits.
+ * @crypt_method: QCOW2_CRYPT_* (0: not encrypted).
+ * @compression_type: QCOW2_COMPRESSION_ZLIB (deflate) or _ZSTD.
+ * @extended_l2: L2 entries have subcluster bitmaps (incompatible bit 4).
+ * @subcluster_bits: log2 of the subcluster size: @cluster_bits - 5 with
+ *		extended L2, else @cluster_bits.
+ * @csize_shift: bit position of the sector count in a compressed
+ *		cluster descriptor (62 - (@cluster_bits - 8)).
+ * @incompatible_features: the header's feature bitmaps.
+ * @compatible_features: likewise.
+ * @autoclear_features: likewise.
+ * @backing_file_offset: file offset of the backing file name, 0 if none.
+ * @backing_file_size: its length in bytes.
+ * @backing_file: the backing file name, NUL-terminated; "" when none.
+ * @backing_format: the backing format extension, NUL-terminated; "" when none.
+ * @data_file:	the external data file name extension, NUL-terminated.
+ * @has_data_file: incompatible bit 2: data clusters are in a data file.
+ * @data_file_size: where data clusters must lie: the data file's size,
+ *		else @file_size.
+ * @nb_snapshots: entries in the snapshot table.
+ * @snapshots_offset: file offset of the snapshot table.
+ * @snapshots:	@nb_snapshots decoded entries, after qcow2_read_snapshots().
+ * @err:	the line the last failing function left.
  */
 struct qcow2_image {
 	u32 version;
 	u32 cluster_bits;
 	u64 cluster_size;
-	u64 size;			/* current virtual disk size, bytes */
+	u64 size;
 	u64 file_size;
 	u64 l1_table_offset;
 	u32 l1_size;
@@ -84,19 +125,18 @@ struct qcow2_image {
 	u32 crypt_method;
 	u32 compression_type;
 	bool extended_l2;
-	u32 subcluster_bits;		/* cluster_bits - 5 with extended L2 */
-	u32 csize_shift;		/* compressed descriptor layout */
+	u32 subcluster_bits;
+	u32 csize_shift;
 	u64 incompatible_features;
 	u64 compatible_features;
 	u64 autoclear_features;
 	u64 backing_file_offset;
 	u32 backing_file_size;
-	/* From the header, NUL-terminated; "" when absent. */
 	char backing_file[QCOW2_MAX_BACKING_FILE_NAME + 1];
 	char backing_format[QCOW2_MAX_BACKING_FORMAT + 1];
 	char data_file[QCOW2_MAX_DATA_FILE_NAME + 1];
-	bool has_data_file;		/* incompatible bit 2 */
-	u64 data_file_size;		/* where data clusters must lie */
+	bool has_data_file;
+	u64 data_file_size;
 	u32 nb_snapshots;
 	u64 snapshots_offset;
 	struct qcow2_snapshot *snapshots;
@@ -106,7 +146,8 @@ struct qcow2_image {
 /**
  * struct qcow2_view - the disk one attach exposes: a snapshot or the
  * current state, reduced to what the read path needs.
- * @l1_table_offset, @l1_size: the L1 table (validated).
+ * @l1_table_offset: file offset of the L1 table (validated).
+ * @l1_size:	its number of entries.
  * @l1_used: how many L1 entries can map guest data below @disk_size:
  *	     min(@l1_size, entries needed for @disk_size).
  * @disk_size: the exposed size in bytes.
