@@ -61,6 +61,8 @@ vm_build_guest_tools() {
 		"$TOP/tests/selftests/qsnap_killopen.c"
 	gcc -static -O2 -Wall -Wextra -I"$TOP/include/uapi" \
 		-o "$out/qsnap_race" "$TOP/tests/selftests/qsnap_race.c"
+	gcc -static -O2 -Wall -Wextra -I"$TOP/include/uapi" \
+		-o "$out/qsnap_cycles" "$TOP/tests/selftests/qsnap_cycles.c"
 	echo "$out"
 }
 
