@@ -360,62 +360,79 @@ static int qsnap_zero(struct iov_iter *iter, u64 len)
 }
 
 /*
- * Read guest bytes [@pos, @pos + @len) as layer @li shows them into @iter.
- * What the layer does not allocate comes from the layer below (at the same
- * guest offset), or is zeros below the last layer and past a layer's size.
- * Recursion is bounded by the chain length (QSNAP_MAX_BACKING + 1).
+ * Read guest bytes [@pos, @pos + @len) of the device into @iter.  Each
+ * extent comes from the first layer, top-down, that allocates it: a layer
+ * passes down what it leaves unallocated (at the same guest offset); past
+ * a layer's size, and below the last layer, the bytes are zeros.  Hence a
+ * loop over the layers per extent, not a call per layer: the stack does
+ * not grow with the chain.  @hole[li] is where the unallocated run of
+ * layer li found last ends, so that a long hole in the upper layers is
+ * mapped once, not again for every extent read from below it.
  */
-static int qsnap_read_layer(struct qsnap_device *qs, struct qsnap_walk *w,
-			    unsigned int li, struct iov_iter *iter, u64 pos,
-			    u64 len)
+static int qsnap_read_range(struct qsnap_device *qs, struct qsnap_walk *w,
+			    struct iov_iter *iter, u64 pos, u64 len)
 {
-	struct qsnap_layer *layer = &qs->layers[li];
+	u64 hole[QSNAP_MAX_BACKING + 1] = { 0 };
+	struct qsnap_layer *layer;
 	struct qcow2_mapping ext;
-	u64 avail, tail;
+	unsigned int li;
+	u64 n;
 	int ret;
 
-	avail = pos < layer->size ? min(len, layer->size - pos) : 0;
-	tail = len - avail;
-
-	if (layer->im->format == QSNAP_FORMAT_RAW) {
-		ret = qsnap_read_data(qs, w, layer, iter, pos, avail);
-		if (ret)
-			return ret;
-		avail = 0;
-	}
-	while (avail) {
-		ret = qsnap_map(qs, w, layer, pos, avail, &ext);
-		if (ret)
-			return ret;
-		switch (ext.type) {
-		case QCOW2_MAP_UNALLOCATED:
-			if (li + 1 < qs->nr_layers)
-				ret = qsnap_read_layer(qs, w, li + 1, iter,
-						       pos, ext.len);
-			else
-				ret = qsnap_zero(iter, ext.len);
-			break;
-		case QCOW2_MAP_ZERO:
-			ret = qsnap_zero(iter, ext.len);
-			break;
-		case QCOW2_MAP_DATA:
-			ret = qsnap_read_data(qs, w, layer, iter,
-					      ext.host_offset, ext.len);
-			break;
-		case QCOW2_MAP_COMPRESSED:
-			if (w->nowait) {
-				w->compressed = true;
-				return -EAGAIN;
+	while (len) {
+		n = len;
+		for (li = 0; li < qs->nr_layers; li++) {
+			layer = &qs->layers[li];
+			if (pos >= layer->size)
+				break;
+			n = min(n, layer->size - pos);
+			if (pos < hole[li]) {
+				n = min(n, hole[li] - pos);
+				continue;
 			}
-			ret = qsnap_read_compressed(qs, layer, iter, pos, &ext);
-			break;
+			if (layer->im->format == QSNAP_FORMAT_RAW)
+				break;
+			ret = qsnap_map(qs, w, layer, pos, n, &ext);
+			if (ret)
+				return ret;
+			n = ext.len;
+			if (ext.type != QCOW2_MAP_UNALLOCATED)
+				break;
+			hole[li] = pos + n;
+		}
+
+		if (li == qs->nr_layers || pos >= layer->size) {
+			ret = qsnap_zero(iter, n);
+		} else if (layer->im->format == QSNAP_FORMAT_RAW) {
+			ret = qsnap_read_data(qs, w, layer, iter, pos, n);
+		} else {
+			switch (ext.type) {
+			case QCOW2_MAP_ZERO:
+				ret = qsnap_zero(iter, n);
+				break;
+			case QCOW2_MAP_DATA:
+				ret = qsnap_read_data(qs, w, layer, iter,
+						      ext.host_offset, n);
+				break;
+			case QCOW2_MAP_COMPRESSED:
+				if (w->nowait) {
+					w->compressed = true;
+					return -EAGAIN;
+				}
+				ret = qsnap_read_compressed(qs, layer, iter,
+							    pos, &ext);
+				break;
+			default:
+				ret = -EIO;	/* unreachable: the loop goes on */
+				break;
+			}
 		}
 		if (ret)
 			return ret;
-		pos += ext.len;
-		avail -= ext.len;
+		pos += n;
+		len -= n;
 	}
-	return tail ? qsnap_zero(iter, tail) : 0;
+	return 0;
 }
 
 /* Read the part of @bio in [@w->pos, @w->end), and move @w->pos on. */
@@ -446,7 +463,7 @@ static int qsnap_read_bio(struct qsnap_device *qs, struct qsnap_walk *w,
 	iov_iter_advance(&iter, skip);
 	iov_iter_truncate(&iter, todo);
 
-	ret = qsnap_read_layer(qs, w, 0, &iter, pos + skip, todo);
+	ret = qsnap_read_range(qs, w, &iter, pos + skip, todo);
 	w->pos = pos + skip + todo - iov_iter_count(&iter);
 	return ret;
 }
