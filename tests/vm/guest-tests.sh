@@ -196,6 +196,7 @@ section "trust: fresh attaches, re-created snapshots, killed openers, races"
 trust_fresh_attach
 trust_recreated_snapshot
 trust_killed_openers
+trust_confined_opener
 trust_escaped_names
 trust_attach_detach_race 5
 trust_random 8

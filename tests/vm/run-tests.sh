@@ -131,7 +131,7 @@ for krel in $(vm_kernels); do
 		continue
 	fi
 	emit 0 "[$short] module builds without warnings"
-	VM_EXTRA_BINS="jq qemu-io qemu-img" \
+	VM_EXTRA_BINS="jq qemu-io qemu-img apparmor_parser" \
 		run_guest "$short" "$krel" "$ko" "$TOP/tests/vm/guest-tests.sh"
 	run_install_guest "$short" "$krel"
 done
