@@ -2,7 +2,11 @@
 #
 # qsnap: make            build driver/qsnap.ko and tools/qsnapctl
 #        make KDIR=...   build the module against another kernel's build tree
-#        make check      the whole test suite (unit tests + VMs on 6.1, 6.12)
+#        make deps       install the packages and guest kernels the tests need
+#        make check      the whole test suite (make deps first; about an hour)
+#        make check-host the host tiers: unit, diff, lint, 60 s of fuzzing
+#        make check-vm   the VM tier; KERNELS="6.12" (or "6.1 6.12 debug")
+#                        picks the guests
 #        make demo       boot a VM and show a snapshot mounted from /dev/qsnap0
 #        make lint       checkpatch + sparse over the driver, both kernels
 #        make fuzz       fuzz the qcow2 format code (FUZZ_TIME seconds, 300)
@@ -24,7 +28,8 @@ export CFLAGS
 
 FUZZ_TIME ?= 300
 
-.PHONY: all module tools clean clean-module check unit demo lint fuzz bench \
+.PHONY: all module tools clean clean-module deps check check-host check-vm \
+	unit demo lint fuzz bench \
 	install install-module install-tools uninstall
 
 all: module tools
@@ -38,8 +43,18 @@ tools:
 unit:
 	$(MAKE) -C tests/unit run
 
+deps:
+	bash tests/vm/deps.sh
+
 check:
 	bash tests/run-all.sh
+
+check-host:
+	bash tests/run-all.sh --host
+
+KERNELS ?=
+check-vm:
+	QSNAP_KERNELS="$(KERNELS)" bash tests/run-all.sh --vm
 
 demo:
 	bash tests/vm/demo.sh

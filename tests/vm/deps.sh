@@ -6,6 +6,8 @@
 # bookworm-backports) into a private cache.  Idempotent: a second run only
 # checks.  Prints nothing on success but progress lines on stderr.
 # Arguments: more packages to install (make bench adds fio).
+# deps.sh --check installs nothing: it exits 1, naming what is missing and
+# saying "run make deps", if a package or a kernel is not there.
 #
 # Outputs (under $QSNAP_CACHE, default /var/cache/qsnap):
 #   kernels/<release>/vmlinuz          the guest kernel
@@ -123,4 +125,22 @@ main() {
 	log "kernels: ${rels[*]}"
 }
 
-main "$@"
+# What is missing, on stderr; exit 1 if anything is.
+check() {
+	local -a miss
+	mapfile -t miss < <(missing_pkgs "${HOST_PKGS[@]}")
+	if [ ${#miss[@]} -gt 0 ]; then
+		log "missing packages: ${miss[*]}; run make deps (as root)"
+		exit 1
+	fi
+	if [ ! -s "$CACHE/kernels/list" ]; then
+		log "no guest kernels in $CACHE/kernels; run make deps (as root)"
+		exit 1
+	fi
+}
+
+if [ "${1:-}" = --check ]; then
+	check
+else
+	main "$@"
+fi
