@@ -12,7 +12,7 @@
 #        make fuzz       fuzz the qcow2 format code (FUZZ_TIME seconds, 300)
 #        make bench      qsnap vs loop vs qemu-nbd in a VM (not part of check)
 #        make install    module, qsnapctl, man page, udev rule, completion
-#                        (DESTDIR, PREFIX, KVER as usual; see README.md)
+#                        (DESTDIR, PREFIX, KVER as usual; see docs/usage.md)
 
 KVER ?= $(shell uname -r)
 KDIR ?= /lib/modules/$(KVER)/build

@@ -86,7 +86,7 @@ vm_copy_binary() {
 }
 
 # vm_install KREL DESTDIR: what an admin gets on kernel KREL, into DESTDIR
-# (nothing of the host touched but DKMS's signing key, see README):
+# (nothing of the host touched but DKMS's signing key, see docs/usage.md):
 # "make install" from a copy of the tree (module in lib/modules/KREL/extra,
 # qsnapctl in usr/local/sbin, man page, udev rule), then "dkms add, build,
 # install" of the same tree in private DKMS trees.  Prints the path of the
