@@ -143,7 +143,7 @@ for krel in $(vm_kernels); do
 		continue
 	fi
 	emit 0 "[$short] module builds without warnings"
-	VM_EXTRA_BINS="jq qemu-io qemu-img apparmor_parser" \
+	VM_EXTRA_BINS="jq qemu-io qemu-img apparmor_parser sha256sum" \
 		run_guest "$short" "$krel" "$ko" "$TOP/tests/vm/guest-tests.sh"
 	run_install_guest "$short" "$krel"
 done
@@ -161,7 +161,7 @@ run_sanitizer_tier() {
 			emit 0 "[debug] module builds without warnings"
 			VM_KERNEL=$tree/arch/x86/boot/bzImage \
 			VM_APPEND="pci=noacpi kasan_multi_shot" VM_TIMEOUT=3000 \
-			VM_EXTRA_BINS="jq qemu-io qemu-img" \
+			VM_EXTRA_BINS="jq qemu-io qemu-img sha256sum" \
 				run_guest debug debug "$ko" "$TOP/tests/vm/debug-guest.sh"
 		else
 			emit 1 "[debug] module builds without warnings"
