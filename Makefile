@@ -95,6 +95,7 @@ clean-module:
 	@if [ -d "$(KDIR)" ]; then \
 		$(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
 	rm -f driver/*.o driver/*.ko driver/*.mod* driver/.*.cmd \
+	      qcow2/*.o qcow2/.*.cmd \
 	      driver/modules.order Module.symvers modules.order .*.cmd
 
 clean: clean-module

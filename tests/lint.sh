@@ -10,6 +10,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${QSNAP_BUILD:-$TOP/build}
 CACHE=${QSNAP_CACHE:-/var/cache/qsnap}
 CP=$BUILD/checkpatch
+. "$TOP/tests/module-tree.sh"
 
 n=0
 failed=0
@@ -52,9 +53,11 @@ get_i386_tree() {
 		mv "$tmp" "$tree" && echo "$tree"
 }
 
+# qcow2/qcow2_user.h is userspace C that stands in for kernel headers
+# (its own __printf, min(), ...): not kernel code.
 if get_checkpatch; then
 	out=$(cd "$TOP" && "$CP/scripts/checkpatch.pl" --no-tree --strict \
-		--terse --show-types -f $(ls driver/*.[ch] | grep -v '\.mod\.c$') \
+		--terse --show-types -f $(ls driver/*.[ch] qcow2/*.[ch] | grep -vE '\.mod\.c$|qcow2_user\.h$') \
 		include/uapi/linux/qsnap.h 2>&1)
 	# --terse prints one line per finding and a total line per file.
 	# Without a tree checkpatch cannot tell the kernel's own zlib API
@@ -70,7 +73,7 @@ for krel in $(cat "$CACHE/kernels/list" 2>/dev/null); do
 	dir=$BUILD/lint-$krel
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	cp -r "$TOP/Kbuild" "$TOP/dkms.conf" "$TOP/driver" "$TOP/include" "$dir/"
+	copy_module_tree "$dir"
 	out=$(make -C "/lib/modules/$krel/build" M="$dir" C=2 \
 		CONFIG_BLK_DEV_QSNAP=m modules 2>&1)
 	rc=$?
@@ -86,7 +89,7 @@ if tree=$(get_i386_tree); then
 	dir=$BUILD/lint-i386
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	cp -r "$TOP/Kbuild" "$TOP/dkms.conf" "$TOP/driver" "$TOP/include" "$dir/"
+	copy_module_tree "$dir"
 	out=$(make -C "$tree" ARCH=i386 M="$dir" W=1 CONFIG_BLK_DEV_QSNAP=m \
 		modules 2>&1)
 	rc=$?

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * libFuzzer harness for the qcow2 format code (driver/qcow2*.c), fed
+ * libFuzzer harness for the qcow2 format code (qcow2/qcow2*.c), fed
  * through the entry points the module uses, in the order it uses them:
  * qcow2_open(), qcow2_find_snapshot(), qcow2_select() for the current state
  * and each snapshot, qcow2_decode_l1_entry() for every L1 entry the view

@@ -9,6 +9,7 @@ set -euo pipefail
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${QSNAP_CACHE:-/var/cache/qsnap}
 BUILD=${QSNAP_BUILD:-$TOP/build}
+. "$TOP/tests/module-tree.sh"
 export QSNAP_CACHE=$CACHE
 
 # Virtio modules in load order; those built into a kernel are skipped.
@@ -28,7 +29,7 @@ vm_build_module() {
 	local krel=$1 kdir=${2:-/lib/modules/$1/build} dir=$BUILD/$1/src
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	cp -r "$TOP/Kbuild" "$TOP/dkms.conf" "$TOP/driver" "$TOP/include" "$dir/"
+	copy_module_tree "$dir"
 	make -s -C "$kdir" M="$dir" CONFIG_BLK_DEV_QSNAP=m \
 		W=1 modules >&2 2> "$BUILD/$krel/build.log" || {
 		cat "$BUILD/$krel/build.log" >&2
@@ -95,7 +96,7 @@ vm_install() {
 	local krel=$1 dest=$2 src=$BUILD/$1/install-src dk=$BUILD/$1/dkms ver
 	rm -rf "$src" "$dest" "$dk"
 	mkdir -p "$src" "$dest" "$dk/tree" "$dk/src" "$dk/inst/$krel"
-	cp -r "$TOP"/{Kbuild,Makefile,dkms.conf,driver,include,tools} "$src/"
+	copy_module_tree "$src" Makefile tools
 	make -s -C "$src" install DESTDIR="$dest" KVER="$krel" >&2 ||
 		return 1
 	depmod -b "$dest" "$krel"

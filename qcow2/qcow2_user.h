@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * What the qcow2 format code (driver/qcow2*.c) needs from the kernel,
+ * What the qcow2 format code (qcow2/qcow2*.c) needs from the kernel,
  * provided for the userspace builds of the same files: qsnapctl, the unit
- * tests and the fuzzer.  Included by driver/qcow2_port.h only.
+ * tests and the fuzzer.  Included by qcow2_port.h only.
  */
 #ifndef QSNAP_QCOW2_USER_H
 #define QSNAP_QCOW2_USER_H
