@@ -110,7 +110,7 @@ struct qsnap_l2cache {
  * @raw_has_qcow2_magic: raw: the file starts with the qcow2 magic
  * @shareable:	read through snapshots only: later attaches of snapshots of
  *		the same image may share it (qsnap_image.c says why)
- * @img:	qcow2: the decoded header and snapshot table
+ * @qcow2:	qcow2: the decoded header and snapshot table
  * @map_lock:	serialises @l2 and img.err
  * @l2:		qcow2: cached L2 tables
  * @zcache_lock: serialises @zcache and @zstat
@@ -131,7 +131,7 @@ struct qsnap_image {
 	u32 format;
 	bool raw_has_qcow2_magic;
 	bool shareable;
-	struct qcow2_image img;
+	struct qcow2_image qcow2;
 	struct mutex map_lock;		/* l2 and img.err */
 	struct qsnap_l2cache l2;
 	struct mutex zcache_lock;	/* zcache and zstat */
@@ -188,7 +188,7 @@ struct qsnap_watch {
 /**
  * struct qsnap_device - one attached snapshot, /dev/qsnapN
  * @index:	N
- * @added:	registered: detach may remove it (under qsnap_ctl_mutex; until
+ * @added:	registered: detach may remove it (under qsnap_index_mutex; until
  *		then the index lookup finds it for GET_INFO only)
  * @state:	under disk->open_mutex
  * @layers:	@nr_layers layers: [0] the attached image, then its backing
@@ -229,6 +229,12 @@ static inline struct qsnap_layer *qsnap_top(struct qsnap_device *qs)
 	return &qs->layers[0];
 }
 
+/* The device's size: the top layer's in whole sectors, as QEMU exports it. */
+static inline u64 qsnap_disk_bytes(struct qsnap_device *qs)
+{
+	return round_down(qsnap_top(qs)->size, SECTOR_SIZE);
+}
+
 /* Asynchronous reads one request may have in flight (qsnap_aio.c). */
 #define QSNAP_CMD_AIOS	4
 
@@ -253,16 +259,16 @@ struct qsnap_aio {
 };
 
 /* Parts a request with compressed clusters is cut into (qsnap_io.c). */
-#define QSNAP_CMD_PARTS	4
+#define QSNAP_CMD_SLICES	4
 
 /**
- * struct qsnap_part - a part of a request, read by its own work item
+ * struct qsnap_slice - a part of a request, read by its own work item
  * @work:	reads it
  * @cmd:	the request
  * @start:	its first guest byte
  * @end:	the guest byte after its last
  */
-struct qsnap_part {
+struct qsnap_slice {
 	struct work_struct work;
 	struct qsnap_cmd *cmd;
 	u64 start;
@@ -282,12 +288,12 @@ enum qsnap_cmd_phase {
  * @phase:	what @work is to do
  * @resume:	guest byte the walk goes on from; the bytes before it are
  *		read or being read
- * @ref:	1 per walk (or part) going on, plus one per read in flight
+ * @ref:	1 per walk (or slice) going on, plus one per read in flight
  * @error:	-errno the request ends with (the first one)
  * @retry:	an asynchronous read came back short: redo it synchronously
  * @nr_aio:	entries of @aio used
  * @aio:	the request's asynchronous reads
- * @parts:	the request cut up to decompress on several CPUs
+ * @slices:	the request cut up to decompress on several CPUs
  */
 struct qsnap_cmd {
 	struct list_head node;
@@ -299,20 +305,32 @@ struct qsnap_cmd {
 	bool retry;
 	unsigned int nr_aio;
 	struct qsnap_aio aio[QSNAP_CMD_AIOS];
-	struct qsnap_part parts[QSNAP_CMD_PARTS];
+	struct qsnap_slice slices[QSNAP_CMD_SLICES];
 };
 
-/* qsnap_io.c */
-extern const struct blk_mq_ops qsnap_mq_ops;
+/* qsnap_file.c */
+ssize_t qsnap_file_read_padded(struct file *file, void *buf, size_t len,
+			       u64 off);
 int qsnap_file_pread(void *opaque, void *buf, size_t len, u64 off);
+u64 qsnap_file_size(struct file *file);
 __printf(3, 4)
 void qsnap_io_err(struct qsnap_device *qs, const struct qsnap_layer *layer,
 		  const char *fmt, ...);
-int qsnap_io_init(struct qsnap_device *qs);
-void qsnap_io_exit(struct qsnap_device *qs);
-void qsnap_queue_work(struct work_struct *work);
+struct file *qsnap_data_file(const struct qsnap_image *im,
+			     const struct iov_iter *iter, u64 pos, u64 len);
 int qsnap_read_data_sync(struct qsnap_device *qs, struct qsnap_layer *layer,
 			 struct iov_iter *iter, u64 pos, u64 len);
+
+/* qsnap_layer.c */
+int qsnap_layer_open(struct qsnap_layer *layer, int fd, u32 format, int data_fd);
+int qsnap_layer_select(struct qsnap_layer *top, const char *snapshot);
+int qsnap_layers_check_chain(struct qsnap_device *qs, bool no_backing);
+int qsnap_layers_setup(struct qsnap_device *qs);
+void qsnap_layers_free(struct qsnap_device *qs);
+
+/* qsnap_io.c: the request path */
+extern const struct blk_mq_ops qsnap_mq_ops;
+void qsnap_queue_work(struct work_struct *work);
 
 /* qsnap_aio.c */
 bool qsnap_aio_read(struct qsnap_cmd *cmd, struct qsnap_layer *layer,
@@ -334,8 +352,7 @@ int qsnap_image_setup(struct qsnap_image *im);
 struct qsnap_image *qsnap_image_find(const struct qsnap_image *fresh);
 void qsnap_image_publish(struct qsnap_image *im, bool shareable);
 void qsnap_image_put(struct qsnap_image *im);
-int qsnap_image_debugfs_init(void);
-void qsnap_image_debugfs_exit(void);
+void qsnap_images_memory(unsigned int *images, size_t *bytes);
 
 /* qsnap_watch.c */
 int qsnap_watch_init(struct qsnap_device *qs);
@@ -350,13 +367,18 @@ void qsnap_l2c_exit(struct qsnap_l2cache *c);
 __be64 *qsnap_l2c_get(struct qsnap_l2cache *c, struct mutex *lock,
 		      struct file *file, u64 offset, bool nowait);
 
-/* qsnap_main.c */
-int qsnap_open(struct gendisk *disk, bool write);
+/* qsnap_disk.c */
 int qsnap_add(struct qsnap_device *qs, u32 index);
-void qsnap_remove(struct qsnap_device *qs);
 void qsnap_free(struct qsnap_device *qs);
-extern struct mutex qsnap_ctl_mutex;
-extern struct idr qsnap_index_idr;
+int qsnap_detach(u32 index);
+int qsnap_get_info(u32 index, struct qsnap_info *info);
+int qsnap_disk_init(void);
+void qsnap_disk_exit(void);
+void qsnap_devices_memory(unsigned int *devices, size_t *bytes);
+
+/* qsnap_debugfs.c */
+void qsnap_debugfs_init(void);
+void qsnap_debugfs_exit(void);
 
 /* qsnap_settings.c */
 int qsnap_settings_get(const struct qsnap_attach *arg,

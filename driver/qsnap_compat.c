@@ -81,21 +81,3 @@ bool qsnap_compat_dio_align(struct file *file, unsigned int *offset_align,
 #endif
 	return true;
 }
-
-/*
- * v6.5 ("block: pass a gendisk to ->open" and "block: replace fmode_t with
- * a block-specific type for block open flags") changed ->open to take the
- * gendisk and a blk_mode_t.  qsnap_open() is the version-independent
- * implementation, in qsnap_main.c.
- */
-#ifdef QSNAP_HAVE_OPEN_GENDISK
-int qsnap_bdev_open(struct gendisk *disk, blk_mode_t mode)
-{
-	return qsnap_open(disk, mode & BLK_OPEN_WRITE);
-}
-#else
-int qsnap_bdev_open(struct block_device *bdev, fmode_t mode)
-{
-	return qsnap_open(bdev->bd_disk, mode & FMODE_WRITE);
-}
-#endif

@@ -35,14 +35,23 @@ bool qsnap_compat_dio_align(struct file *file, unsigned int *offset_align,
 			    unsigned int *mem_align);
 
 /*
- * v6.5 changed ->open (qsnap_compat.c): qsnap_bdev_open() is the
- * block_device_operations entry, qsnap_open() (qsnap_main.c) the
- * version-independent implementation.
+ * v6.5 ("block: pass a gendisk to ->open"): ->open takes the gendisk and
+ * a blk_mode_t.  QSNAP_DEFINE_BDEV_OPEN(fn) defines fn##_bdev(), the
+ * block_device_operations entry for either signature, calling the
+ * version-independent int fn(struct gendisk *disk, bool write).
  */
 #ifdef QSNAP_HAVE_OPEN_GENDISK
-int qsnap_bdev_open(struct gendisk *disk, blk_mode_t mode);
+#define QSNAP_DEFINE_BDEV_OPEN(fn)					\
+static int fn##_bdev(struct gendisk *disk, blk_mode_t mode)		\
+{									\
+	return fn(disk, mode & BLK_OPEN_WRITE);			\
+}
 #else
-int qsnap_bdev_open(struct block_device *bdev, fmode_t mode);
+#define QSNAP_DEFINE_BDEV_OPEN(fn)					\
+static int fn##_bdev(struct block_device *bdev, fmode_t mode)		\
+{									\
+	return fn(bdev->bd_disk, mode & FMODE_WRITE);			\
+}
 #endif
 
 #endif /* QSNAP_COMPAT_H */

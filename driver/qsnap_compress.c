@@ -148,7 +148,7 @@ static struct qsnap_zctx *qsnap_zctx_create(const struct qcow2_image *img)
 
 static int qsnap_zcache_create(struct qsnap_image *im)
 {
-	u32 cluster_size = im->img.cluster_size;	/* at most 2 MiB */
+	u32 cluster_size = im->qcow2.cluster_size;	/* at most 2 MiB */
 	struct qsnap_zcache *zc;
 	unsigned int i;
 
@@ -176,31 +176,6 @@ static int qsnap_zcache_create(struct qsnap_image *im)
 fail:
 	qsnap_zcache_free(zc);
 	return -ENOMEM;
-}
-
-/*
- * Read @len bytes at @off; the part past the end of the file reads as zeros
- * (a stream may end in the file's last, partial sector).  Returns the bytes
- * that came from the file, or -errno.
- */
-static ssize_t qsnap_file_read_padded(struct file *file, void *buf,
-				      size_t len, u64 off)
-{
-	loff_t pos = off;
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = kernel_read(file, buf + done, len - done, &pos);
-		if (n < 0)
-			return n;
-		if (!n) {
-			memset(buf + done, 0, len - done);
-			break;
-		}
-		done += n;
-	}
-	return done;
 }
 
 /* Returns NULL, or why the stream is not one cluster of data. */
@@ -260,7 +235,7 @@ static int qsnap_decompress_cluster(struct qsnap_device *qs,
 				    const struct qcow2_mapping *map,
 				    struct qsnap_zctx *ctx)
 {
-	u64 cluster_size = layer->im->img.cluster_size;
+	u64 cluster_size = layer->im->qcow2.cluster_size;
 	const char *why;
 	ssize_t got;
 
@@ -271,7 +246,7 @@ static int qsnap_decompress_cluster(struct qsnap_device *qs,
 			     got, map->host_offset);
 		return got;
 	}
-	if (layer->im->img.compression_type == QCOW2_COMPRESSION_ZLIB)
+	if (layer->im->qcow2.compression_type == QCOW2_COMPRESSION_ZLIB)
 		why = qsnap_inflate(ctx, map->compressed_len, ctx->out,
 				    cluster_size);
 	else
@@ -323,7 +298,7 @@ static struct qsnap_zctx *qsnap_zctx_get(struct qsnap_image *im)
 	}
 	if (zc->nr_ctx >= zc->max_ctx)
 		return NULL;
-	ctx = qsnap_zctx_create(&im->img);
+	ctx = qsnap_zctx_create(&im->qcow2);
 	if (!IS_ERR(ctx)) {
 		WRITE_ONCE(zc->nr_ctx, zc->nr_ctx + 1);
 	} else if (zc->nr_ctx) {
@@ -384,7 +359,7 @@ int qsnap_read_compressed(struct qsnap_device *qs, struct qsnap_layer *layer,
 			  const struct qcow2_mapping *map)
 {
 	struct qsnap_image *im = layer->im;
-	u64 in_cluster = qcow2_offset_into_cluster(&im->img, guest_pos);
+	u64 in_cluster = qcow2_offset_into_cluster(&im->qcow2, guest_pos);
 	struct qsnap_zslot *slot;
 	struct qsnap_zctx *ctx;
 	int ret = 0;
@@ -464,13 +439,13 @@ void qsnap_compress_exit(struct qsnap_image *im)
 size_t qsnap_compress_bytes(const struct qsnap_image *im)
 {
 	const struct qsnap_zcache *zc = im->zcache;
-	size_t cluster_size = im->img.cluster_size, bytes, ctx;
+	size_t cluster_size = im->qcow2.cluster_size, bytes, ctx;
 
 	if (!zc)
 		return 0;
 	bytes = sizeof(*zc) + zc->nr_slots * (sizeof(*zc->slots) + cluster_size);
 	ctx = sizeof(struct qsnap_zctx) + 3 * cluster_size;
-	if (im->img.compression_type == QCOW2_COMPRESSION_ZLIB)
+	if (im->qcow2.compression_type == QCOW2_COMPRESSION_ZLIB)
 		ctx += zlib_inflate_workspacesize();
 	else
 		ctx += zstd_dstream_workspace_bound(max_t(size_t, cluster_size,

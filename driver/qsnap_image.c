@@ -26,12 +26,9 @@
 #define pr_fmt(fmt) "qsnap: " fmt
 
 #include <linux/blkdev.h>
-#include <linux/debugfs.h>
 #include <linux/file.h>
 #include <linux/fs.h>
-#include <linux/idr.h>
 #include <linux/module.h>
-#include <linux/seq_file.h>
 #include <linux/slab.h>
 
 #include "qsnap.h"
@@ -40,8 +37,6 @@
 /* Every image set up for reading (also those not shared: debugfs). */
 static LIST_HEAD(qsnap_images);
 static DEFINE_MUTEX(qsnap_images_mutex);
-
-static struct dentry *qsnap_debugfs_dir;
 
 /**
  * qsnap_image_alloc() - a new, empty image with one reference
@@ -102,7 +97,7 @@ int qsnap_image_setup(struct qsnap_image *im)
 	qsnap_image_open_direct(im);
 	if (im->format != QSNAP_FORMAT_QCOW2)
 		return 0;
-	return qsnap_l2c_init(&im->l2, im->img.cluster_size,
+	return qsnap_l2c_init(&im->l2, im->qcow2.cluster_size,
 			      im->set.l2_cache_kb);
 }
 
@@ -116,7 +111,7 @@ static void qsnap_image_release(struct kref *ref)
 
 	qsnap_compress_exit(im);
 	qsnap_l2c_exit(&im->l2);
-	qcow2_close(&im->img);
+	qcow2_close(&im->qcow2);
 	if (im->direct)
 		fput(im->direct);
 	if (im->data_file)
@@ -150,7 +145,7 @@ static bool qsnap_same_file(struct file *a, struct file *b)
 static bool qsnap_image_same(const struct qsnap_image *a,
 			     const struct qsnap_image *b)
 {
-	const struct qcow2_image *x = &a->img, *y = &b->img;
+	const struct qcow2_image *x = &a->qcow2, *y = &b->qcow2;
 	u32 i;
 
 	if (!a->shareable ||
@@ -227,10 +222,10 @@ static size_t qsnap_image_bytes(struct qsnap_image *im)
 	size_t bytes = sizeof(*im) + 2 * (strlen(im->path) + 1);
 	u32 i;
 
-	bytes += (size_t)im->img.nb_snapshots * sizeof(*im->img.snapshots);
-	for (i = 0; i < im->img.nb_snapshots; i++)
-		bytes += strlen(im->img.snapshots[i].id_str) + 1 +
-			 strlen(im->img.snapshots[i].name) + 1;
+	bytes += (size_t)im->qcow2.nb_snapshots * sizeof(*im->qcow2.snapshots);
+	for (i = 0; i < im->qcow2.nb_snapshots; i++)
+		bytes += strlen(im->qcow2.snapshots[i].id_str) + 1 +
+			 strlen(im->qcow2.snapshots[i].name) + 1;
 	mutex_lock(&im->map_lock);
 	bytes += (size_t)im->l2.nr * im->l2.table_size +
 		 (sizeof(struct hlist_head) << im->l2.hash_bits);
@@ -241,51 +236,21 @@ static size_t qsnap_image_bytes(struct qsnap_image *im)
 	return bytes;
 }
 
-/*
- * /sys/kernel/debug/qsnap/memory: what qsnap itself holds for the images
- * and the devices (not the block layer's own per-device memory):
- *   images N, image_bytes B, devices N, device_bytes B
+/**
+ * qsnap_images_memory() - what the images set up for reading hold
+ * @images: out: how many there are
+ * @bytes: out: their bytes (header, snapshot table, caches)
  */
-static int qsnap_memory_show(struct seq_file *m, void *unused)
+void qsnap_images_memory(unsigned int *images, size_t *bytes)
 {
-	size_t image_bytes = 0, device_bytes = 0;
-	unsigned int images = 0, devices = 0, i;
-	struct qsnap_device *qs;
 	struct qsnap_image *im;
-	int id;
 
+	*images = 0;
+	*bytes = 0;
 	mutex_lock(&qsnap_images_mutex);
 	list_for_each_entry(im, &qsnap_images, node) {
-		images++;
-		image_bytes += qsnap_image_bytes(im);
+		(*images)++;
+		*bytes += qsnap_image_bytes(im);
 	}
 	mutex_unlock(&qsnap_images_mutex);
-	mutex_lock(&qsnap_ctl_mutex);
-	idr_for_each_entry(&qsnap_index_idr, qs, id) {
-		devices++;
-		device_bytes += sizeof(*qs) +
-				qs->nr_layers * sizeof(*qs->layers);
-		for (i = 0; i < qs->nr_layers; i++)
-			device_bytes += (size_t)qs->layers[i].view.l1_used *
-					sizeof(__be64);
-	}
-	mutex_unlock(&qsnap_ctl_mutex);
-	seq_printf(m, "images %u\nimage_bytes %zu\ndevices %u\ndevice_bytes %zu\n",
-		   images, image_bytes, devices, device_bytes);
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(qsnap_memory);
-
-/* Without debugfs the module works all the same: nothing is checked. */
-int qsnap_image_debugfs_init(void)
-{
-	qsnap_debugfs_dir = debugfs_create_dir("qsnap", NULL);
-	debugfs_create_file("memory", 0444, qsnap_debugfs_dir, NULL,
-			    &qsnap_memory_fops);
-	return 0;
-}
-
-void qsnap_image_debugfs_exit(void)
-{
-	debugfs_remove_recursive(qsnap_debugfs_dir);
 }

@@ -14,6 +14,23 @@
  * by default (disk to request pages, no page cache) and then
  * asynchronously (qsnap_aio.c), else with vfs_iter_read() - and a zero or
  * unallocated run is zero-filled, so no bounce buffer is needed.
+ *
+ * A request's life, and the function that moves it on (read top-down, as
+ * loop.c's lo_rw_aio -> lo_rw_aio_do_completion -> lo_complete_rq):
+ *
+ *   queued   qsnap_queue_rq(): one reference, on @qs->queue
+ *   walked   qsnap_queue_work(): qsnap_walk_request() without waiting, as far as
+ *            cached tables, zeros and asynchronous reads go
+ *     -> in flight   qsnap_aio_read(): a reference per read; each
+ *                    completion drops one (qsnap_aio_complete())
+ *     -> WALK        qsnap_hand_over(): the rest needs an L2 table read, a
+ *                    buffered read or a snapshot check: qsnap_cmd_work()
+ *     -> slices      qsnap_hand_over(): compressed clusters, up to
+ *                    QSNAP_CMD_SLICES walks at once: qsnap_slice_work()
+ *     -> RETRY       qsnap_cmd_done(): an asynchronous read came back
+ *                    short; qsnap_cmd_work() redoes it synchronously
+ *   done     qsnap_cmd_put() of the last reference ->
+ *            blk_mq_complete_request() -> qsnap_complete_rq()
  */
 #define pr_fmt(fmt) "qsnap: " fmt
 
@@ -26,138 +43,6 @@
 #include <linux/uio.h>
 
 #include "qsnap.h"
-
-/* qcow2_io.pread: read exactly @len bytes, or fail. */
-int qsnap_file_pread(void *opaque, void *buf, size_t len, u64 off)
-{
-	struct file *file = opaque;
-	loff_t pos = off;
-	ssize_t n;
-
-	while (len) {
-		n = kernel_read(file, buf, len, &pos);
-		if (n < 0)
-			return n;
-		if (!n)
-			return -EIO;	/* the file shrank under us */
-		buf += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/**
- * qsnap_io_err() - log an error found while serving a request
- * @qs: the device
- * @layer: the image it concerns
- * @fmt: printf format of the message
- *
- * Corrupt metadata or data and read errors: one line naming the device and
- * the image, rate-limited per device, so that one damaged image cannot
- * silence the messages of another.
- */
-void qsnap_io_err(struct qsnap_device *qs, const struct qsnap_layer *layer,
-		  const char *fmt, ...)
-{
-	struct va_format vaf;
-	va_list args;
-
-	if (!__ratelimit(&qs->io_ratelimit))
-		return;
-	va_start(args, fmt);
-	vaf.fmt = fmt;
-	vaf.va = &args;
-	pr_err("%s: %s: %pV", qs->disk->disk_name, layer->im->log_path, &vaf);
-	va_end(args);
-}
-
-/*
- * Set up a layer's image (or, for a snapshot, take one in use that is the
- * same, and drop its own), then load the layer's L1 table.
- */
-static int qsnap_layer_init(struct qsnap_layer *layer,
-			    const struct qsnap_settings *set)
-{
-	size_t l1_bytes = (size_t)layer->view.l1_used * sizeof(__be64);
-	struct qsnap_image *im = layer->im, *shared = NULL;
-	bool share = layer->view.snapshot && set->share_images;
-	int ret;
-
-	im->set = *set;
-	if (share)
-		shared = qsnap_image_find(im);
-	if (!shared) {
-		ret = qsnap_image_setup(im);
-		if (ret)
-			return ret;
-		qsnap_image_publish(im, share);
-	} else {
-		/* Same table entry by entry: the same index in the shared one. */
-		if (layer->view.snapshot) {
-			ptrdiff_t sn = layer->view.snapshot - im->img.snapshots;
-
-			layer->view.snapshot = &shared->img.snapshots[sn];
-		}
-		layer->im = shared;
-		qsnap_image_put(im);
-		im = shared;
-	}
-	if (im->format != QSNAP_FORMAT_QCOW2 || !l1_bytes)
-		return 0;
-	layer->l1 = kvmalloc(l1_bytes, GFP_KERNEL);
-	if (!layer->l1)
-		return -ENOMEM;
-	ret = qsnap_file_pread(im->file, layer->l1, l1_bytes,
-			       layer->view.l1_table_offset);
-	if (ret)
-		pr_err("%s: cannot read the L1 table (error %d)\n", im->log_path,
-		       ret);
-	return ret;
-}
-
-static void qsnap_layer_exit(struct qsnap_layer *layer)
-{
-	kvfree(layer->l1);
-	layer->l1 = NULL;
-}
-
-/**
- * qsnap_io_init() - load the L1 tables and set up the caches of every layer
- * @qs: a device whose layers are opened and validated
- *
- * Return: 0 or -errno (a failed L1 read is logged).
- */
-int qsnap_io_init(struct qsnap_device *qs)
-{
-	unsigned int i;
-	int ret;
-
-	ratelimit_state_init(&qs->io_ratelimit, DEFAULT_RATELIMIT_INTERVAL,
-			     DEFAULT_RATELIMIT_BURST);
-	ret = qsnap_watch_init(qs);
-	if (ret)
-		return ret;
-	for (i = 0; i < qs->nr_layers; i++) {
-		ret = qsnap_layer_init(&qs->layers[i], &qs->set);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-/**
- * qsnap_io_exit() - free what qsnap_io_init() allocated (also after a
- * partial failure)
- * @qs: the device
- */
-void qsnap_io_exit(struct qsnap_device *qs)
-{
-	unsigned int i;
-
-	for (i = 0; i < qs->nr_layers; i++)
-		qsnap_layer_exit(&qs->layers[i]);
-	qsnap_watch_exit(qs);
-}
 
 /*
  * One walk over a request, or over a part of it: how it may read, and how
@@ -181,7 +66,7 @@ struct qsnap_walk {
 static int qsnap_map_locked(struct qsnap_layer *layer, u64 pos, u64 len,
 			    bool nowait, struct qcow2_mapping *ext)
 {
-	struct qcow2_image *img = &layer->im->img;
+	struct qcow2_image *img = &layer->im->qcow2;
 	u64 l2_span = 1ULL << (img->cluster_bits + qcow2_l2_bits(img));
 	u64 l1_index = qcow2_offset_to_l1_index(img, pos);
 	u32 l2_index = qcow2_offset_to_l2_index(img, pos);
@@ -257,77 +142,9 @@ static int qsnap_map(struct qsnap_device *qs, struct qsnap_walk *w,
 	ret = qsnap_map_locked(layer, pos, len, w->nowait, ext);
 	if (ret && ret != -ENOMEM && ret != -EAGAIN)
 		qsnap_io_err(qs, layer, "%*pE\n",
-			     (int)strlen(layer->im->img.err), layer->im->img.err);
+			     (int)strlen(layer->im->qcow2.err), layer->im->qcow2.err);
 	mutex_unlock(&layer->im->map_lock);
 	return ret;
-}
-
-/*
- * O_DIRECT where the layer has it and the range and pages are aligned for
- * it; otherwise through the page cache.
- */
-static struct file *qsnap_data_file(const struct qsnap_image *im,
-				    const struct iov_iter *iter, u64 pos,
-				    u64 len)
-{
-	struct iov_iter sub = *iter;
-
-	iov_iter_truncate(&sub, len);
-	/* As the block layer checks it: addresses, then segment lengths. */
-	if (im->direct && !((pos | len) & (im->direct_align - 1)) &&
-	    iov_iter_is_aligned(&sub, im->direct_mem_align - 1,
-				im->direct_align - 1))
-		return im->direct;
-	return im->data_file ?: im->file;
-}
-
-/**
- * qsnap_read_data_sync() - read data of a layer synchronously
- * @qs: the device
- * @layer: the layer
- * @iter: where the bytes go; advanced by @len
- * @pos: offset in the layer's data (its data file or the image itself)
- * @len: bytes to read
- *
- * Zeros past the end of the file, as QEMU reads them.
- *
- * Return: 0 or -errno (logged).
- */
-int qsnap_read_data_sync(struct qsnap_device *qs, struct qsnap_layer *layer,
-			 struct iov_iter *iter, u64 pos, u64 len)
-{
-	struct qsnap_image *im = layer->im;
-	struct file *buffered = im->data_file ?: im->file;
-	struct file *file = qsnap_data_file(im, iter, pos, len);
-	struct iov_iter sub = *iter;
-	loff_t fpos = pos;
-	ssize_t n;
-
-	iov_iter_truncate(&sub, len);
-	while (iov_iter_count(&sub)) {
-		n = vfs_iter_read(file, &sub, &fpos, 0);
-		if (n == -EINVAL && file != buffered) {
-			/* The file system wants more alignment: read buffered. */
-			file = buffered;
-			sub = *iter;
-			iov_iter_truncate(&sub, len);
-			fpos = pos;
-			continue;
-		}
-		if (n < 0) {
-			qsnap_io_err(qs, layer, "read error %zd at offset %llu%s\n",
-				     n, pos, im->data_file ?
-				     " of the data file" : "");
-			return n;
-		}
-		if (!n) {
-			/* A data cluster may end past EOF; QEMU reads zeros. */
-			iov_iter_zero(iov_iter_count(&sub), &sub);
-			break;
-		}
-	}
-	iov_iter_advance(iter, len);
-	return 0;
 }
 
 /*
@@ -469,7 +286,7 @@ static int qsnap_read_bio(struct qsnap_device *qs, struct qsnap_walk *w,
 }
 
 /* Map and read [@w->pos, @w->end) of the request. */
-static int qsnap_walk(struct qsnap_device *qs, struct qsnap_walk *w)
+static int qsnap_walk_request(struct qsnap_device *qs, struct qsnap_walk *w)
 {
 	struct request *rq = blk_mq_rq_from_pdu(w->cmd);
 	struct bio *bio;
@@ -513,7 +330,7 @@ static void qsnap_cmd_work(struct work_struct *work)
 	noio = memalloc_noio_save();
 	switch (cmd->phase) {
 	case QSNAP_CMD_WALK:
-		qsnap_cmd_fail(cmd, qsnap_walk(qs, &w));
+		qsnap_cmd_fail(cmd, qsnap_walk_request(qs, &w));
 		memalloc_noio_restore(noio);
 		qsnap_cmd_put(cmd);
 		break;
@@ -528,22 +345,22 @@ static void qsnap_cmd_work(struct work_struct *work)
 }
 
 /*
- * One of the parts a request with compressed clusters is cut into: parts
+ * One of the slices a request with compressed clusters is cut into: slices
  * decompress in parallel.  They read synchronously (the request's
  * asynchronous reads are the queue worker's alone).
  */
-static void qsnap_part_work(struct work_struct *work)
+static void qsnap_slice_work(struct work_struct *work)
 {
-	struct qsnap_part *part = container_of(work, struct qsnap_part, work);
-	struct qsnap_cmd *cmd = part->cmd;
+	struct qsnap_slice *slice = container_of(work, struct qsnap_slice, work);
+	struct qsnap_cmd *cmd = slice->cmd;
 	struct qsnap_device *qs = blk_mq_rq_from_pdu(cmd)->q->queuedata;
 	struct qsnap_walk w = {
-		.cmd = cmd, .pos = part->start, .end = part->end,
+		.cmd = cmd, .pos = slice->start, .end = slice->end,
 	};
 	unsigned int noio;
 
 	noio = memalloc_noio_save();
-	qsnap_cmd_fail(cmd, qsnap_walk(qs, &w));
+	qsnap_cmd_fail(cmd, qsnap_walk_request(qs, &w));
 	memalloc_noio_restore(noio);
 	qsnap_cmd_put(cmd);
 }
@@ -551,7 +368,7 @@ static void qsnap_part_work(struct work_struct *work)
 /*
  * Hand the rest of a request, from @cmd->resume, to workers: one, or - if
  * the walk stopped at a compressed cluster and more than one cluster is
- * left - up to QSNAP_CMD_PARTS, cut at cluster boundaries, so that a large
+ * left - up to QSNAP_CMD_SLICES, cut at cluster boundaries, so that a large
  * read of a compressed image decompresses on several CPUs.  The walk's
  * reference goes with them.
  */
@@ -560,11 +377,11 @@ static void qsnap_hand_over(struct qsnap_device *qs, struct qsnap_cmd *cmd,
 {
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	struct qsnap_image *im = qsnap_top(qs)->im;
-	u64 cs = im->format == QSNAP_FORMAT_QCOW2 ? im->img.cluster_size : SZ_64K;
+	u64 cs = im->format == QSNAP_FORMAT_QCOW2 ? im->qcow2.cluster_size : SZ_64K;
 	u64 start = cmd->resume, end = qsnap_rq_end(rq);
 	u64 first = round_down(start, cs);
 	u64 clusters = div64_u64(end - first + cs - 1, cs);
-	unsigned int i, n = min_t(u64, clusters, QSNAP_CMD_PARTS);
+	unsigned int i, n = min_t(u64, clusters, QSNAP_CMD_SLICES);
 
 	if (!compressed || n < 2) {
 		cmd->phase = QSNAP_CMD_WALK;
@@ -573,12 +390,12 @@ static void qsnap_hand_over(struct qsnap_device *qs, struct qsnap_cmd *cmd,
 	}
 	atomic_add(n - 1, &cmd->ref);
 	for (i = 0; i < n; i++) {
-		struct qsnap_part *part = &cmd->parts[i];
+		struct qsnap_slice *slice = &cmd->slices[i];
 
-		part->cmd = cmd;
-		part->start = max(start, first + div_u64(clusters * i, n) * cs);
-		part->end = min(end, first + div_u64(clusters * (i + 1), n) * cs);
-		queue_work(qs->wq, &part->work);
+		slice->cmd = cmd;
+		slice->start = max(start, first + div_u64(clusters * i, n) * cs);
+		slice->end = min(end, first + div_u64(clusters * (i + 1), n) * cs);
+		queue_work(qs->wq, &slice->work);
 	}
 }
 
@@ -618,7 +435,7 @@ void qsnap_queue_work(struct work_struct *work)
 			.end = qsnap_rq_end(blk_mq_rq_from_pdu(cmd)),
 			.nowait = true, .aio = true,
 		};
-		ret = qsnap_walk(qs, &w);
+		ret = qsnap_walk_request(qs, &w);
 		if (ret == -EAGAIN) {
 			cmd->resume = w.pos;
 			qsnap_hand_over(qs, cmd, w.compressed);
@@ -670,8 +487,8 @@ static int qsnap_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	unsigned int i;
 
 	INIT_WORK(&cmd->work, qsnap_cmd_work);
-	for (i = 0; i < QSNAP_CMD_PARTS; i++)
-		INIT_WORK(&cmd->parts[i].work, qsnap_part_work);
+	for (i = 0; i < QSNAP_CMD_SLICES; i++)
+		INIT_WORK(&cmd->slices[i].work, qsnap_slice_work);
 	return 0;
 }
 

@@ -46,8 +46,8 @@ int qsnap_watch_init(struct qsnap_device *qs)
 		return 0;	/* the current state is not watched */
 	w->watched = true;
 	w->next = jiffies + msecs_to_jiffies(qs->set.recheck_ms);
-	w->table_offset = qsnap_top(qs)->im->img.snapshots_offset;
-	w->table_count = qsnap_top(qs)->im->img.nb_snapshots;
+	w->table_offset = qsnap_top(qs)->im->qcow2.snapshots_offset;
+	w->table_count = qsnap_top(qs)->im->qcow2.nb_snapshots;
 	return qcow2_snapshot_copy(&w->sn, sn);
 }
 
@@ -64,7 +64,7 @@ static void qsnap_watch_io(struct qsnap_device *qs, struct qcow2_io *io)
 	*io = (struct qcow2_io) {
 		.pread = qsnap_file_pread,
 		.opaque = file,
-		.file_size = i_size_read(file->f_mapping->host),
+		.file_size = qsnap_file_size(file),
 	};
 }
 
