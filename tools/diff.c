@@ -235,7 +235,7 @@ static void detach_index(uint32_t index)
 	memset(&arg, 0, sizeof(arg));
 	arg.index = index;
 	if (ioctl(ctl, QSNAP_IOC_DETACH, &arg) < 0)
-		warnx("/dev/qsnap%" PRIu32 ": detach failed: %s", index,
+		warnx(QSNAP_DEV_FMT ": detach failed: %s", index,
 		      strerror(errno));
 	close(ctl);
 }
@@ -259,9 +259,9 @@ static int refine_exact(const char *image, struct side *a, struct side *b,
 
 	if (attach_side(image, a, &ia) || attach_side(image, b, &ib))
 		goto out;
-	snprintf(path, sizeof(path), "/dev/qsnap%" PRIu32, ia);
+	snprintf(path, sizeof(path), QSNAP_DEV_FMT, ia);
 	fa = open(path, O_RDONLY | O_CLOEXEC);
-	snprintf(path, sizeof(path), "/dev/qsnap%" PRIu32, ib);
+	snprintf(path, sizeof(path), QSNAP_DEV_FMT, ib);
 	fb = open(path, O_RDONLY | O_CLOEXEC);
 	ba = malloc(EXACT_CHUNK);
 	bb = malloc(EXACT_CHUNK);

@@ -551,7 +551,7 @@ static int cmd_attach(int argc, char **argv)
 		return 1;
 	if (json)
 		return show_device(arg.index, true);
-	printf("/dev/qsnap%" PRIu32 "\n", arg.index);
+	printf(QSNAP_DEV_FMT "\n", arg.index);
 	return 0;
 }
 
@@ -612,7 +612,7 @@ static int cmd_detach(int argc, char **argv)
 		n = list_indexes(&idx);
 		failed = n < 0;
 		for (i = 0; i < n; i++) {
-			snprintf(name, sizeof(name), "/dev/qsnap%" PRIu32, idx[i]);
+			snprintf(name, sizeof(name), QSNAP_DEV_FMT, idx[i]);
 			failed |= detach_one(ctl, name, idx[i], true);
 		}
 		if (n > 0)

@@ -6,6 +6,7 @@
 #ifndef QSNAPCTL_H
 #define QSNAPCTL_H
 
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,11 @@ void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int open_control(void);
+
+/* printf formats of a device's names, for its uint32_t index */
+#define QSNAP_DEV_FMT		"/dev/qsnap%" PRIu32	/* the block device */
+#define QSNAP_DISK_FMT		"qsnap%" PRIu32		/* its kernel name */
+#define QSNAP_SYSFS_FMT		"/sys/block/" QSNAP_DISK_FMT
 
 int parse_index(const char *s, uint32_t *index);
 /* "/dev/qsnapN", "qsnapN" or "N" */

@@ -69,7 +69,7 @@ static int read_backing(uint32_t index, struct strlist *l)
 	FILE *f;
 	int ret = 0;
 
-	snprintf(path, sizeof(path), "/sys/block/qsnap%" PRIu32 "/qsnap/backing",
+	snprintf(path, sizeof(path), QSNAP_SYSFS_FMT "/qsnap/backing",
 		 index);
 	f = fopen(path, "re");
 	if (!f)
@@ -89,7 +89,7 @@ static long long read_number_attr(uint32_t index, const char *name)
 	long long v = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/sys/block/qsnap%" PRIu32 "/qsnap/%s",
+	snprintf(path, sizeof(path), QSNAP_SYSFS_FMT "/qsnap/%s",
 		 index, name);
 	f = fopen(path, "re");
 	if (!f)
@@ -117,8 +117,8 @@ static int read_partitions(uint32_t index, struct strlist *l)
 	DIR *d;
 	int ret = 0;
 
-	snprintf(path, sizeof(path), "/sys/block/qsnap%" PRIu32, index);
-	wl = snprintf(want, sizeof(want), "qsnap%" PRIu32 "p", index);
+	snprintf(path, sizeof(path), QSNAP_SYSFS_FMT, index);
+	wl = snprintf(want, sizeof(want), QSNAP_DISK_FMT "p", index);
 	d = opendir(path);
 	if (!d)
 		return 0;
@@ -160,7 +160,7 @@ static int read_mounts(uint32_t index, struct device_desc *d)
 
 	if (!f)
 		return 0;
-	wl = snprintf(want, sizeof(want), "/dev/qsnap%" PRIu32, index);
+	wl = snprintf(want, sizeof(want), QSNAP_DEV_FMT, index);
 	while (!ret && fgets(line, sizeof(line), f)) {
 		src = strtok_r(line, " ", &save);
 		dst = strtok_r(NULL, " ", &save);
@@ -243,7 +243,7 @@ static void json_desc(struct json *j, const struct device_desc *d)
 	char name[32];
 	int i;
 
-	snprintf(name, sizeof(name), "/dev/qsnap%" PRIu32, in->index);
+	snprintf(name, sizeof(name), QSNAP_DEV_FMT, in->index);
 	json_open_object(j, NULL);
 	json_string(j, "name", name);
 	json_u64(j, "index", in->index);
@@ -296,7 +296,7 @@ static void text_info(const struct device_desc *d)
 	int i;
 
 	format_size(size, sizeof(size), in->size);
-	printf("/dev/qsnap%" PRIu32 "\n", in->index);
+	printf(QSNAP_DEV_FMT "\n", in->index);
 	printf("  image:         %s\n", shown(in->image));
 	if (is_snapshot(d)) {
 		format_date(date, sizeof(date), in->date_sec);
@@ -338,7 +338,7 @@ static void text_list_row(const struct device_desc *d)
 	char name[32], size[32], date[32];
 	int i;
 
-	snprintf(name, sizeof(name), "/dev/qsnap%" PRIu32, in->index);
+	snprintf(name, sizeof(name), QSNAP_DEV_FMT, in->index);
 	format_size(size, sizeof(size), in->size);
 	if (is_snapshot(d))
 		format_date(date, sizeof(date), in->date_sec);
@@ -366,7 +366,7 @@ int show_device(uint32_t index, bool json)
 	ret = get_desc(ctl, index, &d);
 	close(ctl);
 	if (ret) {
-		warnx("/dev/qsnap%" PRIu32 ": %s", index, strerror(-ret));
+		warnx(QSNAP_DEV_FMT ": %s", index, strerror(-ret));
 		return 1;
 	}
 	if (json) {
@@ -436,7 +436,7 @@ int cmd_list(int argc, char **argv)
 		if (ret == -ENODEV)
 			continue;	/* detached meanwhile */
 		if (ret) {
-			warnx("/dev/qsnap%" PRIu32 ": %s", idx[i], strerror(-ret));
+			warnx(QSNAP_DEV_FMT ": %s", idx[i], strerror(-ret));
 			continue;
 		}
 		if (json) {
