@@ -6,7 +6,8 @@
 #        make check      the whole test suite (make deps first; about an hour)
 #        make check-host the host tiers: unit, diff, lint, 60 s of fuzzing
 #        make check-vm   the VM tier; KERNELS="6.12" (or "6.1 6.12 debug")
-#                        picks the guests
+#                        picks the guests, SUITES="hostile,differential"
+#                        the kinds of tests (tests/vm/suites/)
 #        make demo       boot a VM and show a snapshot mounted from /dev/qsnap0
 #        make lint       checkpatch + sparse over the driver, both kernels
 #        make fuzz       fuzz the qcow2 format code (FUZZ_TIME seconds, 300)
@@ -53,8 +54,9 @@ check-host:
 	bash tests/run-all.sh --host
 
 KERNELS ?=
+SUITES ?=
 check-vm:
-	QSNAP_KERNELS="$(KERNELS)" bash tests/run-all.sh --vm
+	QSNAP_KERNELS="$(KERNELS)" QSNAP_SUITES="$(SUITES)" bash tests/run-all.sh --vm
 
 demo:
 	bash tests/vm/demo.sh

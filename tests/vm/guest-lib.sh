@@ -8,6 +8,20 @@ PATH=$PATH:/usr/local/bin
 export PATH
 
 pass() { echo "ok - $1"; }
+
+# run_suites KIND...: source /bin/suites/KIND.sh and run suite_KIND, for
+# each KIND in order that /etc/qsnap-suites names (one per line; every
+# KIND when the file is empty: make check-vm SUITES=...).
+run_suites() {
+	for _suite in "$@"; do
+		if [ -s /etc/qsnap-suites ] &&
+		   ! grep -qx "$_suite" /etc/qsnap-suites; then
+			continue
+		fi
+		. "/bin/suites/$_suite.sh"
+		"suite_$_suite"
+	done
+}
 # section NAME: the tests that follow are counted under NAME in the
 # summary (hostile images, lifecycle races, ...; see tests/vm/run-tests.sh).
 section() { echo "section: $1"; }

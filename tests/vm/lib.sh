@@ -124,6 +124,8 @@ vm_install() {
 # modules and qsnap.ko, then powers off with reboot -f.  VM_EXTRA_MODULES
 # names more modules of the kernel to load first (e.g. "loop nbd"),
 # VM_EXTRA_BINS host programs to copy with their libraries (e.g. fio),
+# VM_SUITES the kinds of tests the guest runs (tests/vm/suites/: "hostile
+# differential", commas or blanks; all when empty).
 # VM_EXTRA_TREE a directory to copy over the root.  If GUEST_SCRIPT mounts
 # a root at /newroot, /init switches to it instead of powering off.
 vm_initramfs() {
@@ -160,6 +162,12 @@ vm_initramfs() {
 	cp "$TOP/tests/vm/guest-lib.sh" "$TOP/tests/vm/guest-manifest.sh" \
 	   "$TOP/tests/vm/guest-lifecycle.sh" "$TOP/tests/vm/guest-cli.sh" \
 	   "$TOP/tests/vm/guest-trust.sh" "$root/bin/"
+	mkdir -p "$root/bin/suites"
+	cp "$TOP"/tests/vm/suites/*.sh "$root/bin/suites/"
+	# The kinds of tests to run, one per line; an empty file: all.
+	local suites=${VM_SUITES:-}
+	: > "$root/etc/qsnap-suites"
+	[ -z "$suites" ] || printf '%s\n' ${suites//,/ } > "$root/etc/qsnap-suites"
 	cp "$script" "$root/bin/guest-main.sh"
 	cat > "$root/init" <<'INIT'
 #!/bin/sh
@@ -202,6 +210,12 @@ vm_run() {
 	local krel=$1 initrd=$2 disk=$3 log=$4 timeout=${5:-1200}
 	local kernel=${VM_KERNEL:-$CACHE/kernels/$krel/vmlinuz}
 	local append="console=ttyS0 panic=-1 loglevel=7"
+	# Under TCG on a loaded 2-core host a vCPU thread can go unscheduled
+	# for longer than RCU's 21 s stall limit: seen as a "self-detected
+	# stall" in qemu-io clearing pages while two guests ran.  120 s keeps
+	# a real stall reported, with the hung-task detector and the tests'
+	# own time bounds behind it.
+	append+=" rcupdate.rcu_cpu_stall_timeout=120"
 	# SLUB debug and KFENCE are compiled into the 6.12 cloud kernel.  The
 	# benchmark sets VM_DEBUG_APPEND to "" (they slow every allocation).
 	append+=" ${VM_DEBUG_APPEND-slub_debug=FZPU kfence.sample_interval=1}"

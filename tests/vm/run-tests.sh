@@ -126,7 +126,10 @@ run_install_guest() {	# SHORT KREL
 
 # QSNAP_KERNELS (make check-vm KERNELS=...): the guests to run, e.g. "6.12"
 # or "6.1 debug"; all of them (6.1, 6.12 and the sanitizer kernel, debug)
-# when empty.  A kernel's install guest runs with it.
+# when empty.  A kernel's install guest runs with it.  QSNAP_SUITES (make
+# check-vm SUITES=...): the kinds of tests the guests run, the names of
+# tests/vm/suites/*.sh ("hostile,differential"); all when empty.
+export VM_SUITES=${QSNAP_SUITES:-}
 want_kernel() {
 	[ -z "${QSNAP_KERNELS:-}" ] && return 0
 	case " ${QSNAP_KERNELS//,/ } " in
