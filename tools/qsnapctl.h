@@ -52,11 +52,19 @@ struct qcow2_image;
 
 /* qsnapctl.c: "Usage:" and the help of one command */
 void cmd_help(const char *cmd, FILE *out);
+
+/* snapshots.c */
+int cmd_snapshots(int argc, char **argv);
 /* Open and parse @path into @img; 0, or -errno after printing why. */
 int load_image(const char *path, struct qcow2_image *img, int *fdp);
 void snapshot_not_found(const struct qcow2_image *img, const char *image,
 			const char *snapshot);
 void image_warnings(const struct qcow2_image *img, const char *path);
+
+/* attach.c */
+int cmd_attach(int argc, char **argv);
+int cmd_detach(int argc, char **argv);
+int cmd_features(int argc, char **argv);
 int attach_image(const char *image, struct qsnap_attach *arg,
 		 bool no_backing, bool verbose);
 

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * qsnapctl helpers: messages in losetup's form ("qsnapctl: what: why"),
- * device names, sizes and dates.
+ * sizes and dates.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -42,83 +41,6 @@ int usage_error(const char *cmd, const char *fmt, ...)
 	fprintf(stderr, "Try '%s %s%s--help' for more information.\n", prog,
 		cmd ? cmd : "", cmd ? " " : "");
 	return EXIT_USAGE;
-}
-
-int open_control(void)
-{
-	int fd = open(CONTROL_PATH, O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		warnx("%s: %s%s", CONTROL_PATH, strerror(errno),
-		      errno == ENOENT ? " (is the qsnap module loaded?)" :
-		      errno == EACCES ? " (qsnapctl needs root)" : "");
-	return fd;
-}
-
-int parse_index(const char *s, uint32_t *index)
-{
-	char *end;
-	unsigned long v;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v >= QSNAP_INDEX_ANY)
-		return -1;
-	*index = v;
-	return 0;
-}
-
-int device_index(const char *dev, uint32_t *index)
-{
-	const char *p = dev;
-
-	if (!strncmp(p, "/dev/", 5))
-		p += 5;
-	if (!strncmp(p, "qsnap", 5))
-		p += 5;
-	return parse_index(p, index);
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-int list_indexes(uint32_t **indexes)
-{
-	uint32_t *v = NULL, *nv, index;
-	struct dirent *de;
-	int n = 0;
-	DIR *d;
-
-	d = opendir("/sys/block");
-	if (!d) {
-		warnx("/sys/block: %s", strerror(errno));
-		return -1;
-	}
-	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, "qsnap", 5) ||
-		    device_index(de->d_name, &index))
-			continue;
-		nv = realloc(v, (n + 1) * sizeof(*v));
-		if (!nv) {
-			warnx("%s", strerror(ENOMEM));
-			free(v);
-			closedir(d);
-			return -1;
-		}
-		v = nv;
-		v[n++] = index;
-	}
-	closedir(d);
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_u32);
-	*indexes = v;
-	return n;
 }
 
 void format_size(char *buf, size_t len, uint64_t bytes)
