@@ -380,14 +380,30 @@ lifecycle_shared_image() {
 	for share in Y N; do
 		echo $share > /sys/module/qsnap/parameters/share_images
 		ok=1
+		: > /tmp/shared.devs
 		for i in 1 2 3 4 5 6 7 8 9 10; do
 			dev=$(qs_attach $D/img/shared/s4k.qcow2 s$i) || { ok=0; break; }
 			want=$(awk -F"$TAB" -v s=s$i '$1 == "same" && $3 == "shared/s4k.qcow2" && $4 == s { print $5; exit }' $D/manifest)
-			[ "$(sha_of "$dev")" = "$want" ] || { ok=0; echo "# $dev (s$i) reads wrong"; }
 			if [ $i = 1 ]; then
+				[ "$(sha_of "$dev")" = "$want" ] || { ok=0; echo "# $dev (s$i) reads wrong"; }
 				one=$(awk '$1 == "image_bytes" { print $2 }' $m)
+			else
+				echo "$dev s$i $want" >> /tmp/shared.devs
 			fi
 		done
+		# The other nine read in full two at a time (one per vCPU:
+		# hashing is most of the time), then the memory is measured.
+		shared_check() {
+			while read -r dev snap want; do
+				[ "$(sha_of "$dev")" = "$want" ] || echo "# $dev ($snap) reads wrong"
+			done
+		}
+		awk 'NR % 2 == 1' /tmp/shared.devs | shared_check > /tmp/shared.0 &
+		awk 'NR % 2 == 0' /tmp/shared.devs | shared_check > /tmp/shared.1
+		wait
+		cat /tmp/shared.0 /tmp/shared.1
+		grep -q 'reads wrong' /tmp/shared.0 /tmp/shared.1 && ok=0
+		[ "$(wc -l < /tmp/shared.devs)" = 9 ] || ok=0
 		ten=$(awk '$1 == "image_bytes" { print $2 }' $m)
 		images=$(awk '$1 == "images" { print $2 }' $m)
 		echo "# share_images=$share: image memory $((one / 1024)) KiB with one device, $((ten / 1024)) KiB with ten ($images image objects)"
