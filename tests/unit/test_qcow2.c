@@ -447,7 +447,7 @@ static void test_big_snapshot_table(void)
  */
 static void test_snapshot_identity(void)
 {
-	struct qcow2_snapshot copy, other;
+	struct qcow2_snapshot copy;
 	struct qcow2_image img, img2;
 	struct qcow2_view view;
 	u64 sn0 = 3 * CLUSTER;
