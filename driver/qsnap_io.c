@@ -240,7 +240,7 @@ static int qsnap_read_range(struct qsnap_device *qs, struct qsnap_walk *w,
 							    pos, &ext);
 				break;
 			default:
-				ret = -EIO;	/* unreachable: the loop goes on */
+				ret = -EIO;	/* UNALLOCATED: went on below */
 				break;
 			}
 		}
