@@ -82,6 +82,10 @@ run_guest() {
 	emit $? "[$label] the guest ran to the end"
 	if complaints=$(vm_console_complaints "$log"); then
 		echo "$complaints" | head -n 20 | sed 's/^/# /'
+		# The first report whole, so that a CI log alone shows where
+		# the kernel was (the console stays in the build tree).
+		echo "# the first report, from console line ${complaints%%:*}:"
+		sed -n "${complaints%%:*},+40p" "$log" | sed 's/^/#   /'
 		emit 1 "[$label] no kernel complaints on the console"
 	else
 		emit 0 "[$label] no kernel complaints on the console"
