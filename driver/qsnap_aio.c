@@ -14,8 +14,6 @@
  * past EOF, fall back to buffered reads and log errors, and that path is
  * the one the tests prove.
  */
-#define pr_fmt(fmt) "qsnap: " fmt
-
 #include <linux/blk-mq.h>
 #include <linux/fs.h>
 #include <linux/uio.h>

@@ -23,8 +23,6 @@
  * guest offset.  The zstd decoder refuses frames whose window exceeds a
  * cluster, which bounds its memory whatever the frame header claims.
  */
-#define pr_fmt(fmt) "qsnap: " fmt
-
 #include <linux/cpumask.h>
 #include <linux/fs.h>
 #include <linux/slab.h>

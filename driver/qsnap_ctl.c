@@ -9,8 +9,6 @@
  * the caller passed, then applies it: the layers (qsnap_layer.c), the
  * disk and its index (qsnap_disk.c).
  */
-#define pr_fmt(fmt) "qsnap: " fmt
-
 #include <linux/capability.h>
 #include <linux/file.h>
 #include <linux/fs.h>

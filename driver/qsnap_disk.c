@@ -4,8 +4,6 @@
  * its block_device_operations and its sysfs attributes, and what GET_INFO
  * says of a device.
  */
-#define pr_fmt(fmt) "qsnap: " fmt
-
 #include <linux/blkdev.h>
 #include <linux/file.h>
 #include <linux/idr.h>

@@ -6,8 +6,6 @@
  * line of an error found while serving a request.  Nothing here calls
  * back into the request path.
  */
-#define pr_fmt(fmt) "qsnap: " fmt
-
 #include <linux/fs.h>
 #include <linux/ratelimit.h>
 #include <linux/uio.h>

@@ -23,8 +23,6 @@
  * current state attached, every backing file, raw files) gets an image of
  * its own, filled from the file as it is at this attach.
  */
-#define pr_fmt(fmt) "qsnap: " fmt
-
 #include <linux/blkdev.h>
 #include <linux/file.h>
 #include <linux/fs.h>

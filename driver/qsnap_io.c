@@ -32,8 +32,6 @@
  *   done     qsnap_cmd_put() of the last reference ->
  *            blk_mq_complete_request() -> qsnap_complete_rq()
  */
-#define pr_fmt(fmt) "qsnap: " fmt
-
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/file.h>

@@ -11,8 +11,6 @@
  * caller serialises all calls (the image's map_lock), which
  * qsnap_l2c_get() drops while it reads a table.
  */
-#define pr_fmt(fmt) "qsnap: " fmt
-
 #include <linux/hash.h>
 #include <linux/list.h>
 #include <linux/log2.h>

@@ -6,8 +6,6 @@
  * snapshot view, and load the L1 tables.  The request path then only
  * reads what this prepared.
  */
-#define pr_fmt(fmt) "qsnap: " fmt
-
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/slab.h>

@@ -5,8 +5,6 @@
  * (qsnap_disk.c), the debugfs counters (qsnap_debugfs.c) and the control
  * device (qsnap_ctl.c).
  */
-#define pr_fmt(fmt) "qsnap: " fmt
-
 #include <linux/module.h>
 
 #include "qsnap.h"

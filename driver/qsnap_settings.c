@@ -5,8 +5,6 @@
  * The parameters are read once, at attach; a device keeps its settings
  * for life (sysfs shows them).
  */
-#define pr_fmt(fmt) "qsnap: " fmt
-
 #include <linux/moduleparam.h>
 
 #include "qsnap.h"

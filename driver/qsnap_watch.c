@@ -23,8 +23,6 @@
  * check that cannot read or parse the table says nothing either: the
  * device goes on serving, says so once, and tries again later.
  */
-#define pr_fmt(fmt) "qsnap: " fmt
-
 #include <linux/jiffies.h>
 #include <linux/slab.h>
 
