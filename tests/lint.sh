@@ -12,18 +12,8 @@ CACHE=${QSNAP_CACHE:-/var/cache/qsnap}
 CP=$BUILD/checkpatch
 . "$TOP/tests/module-tree.sh"
 
-n=0
-failed=0
-emit() {	# RC NAME [OUTPUT]
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - lint: $2"
-	else
-		echo "not ok $n - lint: $2"
-		printf '%s\n' "$3" | head -n 40 | sed 's/^/# /'
-		failed=$((failed + 1))
-	fi
-}
+. "$TOP/tests/tap.sh"
+TAP_PREFIX="lint: "
 
 # checkpatch.pl and the data files it reads, from the kernel source package.
 get_checkpatch() {
@@ -64,9 +54,9 @@ if get_checkpatch; then
 	# (zlib_inflateInit2, zlib_inflateReset) from new CamelCase.
 	bad=$(printf '%s\n' "$out" | grep -E ': (ERROR|WARNING|CHECK):' |
 	      grep -vE 'CAMELCASE: Avoid CamelCase: <zlib_inflate[A-Za-z0-9]*>$')
-	emit $([ -z "$bad" ]; echo $?) "checkpatch --strict clean" "$bad"
+	tap_emit $([ -z "$bad" ]; echo $?) "checkpatch --strict clean" "$bad"
 else
-	emit 1 "checkpatch --strict clean" "cannot install linux-source-6.1"
+	tap_emit 1 "checkpatch --strict clean" "cannot install linux-source-6.1"
 fi
 
 for krel in $(cat "$CACHE/kernels/list" 2>/dev/null); do
@@ -78,7 +68,7 @@ for krel in $(cat "$CACHE/kernels/list" 2>/dev/null); do
 		CONFIG_BLK_DEV_QSNAP=m modules 2>&1)
 	rc=$?
 	bad=$(printf '%s\n' "$out" | grep -E 'warning:|error:')
-	emit $([ $rc = 0 ] && [ -z "$bad" ]; echo $?) \
+	tap_emit $([ $rc = 0 ] && [ -z "$bad" ]; echo $?) \
 		"sparse clean on ${krel%%-*}" "$bad"
 	rm -rf "$dir"
 done
@@ -96,12 +86,11 @@ if tree=$(get_i386_tree); then
 	bad=$(printf '%s\n' "$out" | grep -E 'warning:|error:'
 	      nm -u "$dir/driver/qsnap.ko" 2>/dev/null |
 		grep -E '__(u?div|u?mod)di3' | sed 's/$/ (u64 division: div_u64)/')
-	emit $([ $rc = 0 ] && [ -z "$bad" ]; echo $?) \
+	tap_emit $([ $rc = 0 ] && [ -z "$bad" ]; echo $?) \
 		"32-bit (i386, 6.1) build clean, no libgcc divisions" "$bad"
 	rm -rf "$dir"
 else
-	emit 1 "32-bit (i386, 6.1) build clean, no libgcc divisions" \
+	tap_emit 1 "32-bit (i386, 6.1) build clean, no libgcc divisions" \
 		"cannot prepare an i386 6.1 tree from linux-source-6.1"
 fi
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_end

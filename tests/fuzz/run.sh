@@ -14,17 +14,11 @@ BUILD=${QSNAP_BUILD:-$TOP/build}/fuzz
 SECONDS_TO_RUN=${1:-60}
 mkdir -p "$BUILD/corpus" "$BUILD/artifacts"
 
-n=0
-failed=0
-emit() {	# RC NAME [DETAIL]
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - fuzz: $2"
-	else
-		echo "not ok $n - fuzz: $2"
-		[ -n "${3:-}" ] && printf '%s\n' "$3" | tail -n 30 | sed 's/^/# /'
-		failed=$((failed + 1))
-	fi
+. "$TOP/tests/tap.sh"
+TAP_PREFIX="fuzz: "
+# A failure's detail is its output's end (a sanitizer report ends there).
+emit() {	# RC NAME [OUTPUT]
+	tap_emit "$1" "$2" "$(printf '%s\n' "${3:-}" | tail -n 30)"
 }
 
 out=$(clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -33,7 +27,7 @@ out=$(clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 	"$TOP/qcow2/qcow2.c" "$TOP/qcow2/qcow2_snapshot.c" 2>&1)
 emit $? "harness builds (clang, ASan, UBSan)" "$out"
 if [ ! -x "$BUILD/fuzz_qcow2" ]; then
-	echo "1..$n"
+	tap_end
 	exit 1
 fi
 
@@ -56,5 +50,4 @@ rc=$?
 runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$')
 emit $rc "${SECONDS_TO_RUN} s, ${runs:-0} inputs, no crash, leak or sanitizer report" \
 	"$(grep -E 'ERROR|SUMMARY|==[0-9]+==|artifact' "$log")"
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_end

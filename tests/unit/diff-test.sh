@@ -11,12 +11,7 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 
-n=0
-failed=0
-t() {	# OK(0/1) TEXT
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=1; fi
-}
+. "$TOP/tests/tap.sh"
 
 make -s -C "$TOP/tools" OUT="$W/qsnapctl" >&2
 gcc -O2 -Wall -Wextra -o "$W/diffcheck" "$TOP/tests/selftests/qsnap_diffcheck.c"
@@ -27,7 +22,7 @@ while read -r image from to; do
 	out=$("$W/qsnapctl" diff "$W/img/$image" "$from" "$to" > "$W/ext" 2>&1 &&
 	      "$W/diffcheck" "$W/img/$name@$(side "$from").raw" \
 		"$W/img/$name@$(side "$to").raw" "$W/ext")
-	t $? "diff $image $from $to: every differing byte is listed ($(tail -n 1 <<< "$out"))"
+	tap_emit $? "diff $image $from $to: every differing byte is listed ($(tail -n 1 <<< "$out"))"
 done < "$W/img/cases"
 
 # The JSON form lists the same extents.
@@ -35,16 +30,16 @@ done < "$W/img/cases"
 "$W/qsnapctl" diff --json "$W/img/plain.qcow2" s1 s2 |
 	jq -r '.extents[] | "\(.offset) \(.length)"' > "$W/json"
 cmp -s "$W/text" "$W/json" && [ -s "$W/text" ]
-t $? "diff --json lists the same extents as the text form"
+tap_emit $? "diff --json lists the same extents as the text form"
 "$W/qsnapctl" diff "$W/img/plain.qcow2" s1 nope 2> "$W/err"
 [ $? = 1 ] && grep -q "snapshot 'nope' not found in .*plain.qcow2; available: 1 's1', 2 's2'$" "$W/err"
-t $? "diff with an unknown snapshot: exit 1, says which and lists those there are"
+tap_emit $? "diff with an unknown snapshot: exit 1, says which and lists those there are"
 qemu-img create -q -f qcow2 "$W/many.qcow2" 1M
 for i in $(seq 1 12); do qemu-img snapshot -c "m$i" "$W/many.qcow2"; done
 "$W/qsnapctl" diff "$W/many.qcow2" nope 2> "$W/err"
 [ $? = 1 ] && grep -q "10 'm10', and 2 more (qsnapctl snapshots .*many.qcow2)$" "$W/err" &&
 	! grep -q "m11" "$W/err"
-t $? "... a long list is cut after 10, with how many more there are"
+tap_emit $? "... a long list is cut after 10, with how many more there are"
 # Damaged images: diff parses untrusted tables too.  An ASan/UBSan build
 # over 100 copies of the images with 4 runs of 8 bytes overwritten (from
 # a seeded RANDOM, so a failure repeats) must exit 0 or 1, never crash or
@@ -81,7 +76,7 @@ for k in $(seq 1 100); do
 	done
 done
 [ $bad = 0 ]
-t $? "diff on 100 randomly damaged images: exit 0 or 1, no sanitizer report, no hang"
+tap_emit $? "diff on 100 randomly damaged images: exit 0 or 1, no sanitizer report, no hang"
 
 # Output that does not reach its file fails the command (a script must not
 # take an empty list for "nothing changed").
@@ -94,7 +89,7 @@ for cmd in "diff $W/img/plain.qcow2 s1 s2" "diff --json $W/img/plain.qcow2 s1 s2
 	[ $rc = 1 ] && grep -qx 'qsnapctl: write error: No space left on device' "$W/err"
 	ok=$?
 	[ $ok = 0 ] || echo "# exit $rc: $(head -c 200 "$W/err")"
-	t $ok "qsnapctl ${cmd//"$W/img/"/} > /dev/full: exit 1, 'write error: No space left on device'"
+	tap_emit $ok "qsnapctl ${cmd//"$W/img/"/} > /dev/full: exit 1, 'write error: No space left on device'"
 done
 
 # Sizes of 1000 to 1023 of a unit are whole numbers, not 1e+03.
@@ -104,7 +99,7 @@ qemu-img snapshot -c s "$W/1000m.qcow2"
 grep -q ' 1000 MiB$' "$W/out" && ! grep -q 'e+' "$W/out"
 ok=$?
 [ $ok = 0 ] || echo "# $(tail -n 1 "$W/out" | tr -s ' ')"
-t $ok "a 1000 MiB snapshot is listed as 1000 MiB, not 1e+03 MiB"
+tap_emit $ok "a 1000 MiB snapshot is listed as 1000 MiB, not 1e+03 MiB"
 # Names from the image are escaped on the terminal: an ESC sequence, a
 # newline that would fake a row, a C1 byte, a right-to-left override and a
 # byte that is not UTF-8 are shown as C escapes; UTF-8 letters stay.
@@ -116,7 +111,7 @@ qemu-img snapshot -c plain "$W/esc.qcow2"
 	grep -qF 'red\x1b[31m\nfake row\xc2\x9b\\'"$(printf '\303\251')"'\xe2\x80\xaeok\xff ' "$W/out"
 ok=$?
 [ $ok = 0 ] || echo "# $(cat -v "$W/out" | tr '\n' '|')"
-t $ok "snapshot names with control bytes are escaped in text output, UTF-8 letters kept"
+tap_emit $ok "snapshot names with control bytes are escaped in text output, UTF-8 letters kept"
 # A refusal says why once, and what to do: a missing backing file names
 # --no-backing (attach refuses it before it needs the module).
 qemu-img create -q -f qcow2 -u -b "$W/gone.qcow2" -F qcow2 "$W/orphan.qcow2" 1M
@@ -126,13 +121,13 @@ rc=$?
 	grep -q 'named by .*orphan.qcow2): No such file or directory; --no-backing attaches the image without it$' "$W/err"
 ok=$?
 [ $ok = 0 ] || echo "# exit $rc: $(cat "$W/err")"
-t $ok "attach with a missing backing file: the reason once, and --no-backing as the remedy"
+tap_emit $ok "attach with a missing backing file: the reason once, and --no-backing as the remedy"
 "$W/qsnapctl" attach "$W/nonexistent.qcow2" 2> "$W/err"
 rc=$?
 [ $rc = 1 ] && [ "$(grep -o 'No such file or directory' "$W/err" | wc -l)" = 1 ]
 ok=$?
 [ $ok = 0 ] || echo "# exit $rc: $(cat "$W/err")"
-t $ok "attach of a missing image says 'No such file or directory' once"
+tap_emit $ok "attach of a missing image says 'No such file or directory' once"
 # A FIFO or a directory as IMAGE: refused at once, saying what it is
 # (a FIFO used to hang the open).
 mkfifo "$W/fifo"
@@ -145,23 +140,23 @@ for f in fifo:FIFO dir.qcow2:directory; do
 		[ $rc = 1 ] && grep -q "${f%%:*}: an\? ${f#*:}, not an image" "$W/err"
 		ok=$?
 		[ $ok = 0 ] || echo "# exit $rc: $(cat "$W/err")"
-		t $ok "$cmd of a ${f#*:}: refused at once, saying it is a ${f#*:}"
+		tap_emit $ok "$cmd of a ${f#*:}: refused at once, saying it is a ${f#*:}"
 	done
 done
 # Usage errors say what is wrong; every command has --help.
 "$W/qsnapctl" --bogus 2> "$W/err"
 [ $? = 2 ] && grep -q "unknown option '--bogus'" "$W/err"
-t $? "qsnapctl --bogus: exit 2, an unknown option (not an unknown command)"
+tap_emit $? "qsnapctl --bogus: exit 2, an unknown option (not an unknown command)"
 "$W/qsnapctl" help bogus > "$W/out" 2> "$W/err"
 [ $? = 2 ] && grep -q "unknown command 'bogus'" "$W/err" && [ ! -s "$W/out" ]
-t $? "qsnapctl help bogus: exit 2, an unknown command"
+tap_emit $? "qsnapctl help bogus: exit 2, an unknown command"
 for c in attach detach list info snapshots diff features udev-env; do
 	"$W/qsnapctl" "$c" --help > "$W/out" 2> "$W/err"
 	[ $? = 0 ] && grep -q "^  qsnapctl $c" "$W/out" && [ ! -s "$W/err" ] || echo "# $c --help: $(cat "$W/err")"
 done > "$W/help"
 cat "$W/help"
 [ ! -s "$W/help" ]
-t $? "every command's --help exits 0 and shows its usage"
+tap_emit $? "every command's --help exits 0 and shows its usage"
 # A damaged entry (reserved bits in the current state's first L2 entry):
 # its cluster is listed as differing, and the exit status and the JSON
 # say the image is damaged.
@@ -178,12 +173,12 @@ rc=$?
 	jq -e '.damaged_entries > 0 and .extents[0].offset == 0' "$W/out" > /dev/null
 ok=$?
 [ $ok = 0 ] || echo "# exit $rc: $(cat "$W/err") $(head -c 300 "$W/out")"
-t $ok "diff of an image with a damaged L2 entry: exit 1, damaged_entries in the JSON, the cluster listed"
+tap_emit $ok "diff of an image with a damaged L2 entry: exit 1, damaged_entries in the JSON, the cluster listed"
 printf '\x03' | dd of="$W/l2bad.qcow2" bs=1 seek=79 conv=notrunc status=none
 "$W/qsnapctl" snapshots --json "$W/l2bad.qcow2" > "$W/out" 2> "$W/err"
 [ $? = 0 ] && grep -q 'marked the image corrupt' "$W/err" && grep -q 'image is dirty' "$W/err" &&
 	jq -e '.dirty and .corrupt' "$W/out" > /dev/null
-t $? "snapshots of a dirty, corrupt-marked image: says both, and the JSON too"
+tap_emit $? "snapshots of a dirty, corrupt-marked image: says both, and the JSON too"
 
 # An encrypted image's tables are not encrypted: snapshots and diff read
 # them without a key (only guest data would need one).
@@ -196,12 +191,12 @@ qemu-img snapshot "${sec[@]}" --image-opts "$encopts" -c s1
 qemu-io "${sec[@]}" --image-opts "$encopts" -c 'write -P 0x22 1M 64k' > /dev/null
 "$W/qsnapctl" snapshots --json "$W/luks.qcow2" > "$W/out" 2> "$W/err" &&
 	jq -e '.encryption == "luks" and .snapshots[0].name == "s1"' "$W/out" > /dev/null
-t $? "snapshots of a LUKS-encrypted image without a key: listed, encryption luks"
+tap_emit $? "snapshots of a LUKS-encrypted image without a key: listed, encryption luks"
 "$W/qsnapctl" diff "$W/luks.qcow2" s1 > "$W/out" 2> "$W/err"
 [ $? = 0 ] && [ "$(cat "$W/out")" = "1048576 65536" ]
 ok=$?
 [ $ok = 0 ] || echo "# $(cat "$W/out" "$W/err" | tr '\n' ' ')"
-t $ok "diff of a LUKS-encrypted image without a key: the changed cluster"
+tap_emit $ok "diff of a LUKS-encrypted image without a key: the changed cluster"
 
 # Bash completion offers the snapshots of the IMAGE on the line, also
 # when an option comes before it.
@@ -214,7 +209,7 @@ got=$(PATH=$W:$PATH bash -c '
 [ "$got" = "$(printf '1 2\n1 2\n1 2')" ]
 ok=$?
 [ $ok = 0 ] || echo "# $(echo "$got" | tr '\n' '|')"
-t $ok "bash completion: the snapshots of the image, also after an option"
+tap_emit $ok "bash completion: the snapshots of the image, also after an option"
 
 # Without the module (never loaded on the host), attach of what the tool
 # can already tell is unusable says why, not "is the module loaded?".
@@ -232,8 +227,7 @@ if [ ! -e /dev/qsnap-control ]; then
 		[ $rc = 1 ] && grep -qF "${c#*:}" "$W/err" && ! grep -q 'module' "$W/err"
 		ok=$?
 		[ $ok = 0 ] || echo "# exit $rc: $(cat "$W/err")"
-		t $ok "attach ${c%%:*} without the module: says '${c#*:}', does not blame the module"
+		tap_emit $ok "attach ${c%%:*} without the module: says '${c#*:}', does not blame the module"
 	done
 fi
-echo "1..$n"
-exit $failed
+tap_end

@@ -17,26 +17,22 @@ bash "$TOP/tests/images/make-images.sh" "$BUILD/images"
 vm_data_disk "$BUILD/images" "$BUILD/data.ext4"
 vm_build_guest_tools > /dev/null
 
-n=0
-failed=0
+. "$TOP/tests/tap.sh"
 # Results per kind of test (the guests' "section:" lines; builds, guest
 # runs and console checks are "builds and consoles"), summed over kernels.
 declare -A kind_ok kind_failed
 kinds=()
 kind="builds and consoles"
 emit() {	# OK(0/1) TEXT
-	n=$((n + 1))
 	if [ -z "${kind_ok[$kind]+set}" ]; then
 		kinds+=("$kind")
 		kind_ok[$kind]=0
 		kind_failed[$kind]=0
 	fi
+	tap_emit "$1" "$2"
 	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
 		kind_ok[$kind]=$((kind_ok[$kind] + 1))
 	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
 		kind_failed[$kind]=$((kind_failed[$kind] + 1))
 	fi
 }
@@ -181,5 +177,4 @@ want_kernel debug && run_sanitizer_tier
 for k in "${kinds[@]}"; do
 	echo "# kind: $k: ${kind_ok[$k]} passed, ${kind_failed[$k]} failed"
 done
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_end
