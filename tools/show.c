@@ -332,6 +332,18 @@ static void text_info(const struct device_desc *d)
 		       d->mount_dev.v[i], d->mount_dir.v[i]);
 }
 
+/*
+ * The columns of `qsnapctl list`, for its header, each device and each
+ * backing file under it; the last column is the two strings together.
+ */
+static void list_columns(const char *name, const char *size, const char *id,
+			 const char *snapshot, const char *date,
+			 const char *last, const char *last_more)
+{
+	printf("%-12s %10s %-8s %-20s %-19s %s%s\n", name, size, id, snapshot,
+	       date, last, last_more);
+}
+
 static void text_list_row(const struct device_desc *d)
 {
 	const struct qsnap_info *in = &d->info;
@@ -344,14 +356,13 @@ static void text_list_row(const struct device_desc *d)
 		format_date(date, sizeof(date), in->date_sec);
 	else
 		snprintf(date, sizeof(date), "-");
-	printf("%-12s %10s %-8s %-20s %-19s %s%s\n", name, size,
-	       is_snapshot(d) ? shown(in->snapshot_id) : "-",
-	       is_snapshot(d) ? shown(in->snapshot_name) : "(current)", date,
-	       shown(in->image), in->flags & QSNAP_INFO_F_GONE ?
-	       " (snapshot gone: reads fail)" : "");
+	list_columns(name, size,
+		     is_snapshot(d) ? shown(in->snapshot_id) : "-",
+		     is_snapshot(d) ? shown(in->snapshot_name) : "(current)",
+		     date, shown(in->image), in->flags & QSNAP_INFO_F_GONE ?
+		     " (snapshot gone: reads fail)" : "");
 	for (i = 0; i < d->backing.n; i++)
-		printf("%-12s %10s %-8s %-20s %-19s <- %s\n", "", "", "", "",
-		       "", shown(d->backing.v[i]));
+		list_columns("", "", "", "", "", "<- ", shown(d->backing.v[i]));
 }
 
 int show_device(uint32_t index, bool json)
@@ -443,9 +454,8 @@ int cmd_list(int argc, char **argv)
 			json_desc(&j, &d);
 		} else {
 			if (!rows)
-				printf("%-12s %10s %-8s %-20s %-19s %s\n", "NAME",
-				       "SIZE", "SNAP-ID", "SNAP-NAME", "DATE",
-				       "IMAGE");
+				list_columns("NAME", "SIZE", "SNAP-ID",
+					     "SNAP-NAME", "DATE", "IMAGE", "");
 			text_list_row(&d);
 		}
 		rows++;

@@ -58,13 +58,26 @@ int load_image(const char *path, struct qcow2_image *img, int *fdp)
 	return ret;
 }
 
+/*
+ * The columns of `qsnapctl snapshots` (those of qemu-img snapshot -l), for
+ * the header and each row.
+ */
+static void snapshot_columns(const char *id, const char *tag,
+			     const char *vm_size, const char *date,
+			     const char *vm_clock, const char *icount,
+			     const char *disk_size)
+{
+	printf("%-10s %-20s %10s %19s %15s %10s %10s\n", id, tag, vm_size,
+	       date, vm_clock, icount, disk_size);
+}
+
 static void text_snapshots(const struct qcow2_image *img)
 {
 	char vm[32], date[32], clk[32], disk[32], icount[24];
 	uint32_t i;
 
-	printf("%-10s %-20s %10s %19s %15s %10s %10s\n", "ID", "TAG",
-	       "VM SIZE", "DATE", "VM CLOCK", "ICOUNT", "DISK SIZE");
+	snapshot_columns("ID", "TAG", "VM SIZE", "DATE", "VM CLOCK", "ICOUNT",
+			 "DISK SIZE");
 	for (i = 0; i < img->nb_snapshots; i++) {
 		const struct qcow2_snapshot *sn = &img->snapshots[i];
 
@@ -76,9 +89,8 @@ static void text_snapshots(const struct qcow2_image *img)
 			snprintf(icount, sizeof(icount), "--");
 		else
 			snprintf(icount, sizeof(icount), "%" PRIu64, sn->icount);
-		printf("%-10s %-20s %10s %19s %15s %10s %10s\n",
-		       shown(sn->id_str), shown(sn->name), vm, date, clk,
-		       icount, disk);
+		snapshot_columns(shown(sn->id_str), shown(sn->name), vm, date,
+				 clk, icount, disk);
 	}
 }
 
