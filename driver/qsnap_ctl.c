@@ -13,6 +13,7 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <uapi/linux/qsnap.h>
@@ -288,14 +289,33 @@ static const struct file_operations qsnap_ctl_fops = {
 	.llseek		= noop_llseek,
 };
 
+/*
+ * The control node's misc minor, from devices.txt's "243-254 Reserved for
+ * local use" until one is assigned (loop has LOOP_CTRL_MINOR).  A fixed
+ * minor lets kmod's static-nodes make /dev/qsnap-control at boot and its
+ * first open load the module (the aliases below).  Should another local
+ * driver hold it, the node comes up with a dynamic minor: only the
+ * autoload is lost, and qsnapctl checks that the node it opens is ours.
+ */
+#define QSNAP_CTRL_MINOR	248
+MODULE_ALIAS_MISCDEV(QSNAP_CTRL_MINOR);
+MODULE_ALIAS("devname:" QSNAP_CONTROL_NAME);
+
 static struct miscdevice qsnap_misc = {
-	.minor		= MISC_DYNAMIC_MINOR,
+	.minor		= QSNAP_CTRL_MINOR,
 	.name		= QSNAP_CONTROL_NAME,
 	.fops		= &qsnap_ctl_fops,
 };
 
 int qsnap_ctl_init(void)
 {
+	int ret = misc_register(&qsnap_misc);
+
+	if (ret != -EBUSY)
+		return ret;
+	pr_info("misc minor %d is taken: /dev/%s gets a dynamic one, and opening it no longer loads the module\n",
+		QSNAP_CTRL_MINOR, QSNAP_CONTROL_NAME);
+	qsnap_misc.minor = MISC_DYNAMIC_MINOR;
 	return misc_register(&qsnap_misc);
 }
 

@@ -10,17 +10,62 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "qsnapctl.h"
 
+#define CONTROL_SYSFS	"/sys/class/misc/" QSNAP_CONTROL_NAME
+
+/*
+ * Whether the node opened at CONTROL_PATH is qsnap's: when another local
+ * driver holds qsnap's fixed misc minor the module takes a dynamic one
+ * (driver/qsnap_ctl.c), and a node made at boot for the fixed minor leads
+ * to that driver.  Without sysfs there is nothing to compare with.
+ */
+static bool control_is_qsnaps(int fd)
+{
+	unsigned int major, minor;
+	struct stat st;
+	bool same;
+	FILE *f;
+
+	if (access("/sys/class/misc", F_OK))
+		return true;
+	f = fopen(CONTROL_SYSFS "/dev", "re");
+	same = f && fscanf(f, "%u:%u", &major, &minor) == 2 &&
+	       !fstat(fd, &st) && S_ISCHR(st.st_mode) &&
+	       major(st.st_rdev) == major && minor(st.st_rdev) == minor;
+	if (!f)
+		warnx("%s is not the qsnap module's control device (%s: %s)",
+		      CONTROL_PATH, CONTROL_SYSFS, strerror(errno));
+	else if (!same)
+		warnx("%s is not the qsnap module's control device, whose number is in %s/dev: make the node again with that number",
+		      CONTROL_PATH, CONTROL_SYSFS);
+	if (f)
+		fclose(f);
+	return same;
+}
+
+/*
+ * The control node; opening it loads the module where kmod's static-nodes
+ * made it at boot (devname: alias).
+ */
 int open_control(void)
 {
 	int fd = open(CONTROL_PATH, O_RDWR | O_CLOEXEC);
 
-	if (fd < 0)
+	if (fd < 0) {
 		warnx("%s: %s%s", CONTROL_PATH, strerror(errno),
 		      errno == ENOENT ? " (is the qsnap module loaded?)" :
 		      errno == EACCES ? " (qsnapctl needs root)" : "");
+		return fd;
+	}
+	if (!control_is_qsnaps(fd)) {
+		close(fd);
+		errno = ENODEV;
+		return -1;
+	}
 	return fd;
 }
 

@@ -66,6 +66,22 @@ udevadm control --exit 2>/dev/null || killall systemd-udevd 2>/dev/null
 [ -s /tmp/udevd.err ] && echo "# systemd-udevd: $(head -c 600 /tmp/udevd.err)"
 check "make install: rmmod qsnap" "" rmmod qsnap
 
+# At boot kmod's static-nodes makes a node for each modules.devname line
+# (systemd's kmod-static-nodes.service); the first open loads the module.
+check "make install: modules.devname has /dev/qsnap-control (c10:248)" \
+	"$(cat /lib/modules/$krel/modules.devname 2>&1)" \
+	grep -qx 'qsnap qsnap-control c10:248' /lib/modules/$krel/modules.devname
+rm -f /dev/qsnap-control
+mknod /dev/qsnap-control c 10 248
+# The kernel runs /sbin/modprobe (kmod's, on a real system); here busybox's.
+[ -e /sbin/modprobe ] || ln -s "$(command -v modprobe)" /sbin/modprobe
+check "make install: opening /dev/qsnap-control loads the module (qsnapctl list)" \
+	"$($Q list 2>&1)" sh -c "$Q list > /dev/null && [ -d /sys/module/qsnap ]"
+check "make install: ... and it is the control device's minor" \
+	"$(cat /sys/class/misc/qsnap-control/dev 2>&1)" \
+	[ "$(cat /sys/class/misc/qsnap-control/dev 2>&1)" = 10:248 ]
+rmmod qsnap 2>/dev/null
+
 # --- 3. the DKMS module, and a boot from a snapshot ---
 check "dkms: the module it built loads" "" insmod /lib/modules/qsnap.ko
 check "dkms: the module's version is dkms.conf's" "$(cat /sys/module/qsnap/version)" \

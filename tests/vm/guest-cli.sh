@@ -96,16 +96,6 @@ cli_detach_all() {
 		       [ \"\$(qsnapctl list --json | jq -c .qsnapdevices)\" = '[]' ]"
 }
 
-# expect_exit CODE TEXT COMMAND...: exits CODE and says TEXT on stderr
-expect_exit() {
-	_want=$1 _text=$2
-	shift 2
-	"$@" > /dev/null 2>/tmp/err
-	_rc=$?
-	check "'$*' exits $_want: $_text" "exit $_rc: $(cat /tmp/err)" \
-		sh -c "[ $_rc = $_want ] && grep -qF -- \"\$1\" /tmp/err" sh "$_text"
-}
-
 cli_errors() {
 	expect_exit 2 "attach takes exactly one IMAGE" qsnapctl attach
 	expect_exit 2 "unrecognized option '--bogus'" qsnapctl list --bogus
@@ -196,6 +186,21 @@ cli_settings() {
 		qsnapctl attach $D/img/v3-64k.qcow2 --direct-io=maybe
 }
 
+# A /dev/qsnap-control that leads to another device (as a node made at
+# boot for the fixed minor would, had the module fallen back to a dynamic
+# one): refused, not sent qsnap's ioctls.
+cli_foreign_control() {
+	_real=$(cat /sys/class/misc/qsnap-control/dev)
+	rm -f /dev/qsnap-control
+	mknod /dev/qsnap-control c 1 3
+	expect_exit 1 "/dev/qsnap-control is not the qsnap module's control device" \
+		qsnapctl list
+	rm -f /dev/qsnap-control
+	mknod -m 600 /dev/qsnap-control c "${_real%:*}" "${_real#*:}"
+	check "... and the node made again with sysfs's numbers works" \
+		"$(qsnapctl list 2>&1)" qsnapctl list
+}
+
 run_cli_tests() {
 	command -v jq > /dev/null || { fail "qsnapctl --json tests" "no jq in the guest"; return; }
 	cli_json
@@ -204,4 +209,5 @@ run_cli_tests() {
 	cli_errors
 	cli_diff_exact
 	cli_settings
+	cli_foreign_control
 }

@@ -49,6 +49,16 @@ qsnap_log_since() {
 	dmesg | sed -n "/qsnap-test-mark $1\$/,\$p" | grep '] qsnap: '
 }
 
+# expect_exit CODE TEXT COMMAND...: exits CODE and says TEXT on stderr
+expect_exit() {
+	_want=$1 _text=$2
+	shift 2
+	"$@" > /dev/null 2>/tmp/err
+	_rc=$?
+	check "'$*' exits $_want: $_text" "exit $_rc: $(cat /tmp/err)" \
+		sh -c "[ $_rc = $_want ] && grep -qF -- \"\$1\" /tmp/err" sh "$_text"
+}
+
 # attach IMAGE SNAPSHOT [OPTION...] ("-" = current state); prints the device
 qs_attach() {
 	img=$1 snap=$2
