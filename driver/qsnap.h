@@ -196,6 +196,9 @@ struct qsnap_watch {
  * @nr_layers:	1 + the number of backing files
  * @set:	its settings
  * @no_partscan: QSNAP_ATTACH_F_NO_PARTSCAN: no partition table is read
+ * @autoclear:	detach at the last close once @claimed (under open_mutex)
+ * @claimed:	opened exclusively since attach (under open_mutex)
+ * @autoclear_work: the detach that the last close asks for (qsnap_disk.c)
  * @io_ratelimit: limits the log lines of errors found serving requests
  * @watch:	whether the snapshot still exists
  * @wq:		runs requests in process context (the image is read via VFS)
@@ -213,6 +216,9 @@ struct qsnap_device {
 	unsigned int nr_layers;
 	struct qsnap_settings set;
 	bool no_partscan;
+	bool autoclear;
+	bool claimed;
+	struct work_struct autoclear_work;
 	struct ratelimit_state io_ratelimit;
 	struct qsnap_watch watch;
 	struct workqueue_struct *wq;
@@ -370,7 +376,7 @@ __be64 *qsnap_l2c_get(struct qsnap_l2cache *c, struct mutex *lock,
 /* qsnap_disk.c */
 int qsnap_add(struct qsnap_device *qs, u32 index);
 void qsnap_free(struct qsnap_device *qs);
-int qsnap_detach(u32 index);
+int qsnap_detach(u32 index, bool lazy);
 int qsnap_get_info(u32 index, struct qsnap_info *info);
 int qsnap_disk_init(void);
 void qsnap_disk_exit(void);

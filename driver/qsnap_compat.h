@@ -38,19 +38,39 @@ bool qsnap_compat_dio_align(struct file *file, unsigned int *offset_align,
  * v6.5 ("block: pass a gendisk to ->open"): ->open takes the gendisk and
  * a blk_mode_t.  QSNAP_DEFINE_BDEV_OPEN(fn) defines fn##_bdev(), the
  * block_device_operations entry for either signature, calling the
- * version-independent int fn(struct gendisk *disk, bool write).
+ * version-independent int fn(struct gendisk *disk, bool write, bool
+ * exclusive).
  */
 #ifdef QSNAP_HAVE_OPEN_GENDISK
 #define QSNAP_DEFINE_BDEV_OPEN(fn)					\
 static int fn##_bdev(struct gendisk *disk, blk_mode_t mode)		\
 {									\
-	return fn(disk, mode & BLK_OPEN_WRITE);			\
+	return fn(disk, mode & BLK_OPEN_WRITE, mode & BLK_OPEN_EXCL);	\
 }
 #else
 #define QSNAP_DEFINE_BDEV_OPEN(fn)					\
 static int fn##_bdev(struct block_device *bdev, fmode_t mode)		\
 {									\
-	return fn(bdev->bd_disk, mode & FMODE_WRITE);			\
+	return fn(bdev->bd_disk, mode & FMODE_WRITE, mode & FMODE_EXCL); \
+}
+#endif
+
+/*
+ * v6.5 ("block: remove the unused mode argument to ->release"):
+ * QSNAP_DEFINE_BDEV_RELEASE(fn) defines fn##_bdev() for either signature,
+ * calling void fn(struct gendisk *disk).
+ */
+#ifdef QSNAP_HAVE_RELEASE_GENDISK_ONLY
+#define QSNAP_DEFINE_BDEV_RELEASE(fn)					\
+static void fn##_bdev(struct gendisk *disk)				\
+{									\
+	fn(disk);							\
+}
+#else
+#define QSNAP_DEFINE_BDEV_RELEASE(fn)					\
+static void fn##_bdev(struct gendisk *disk, fmode_t mode)		\
+{									\
+	fn(disk);							\
 }
 #endif
 

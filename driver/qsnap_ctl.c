@@ -126,6 +126,7 @@ static struct qsnap_device *qsnap_ctl_build(const struct qsnap_attach *arg,
 		return ERR_PTR(-ENOMEM);
 	qs->set = *set;
 	qs->no_partscan = arg->flags & QSNAP_ATTACH_F_NO_PARTSCAN;
+	qs->autoclear = arg->flags & QSNAP_ATTACH_F_AUTOCLEAR;
 	qs->nr_layers = 1 + arg->nr_backing;
 	qs->layers = kcalloc(qs->nr_layers, sizeof(*qs->layers), GFP_KERNEL);
 	if (!qs->layers) {
@@ -214,9 +215,10 @@ static int qsnap_ctl_detach(void __user *argp)
 
 	if (copy_from_user(&arg, argp, sizeof(arg)))
 		return -EFAULT;
-	if (arg.flags || !qsnap_all_zero(arg.__reserved, sizeof(arg.__reserved)))
+	if ((arg.flags & ~QSNAP_DETACH_F_LAZY) ||
+	    !qsnap_all_zero(arg.__reserved, sizeof(arg.__reserved)))
 		return -EINVAL;
-	return qsnap_detach(arg.index);
+	return qsnap_detach(arg.index, arg.flags & QSNAP_DETACH_F_LAZY);
 }
 
 static int qsnap_ctl_get_info(void __user *argp)
@@ -248,6 +250,7 @@ static int qsnap_ctl_get_features(void __user *argp)
 				  QSNAP_FEATURE_DATA_FILE,
 		.attach_flags	= QSNAP_ATTACH_SETTABLE_FLAGS,
 		.attach_set	= QSNAP_SETTABLE,
+		.detach_flags	= QSNAP_DETACH_F_LAZY,
 	};
 
 	return copy_to_user(argp, &f, sizeof(f)) ? -EFAULT : 0;

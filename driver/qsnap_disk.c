@@ -17,8 +17,16 @@ static int qsnap_major;
 static DEFINE_MUTEX(qsnap_index_mutex);	/* protects qsnap_index_idr */
 static DEFINE_IDR(qsnap_index_idr);
 
+/*
+ * Devices that detach themselves (autoclear) are removed here, not in
+ * ->release, which runs under the open_mutex that del_gendisk() takes.
+ * Module exit drains it before it removes what is left.
+ */
+static struct workqueue_struct *qsnap_autoclear_wq;
+static void qsnap_autoclear_fn(struct work_struct *work);
+
 /* ->open, whatever the kernel's signature of it (QSNAP_DEFINE_BDEV_OPEN). */
-static int qsnap_open(struct gendisk *disk, bool write)
+static int qsnap_open(struct gendisk *disk, bool write, bool exclusive)
 {
 	struct qsnap_device *qs = disk->private_data;
 
@@ -28,6 +36,14 @@ static int qsnap_open(struct gendisk *disk, bool write)
 	if (write)
 		return -EROFS;
 	/*
+	 * A claim (a mount, device-mapper, O_EXCL) arms autoclear; udev's
+	 * probe right after the attach claims nothing.  Only the first open
+	 * of a partition reaches here: a claim of a partition that was
+	 * already open is not seen (QSNAP_DETACH_F_LAZY arms it then).
+	 */
+	if (exclusive)
+		qs->claimed = true;
+	/*
 	 * Opens succeed; the first read after one checks that the snapshot
 	 * is still there (in the device's worker, not here: qsnap_watch.c).
 	 */
@@ -36,6 +52,21 @@ static int qsnap_open(struct gendisk *disk, bool write)
 }
 
 QSNAP_DEFINE_BDEV_OPEN(qsnap_open)
+
+/* ->release: the last close of an armed autoclear device detaches it. */
+static void qsnap_release(struct gendisk *disk)
+{
+	struct qsnap_device *qs = disk->private_data;
+
+	/* Under disk->open_mutex, as ->open; the closer is counted out. */
+	if (disk_openers(disk) || !qs->autoclear || !qs->claimed ||
+	    qs->state != QSNAP_STATE_BOUND)
+		return;
+	qs->state = QSNAP_STATE_DELETING;
+	queue_work(qsnap_autoclear_wq, &qs->autoclear_work);
+}
+
+QSNAP_DEFINE_BDEV_RELEASE(qsnap_release)
 
 /**
  * qsnap_free() - free a device that is not (or no longer) a gendisk's
@@ -55,6 +86,7 @@ static void qsnap_free_disk(struct gendisk *disk)
 static const struct block_device_operations qsnap_fops = {
 	.owner		= THIS_MODULE,
 	.open		= qsnap_open_bdev,
+	.release	= qsnap_release_bdev,
 	.free_disk	= qsnap_free_disk,
 };
 
@@ -197,6 +229,13 @@ static ssize_t partscan_show(struct device *dev,
 	return sysfs_emit(buf, "%d\n", !dev_to_qsnap(dev)->no_partscan);
 }
 
+/* 1 if the device detaches itself at its last close (as loop's autoclear). */
+static ssize_t autoclear_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", READ_ONCE(dev_to_qsnap(dev)->autoclear));
+}
+
 /*
  * 1 if data clusters of the attached image are read with O_DIRECT (the
  * direct_io setting, where the file system allows it).
@@ -221,6 +260,7 @@ static DEVICE_ATTR_RO(recheck_ms);
 static DEVICE_ATTR_RO(l2_cache_kb);
 static DEVICE_ATTR_RO(share_images);
 static DEVICE_ATTR_RO(partscan);
+static DEVICE_ATTR_RO(autoclear);
 
 static struct attribute *qsnap_attrs[] = {
 	&dev_attr_image.attr,
@@ -237,6 +277,7 @@ static struct attribute *qsnap_attrs[] = {
 	&dev_attr_l2_cache_kb.attr,
 	&dev_attr_share_images.attr,
 	&dev_attr_partscan.attr,
+	&dev_attr_autoclear.attr,
 	NULL,
 };
 
@@ -338,6 +379,7 @@ int qsnap_add(struct qsnap_device *qs, u32 index)
 	spin_lock_init(&qs->queue_lock);
 	INIT_LIST_HEAD(&qs->queue);
 	INIT_WORK(&qs->queue_work, qsnap_queue_work);
+	INIT_WORK(&qs->autoclear_work, qsnap_autoclear_fn);
 
 	disk->major = qsnap_major;
 	disk->first_minor = qs->index << QSNAP_PART_SHIFT;
@@ -405,16 +447,33 @@ static void qsnap_remove(struct qsnap_device *qs)
 	put_disk(disk);
 }
 
+/* The detach an autoclear device's last close asked for. */
+static void qsnap_autoclear_fn(struct work_struct *work)
+{
+	struct qsnap_device *qs = container_of(work, struct qsnap_device,
+					       autoclear_work);
+
+	pr_info("%s: closed by its last user: detaching (autoclear)\n",
+		qs->disk->disk_name);
+	mutex_lock(&qsnap_index_mutex);
+	idr_replace(&qsnap_index_idr, NULL, qs->index);
+	mutex_unlock(&qsnap_index_mutex);
+	qsnap_remove(qs);
+}
+
 /**
  * qsnap_detach() - remove the device at an index, unless it is in use
  * @index: its index
+ * @lazy: if it is in use, detach it when its last opener closes it
  *
- * Return: 0, -ENODEV (no device there), -EBUSY (open, or still being
+ * Return: 0 (detached, or with @lazy marked to detach itself), -ENODEV (no
+ * device there, or it is detaching itself), -EBUSY (open, or still being
  * attached).
  */
-int qsnap_detach(u32 index)
+int qsnap_detach(u32 index, bool lazy)
 {
 	struct qsnap_device *qs;
+	bool remove = false;
 	int ret = 0;
 
 	mutex_lock(&qsnap_index_mutex);
@@ -433,21 +492,30 @@ int qsnap_detach(u32 index)
 	 * state change; ->open refuses once the state is QSNAP_STATE_DELETING.
 	 */
 	mutex_lock(&qs->disk->open_mutex);
-	if (disk_openers(qs->disk))
-		ret = -EBUSY;
-	else
+	if (qs->state != QSNAP_STATE_BOUND) {
+		ret = -ENODEV;		/* its autoclear work removes it */
+	} else if (!disk_openers(qs->disk)) {
 		qs->state = QSNAP_STATE_DELETING;
+		remove = true;
+	} else if (lazy) {
+		WRITE_ONCE(qs->autoclear, true); /* its users hold it: armed */
+		qs->claimed = true;
+		pr_info("%s: detaching when its last user closes it\n",
+			qs->disk->disk_name);
+	} else {
+		ret = -EBUSY;
+	}
 	mutex_unlock(&qs->disk->open_mutex);
 	/*
 	 * Hide the device from lookups but keep its index taken until
 	 * qsnap_remove() has deleted the gendisk: an attach that reused the
 	 * index earlier would register a second "qsnapN" in sysfs.
 	 */
-	if (!ret)
+	if (remove)
 		idr_replace(&qsnap_index_idr, NULL, index);
 out_unlock:
 	mutex_unlock(&qsnap_index_mutex);
-	if (!ret)
+	if (remove)
 		qsnap_remove(qs);
 	return ret;
 }
@@ -499,6 +567,8 @@ int qsnap_get_info(u32 index, struct qsnap_info *info)
 		info->flags |= QSNAP_INFO_F_DIRTY;
 	if (READ_ONCE(qs->watch.gone))
 		info->flags |= QSNAP_INFO_F_GONE;
+	if (READ_ONCE(qs->autoclear))
+		info->flags |= QSNAP_INFO_F_AUTOCLEAR;
 	qsnap_copy_str(info->image, sizeof(info->image), top->im->path);
 out_unlock:
 	mutex_unlock(&qsnap_index_mutex);
@@ -533,8 +603,15 @@ void qsnap_devices_memory(unsigned int *devices, size_t *bytes)
 /* Register the block major; qsnap_disk_exit() undoes it. */
 int qsnap_disk_init(void)
 {
+	qsnap_autoclear_wq = alloc_workqueue("qsnap_autoclear", 0, 0);
+	if (!qsnap_autoclear_wq)
+		return -ENOMEM;
 	qsnap_major = register_blkdev(0, "qsnap");
-	return qsnap_major < 0 ? qsnap_major : 0;
+	if (qsnap_major < 0) {
+		destroy_workqueue(qsnap_autoclear_wq);
+		return qsnap_major;
+	}
+	return 0;
 }
 
 /* Remove every device (none can be open: each open pins the module). */
@@ -543,6 +620,8 @@ void qsnap_disk_exit(void)
 	struct qsnap_device *qs;
 	int id;
 
+	/* Autoclear detaches first: they take their devices out of the index. */
+	destroy_workqueue(qsnap_autoclear_wq);
 	idr_for_each_entry(&qsnap_index_idr, qs, id)
 		qsnap_remove(qs);
 	idr_destroy(&qsnap_index_idr);

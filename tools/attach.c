@@ -61,14 +61,22 @@ static void explain_attach_error(int err, const char *image,
 }
 
 /* Settings the module does not know would be EINVAL: say what instead. */
-static bool module_takes_settings(int ctl, uint32_t set)
+/* Whether the loaded module knows @arg's flags and settings; says if not. */
+static bool module_takes(int ctl, const struct qsnap_attach *arg)
 {
 	struct qsnap_features f;
 
 	memset(&f, 0, sizeof(f));
-	if (ioctl(ctl, QSNAP_IOC_GET_FEATURES, &f) < 0 ||
-	    (set & ~f.attach_set)) {
+	if (ioctl(ctl, QSNAP_IOC_GET_FEATURES, &f) < 0) {
+		warnx("%s: features: %s", CONTROL_PATH, strerror(errno));
+		return false;
+	}
+	if (arg->set & ~f.attach_set) {
 		warnx("the loaded qsnap module takes no per-device settings (--direct-io, --no-share, --l2-cache-kb, --recheck-ms): it is older than 0.5");
+		return false;
+	}
+	if (arg->flags & QSNAP_ATTACH_F_AUTOCLEAR & ~f.attach_flags) {
+		warnx("the loaded qsnap module has no --autoclear: it is older than 0.6");
 		return false;
 	}
 	return true;
@@ -146,7 +154,8 @@ int attach_image(const char *image, struct qsnap_attach *arg,
 		ret = -1;
 	} else if ((ctl = open_control()) < 0) {
 		ret = -1;
-	} else if (arg->set && !module_takes_settings(ctl, arg->set)) {
+	} else if ((arg->set || arg->flags & QSNAP_ATTACH_F_AUTOCLEAR) &&
+		   !module_takes(ctl, arg)) {
 		ret = -1;
 		close(ctl);
 	} else {
@@ -178,6 +187,7 @@ int cmd_attach(int argc, char **argv)
 		{ "read-only",	no_argument,	   NULL, 'r' },
 		{ "no-backing",	no_argument,	   NULL, 'B' },
 		{ "no-partscan", no_argument,	   NULL, 'P' },
+		{ "autoclear",	no_argument,	   NULL, 'A' },
 		{ "direct-io",	required_argument, NULL, 'D' },
 		{ "no-share",	no_argument,	   NULL, 'N' },
 		{ "l2-cache-kb", required_argument, NULL, 'L' },
@@ -212,6 +222,9 @@ int cmd_attach(int argc, char **argv)
 			break;
 		case 'P':
 			arg.flags |= QSNAP_ATTACH_F_NO_PARTSCAN;
+			break;
+		case 'A':
+			arg.flags |= QSNAP_ATTACH_F_AUTOCLEAR;
 			break;
 		case 'D':
 			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
@@ -274,15 +287,29 @@ int cmd_attach(int argc, char **argv)
 }
 
 /* 0 or 1 (failed, said why); with @all, a device gone meanwhile is fine. */
-static int detach_one(int ctl, const char *dev, uint32_t index, bool all)
+static int detach_one(int ctl, const char *dev, uint32_t index, bool all,
+		      bool lazy)
 {
 	struct qsnap_detach arg;
 
 	memset(&arg, 0, sizeof(arg));
 	arg.index = index;
-	if (ioctl(ctl, QSNAP_IOC_DETACH, &arg) == 0)
+	if (lazy)
+		arg.flags |= QSNAP_DETACH_F_LAZY;
+	if (ioctl(ctl, QSNAP_IOC_DETACH, &arg) == 0) {
+		struct qsnap_info info;
+
+		memset(&info, 0, sizeof(info));
+		info.index = index;
+		if (lazy && !ioctl(ctl, QSNAP_IOC_GET_INFO, &info))
+			warnx("%s: in use: it detaches when its last user closes it",
+			      dev);
 		return 0;
-	if (errno == EBUSY)
+	}
+	if (errno == EINVAL && lazy)
+		warnx("%s: the loaded qsnap module has no lazy detach: it is older than 0.6",
+		      dev);
+	else if (errno == EBUSY)
 		explain_busy(dev, index);
 	else if (errno == ENODEV && all)
 		return 0;
@@ -297,18 +324,22 @@ int cmd_detach(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "all",	no_argument,	NULL, 'a' },
+		{ "lazy",	no_argument,	NULL, 'l' },
 		{ "help",	no_argument,	NULL, 'h' },
 		{ }
 	};
 	char name[32];
 	uint32_t index, *idx;
-	bool all = false;
+	bool all = false, lazy = false;
 	int c, ctl, i, n, failed = 0;
 
-	while ((c = getopt_long(argc, argv, "ah", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "alh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			all = true;
+			break;
+		case 'l':
+			lazy = true;
 			break;
 		case 'h':
 			cmd_help("detach", stdout);
@@ -329,7 +360,7 @@ int cmd_detach(int argc, char **argv)
 		failed = n < 0;
 		for (i = 0; i < n; i++) {
 			snprintf(name, sizeof(name), QSNAP_DEV_FMT, idx[i]);
-			failed |= detach_one(ctl, name, idx[i], true);
+			failed |= detach_one(ctl, name, idx[i], true, lazy);
 		}
 		if (n > 0)
 			free(idx);
@@ -340,7 +371,7 @@ int cmd_detach(int argc, char **argv)
 			failed = 1;
 			continue;
 		}
-		failed |= detach_one(ctl, argv[i], index, false);
+		failed |= detach_one(ctl, argv[i], index, false, lazy);
 	}
 	close(ctl);
 	return failed;

@@ -31,8 +31,8 @@ static const struct command {
 } commands[] = {
 	{ "attach", cmd_attach,
 	  "attach IMAGE [--snapshot ID|NAME] [--index N] [--no-backing]\n"
-	  "         [--no-partscan] [--direct-io=on|off] [--no-share]\n"
-	  "         [--l2-cache-kb KB] [--recheck-ms MS] [--json]",
+	  "         [--no-partscan] [--autoclear] [--direct-io=on|off]\n"
+	  "         [--no-share] [--l2-cache-kb KB] [--recheck-ms MS] [--json]",
 	  "attach a snapshot (default: the current state) of a qcow2 image as\n"
 	  "a read-only /dev/qsnapN and print its path; the backing chain it\n"
 	  "follows is printed on stderr",
@@ -41,6 +41,9 @@ static const struct command {
 	  "      --no-backing        do not open the backing file: what the image\n"
 	  "                          does not hold reads as zeros (untrusted images)\n"
 	  "      --no-partscan       do not read a partition table (untrusted images)\n"
+	  "      --autoclear         detach by itself when its last user closes it,\n"
+	  "                          once something has claimed it (a mount,\n"
+	  "                          device-mapper, an O_EXCL open)\n"
 	  "      --direct-io=on|off  data clusters with O_DIRECT or through the page\n"
 	  "                          cache (default: the module's direct_io)\n"
 	  "      --no-share          share no parsed image or cache with other devices\n"
@@ -51,10 +54,12 @@ static const struct command {
 	  "      --show              print the device path (always done; losetup's)\n"
 	  "  -r, --read-only         accepted; qsnap devices are always read-only\n" },
 	{ "detach", cmd_detach,
-	  "detach DEVICE... | detach --all",
+	  "detach [--lazy] DEVICE... | detach [--lazy] --all",
 	  "remove /dev/qsnapN devices (DEVICE may also be qsnapN or N); a\n"
 	  "device that is open or mounted is refused and left in place",
-	  "  -a, --all               detach every qsnap device that is not in use\n" },
+	  "  -a, --all               detach every qsnap device that is not in use\n"
+	  "  -l, --lazy              a device in use is detached when its last user\n"
+	  "                          closes it (umount -l's idea), not refused\n" },
 	{ "list", cmd_list,
 	  "list [--json]",
 	  "show the attached devices: size, snapshot, date, image, backing chain",

@@ -295,6 +295,47 @@ static void test_settings(int fd)
 	ioctl(ctl, QSNAP_IOC_DETACH, &d);
 }
 
+/*
+ * QSNAP_DETACH_F_LAZY: an open device is marked (0, GET_INFO says
+ * autoclear) and goes at its last close; a closed one goes at once.
+ */
+static void test_lazy_detach(int fd)
+{
+	struct qsnap_detach d = { .index = 7, .flags = QSNAP_DETACH_F_LAZY };
+	struct qsnap_info info;
+	struct qsnap_attach a;
+	int dev, i;
+
+	init_attach(&a, fd);
+	a.index = 7;
+	if (ioctl(ctl, QSNAP_IOC_ATTACH, &a) < 0) {
+		check(0, "lazy detach: attach", strerror(errno));
+		return;
+	}
+	dev = open("/dev/qsnap7", O_RDONLY);
+	check(dev >= 0 && ioctl(ctl, QSNAP_IOC_DETACH, &d) == 0,
+	      "lazy detach of an open device: 0", strerror(errno));
+	memset(&info, 0, sizeof(info));
+	info.index = 7;
+	check(ioctl(ctl, QSNAP_IOC_GET_INFO, &info) == 0 &&
+	      (info.flags & QSNAP_INFO_F_AUTOCLEAR),
+	      "... it stays, GET_INFO says autoclear", strerror(errno));
+	close(dev);
+	/* The detach runs in a work item after the last close. */
+	for (i = 0; i < 100 && !access("/dev/qsnap7", F_OK); i++)
+		usleep(100000);
+	info.index = 7;
+	check(access("/dev/qsnap7", F_OK) < 0 &&
+	      ioctl(ctl, QSNAP_IOC_GET_INFO, &info) < 0 && errno == ENODEV,
+	      "... and goes at its last close", "still there after 10 s");
+	init_attach(&a, fd);
+	a.index = 7;
+	check(ioctl(ctl, QSNAP_IOC_ATTACH, &a) >= 0 &&
+	      ioctl(ctl, QSNAP_IOC_DETACH, &d) == 0 &&
+	      access("/dev/qsnap7", F_OK) < 0,
+	      "lazy detach of a closed device: gone at once", strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	struct qsnap_features feat;
@@ -332,8 +373,9 @@ int main(int argc, char **argv)
 	      feat.attach_flags == QSNAP_ATTACH_SETTABLE_FLAGS &&
 	      (feat.features & QSNAP_FEATURE_QCOW2_V3) &&
 	      feat.attach_set == QSNAP_SETTABLE &&
-	      !feat.__reserved[0],
-	      "GET_FEATURES reports v2/v3, the settable flags and settings",
+	      feat.detach_flags == QSNAP_DETACH_F_LAZY &&
+	      !feat.__pad && !feat.__reserved[0],
+	      "GET_FEATURES reports v2/v3, the settable flags and settings, the detach flags",
 	      strerror(errno));
 
 	init_attach(&a, fd);
@@ -435,7 +477,7 @@ int main(int argc, char **argv)
 
 	memset(&d, 0, sizeof(d));
 	d.index = 7;
-	d.flags = 1;
+	d.flags = 1U << 1;
 	expect_errno(QSNAP_IOC_DETACH, &d, EINVAL, "detach: unknown flag");
 	d.flags = 0;
 	d.__reserved[2] = 1;
@@ -453,6 +495,7 @@ int main(int argc, char **argv)
 	expect_errno(QSNAP_IOC_DETACH, &d, ENODEV, "detach twice: ENODEV");
 	check(access("/dev/qsnap7", F_OK) < 0, "device node is gone",
 	      "/dev/qsnap7 still exists");
+	test_lazy_detach(fd);
 
 	expect_errno(_IO(QSNAP_IOC_MAGIC, 0x7f), NULL, ENOTTY,
 		     "unknown ioctl: ENOTTY");

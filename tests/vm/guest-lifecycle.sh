@@ -420,3 +420,109 @@ lifecycle_shared_image() {
 	check "after detach, no image object is left" "$(cat $m)" \
 		grep -q '^images 0$' $m
 }
+
+# gone_within S DISK: true once /sys/block/DISK is gone, within S seconds
+# (an autoclear detach runs in a work item after the last close).
+gone_within() {
+	_i=0
+	while [ -e "/sys/block/$2" ]; do
+		[ $_i -ge $(($1 * 10)) ] && return 1
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+}
+
+# Autoclear: a device attached with --autoclear outlives opens that claim
+# nothing (dd, as udev's probe right after an attach), and detaches itself
+# when the file system mounted from it, whole or a partition, is
+# unmounted; detach --lazy does the same for a device attached without
+# it; rmmod right after such a detach finds the module idle.
+lifecycle_autoclear() {
+	mkdir -p /mnt/ac
+	if dev=$(qsnapctl attach --autoclear $D/img/ext4.qcow2 --snapshot fs1 2>/tmp/err); then
+		k=${dev#/dev/}
+		dd if="$dev" of=/dev/null bs=4k count=1 2>/dev/null
+		check "autoclear: a read that claims nothing (as udev's probe) leaves it attached" \
+			"$(qsnapctl list)" [ -e /sys/block/$k ]
+		check "autoclear: sysfs, info --json and list say so" "$(qsnapctl list)" \
+			sh -c "[ \"\$(cat /sys/block/$k/qsnap/autoclear)\" = 1 ] &&
+			       qsnapctl info $dev --json | jq -e '.autoclear == true' > /dev/null &&
+			       qsnapctl list | grep -q '(autoclear)'"
+		if mount -t ext4 -o ro "$dev" /mnt/ac; then
+			check "autoclear: mounted, every file is the snapshot's" "" \
+				sh -c "cd /mnt/ac && sha256sum -c -s $D/img/fs1.sums"
+			umount /mnt/ac
+			check "autoclear: umount detaches it" "$(qsnapctl list)" gone_within 10 $k
+			check "... and it is not listed" "$(qsnapctl list)" \
+				sh -c "! qsnapctl list | grep -q '^$dev '"
+		else
+			fail "autoclear: mount" "mount failed"
+			qsnapctl detach "$dev"
+		fi
+	else
+		fail "autoclear: attach" "$(cat /tmp/err)"
+	fi
+
+	# A partition claimed by a mount arms it too.
+	if dev=$(qsnapctl attach --autoclear $D/img/parts-mbr.qcow2 --snapshot parts 2>/tmp/err); then
+		k=${dev#/dev/}
+		if mount -t ext4 -o ro "${dev}p1" /mnt/ac; then
+			check "autoclear: a partition mounted: every file is the snapshot's" "" \
+				sh -c "cd /mnt/ac && sha256sum -c -s $D/img/fs1.sums"
+			umount /mnt/ac
+			check "autoclear: umount of the partition detaches the device" \
+				"$(qsnapctl list)" gone_within 10 $k
+		else
+			fail "autoclear: mount of p1" "mount failed"
+			qsnapctl detach "$dev"
+		fi
+	else
+		fail "autoclear: attach parts-mbr" "$(cat /tmp/err)"
+	fi
+
+	# Never claimed: it stays, and a plain detach removes it.
+	if dev=$(qsnapctl attach --autoclear $D/img/v3-64k.qcow2 --snapshot one 2>/tmp/err); then
+		k=${dev#/dev/}
+		sha_of "$dev" > /dev/null
+		check "autoclear: read in full by a process that claims nothing, it stays" \
+			"" [ -e /sys/block/$k ]
+		check "... and detach removes it" "" \
+			sh -c "qsnapctl detach $dev && [ ! -e /sys/block/$k ]"
+	fi
+
+	# detach --lazy: busy is not refused; the device goes at umount.
+	if dev=$(qs_attach $D/img/ext4.qcow2 fs1) && mount -t ext4 -o ro "$dev" /mnt/ac; then
+		k=${dev#/dev/}
+		expect_exit 1 "device busy: $dev is mounted on /mnt/ac" qsnapctl detach "$dev"
+		qsnapctl detach --lazy "$dev" 2>/tmp/err
+		rc=$?
+		check "detach --lazy of a mounted device: exit 0, says when it goes" \
+			"exit $rc: $(cat /tmp/err)" \
+			sh -c "[ $rc = 0 ] && grep -q 'in use: it detaches when its last user closes it' /tmp/err"
+		check "... it is still there, marked autoclear" "$(qsnapctl list)" \
+			sh -c "[ -e /sys/block/$k ] && [ \"\$(cat /sys/block/$k/qsnap/autoclear)\" = 1 ]"
+		umount /mnt/ac
+		check "... and umount detaches it" "$(qsnapctl list)" gone_within 10 $k
+	else
+		fail "detach --lazy: attach and mount" "failed"
+	fi
+	if dev=$(qs_attach $D/img/v3-64k.qcow2 one); then
+		k=${dev#/dev/}
+		qsnapctl detach --lazy "$dev" 2>/tmp/err
+		check "detach --lazy of an unused device removes it at once, silently" \
+			"$(cat /tmp/err)" sh -c "[ ! -e /sys/block/$k ] && [ ! -s /tmp/err ]"
+	fi
+
+	# The last close and rmmod at once: the module waits for the detach.
+	if dev=$(qsnapctl attach --autoclear $D/img/ext4.qcow2 --snapshot fs1) &&
+	   mount -t ext4 -o ro "$dev" /mnt/ac; then
+		umount /mnt/ac
+		rmmod qsnap 2>/tmp/err
+		rc=$?
+		check "autoclear: rmmod right after the last close" "exit $rc: $(cat /tmp/err)" \
+			sh -c "[ $rc = 0 ] && [ ! -e /sys/module/qsnap ]"
+		[ -e /sys/module/qsnap ] || insmod /lib/modules/qsnap.ko
+	else
+		fail "autoclear then rmmod: attach and mount" "failed"
+	fi
+}

@@ -45,10 +45,19 @@
  * see the image's first sectors.  For untrusted images.
  */
 #define QSNAP_ATTACH_F_NO_PARTSCAN	(1U << 3)
+/*
+ * Detach the device by itself when its last opener closes it, once it has
+ * been claimed: opened exclusively (O_EXCL), as a mount and device-mapper
+ * do, whole or a partition.  Opens that claim nothing (udev's probe after
+ * the attach, dd) neither arm it nor, while they last, let it go.  As
+ * loop's LO_FLAGS_AUTOCLEAR, but without its race with udev.
+ */
+#define QSNAP_ATTACH_F_AUTOCLEAR	(1U << 4)
 #define QSNAP_ATTACH_SETTABLE_FLAGS	(QSNAP_ATTACH_F_SNAPSHOT | \
 					 QSNAP_ATTACH_F_DATA_FILE | \
 					 QSNAP_ATTACH_F_NO_BACKING | \
-					 QSNAP_ATTACH_F_NO_PARTSCAN)
+					 QSNAP_ATTACH_F_NO_PARTSCAN | \
+					 QSNAP_ATTACH_F_AUTOCLEAR)
 
 /*
  * struct qsnap_attach.set: the per-device settings the caller gives; each
@@ -145,10 +154,17 @@ struct qsnap_attach {
 	__u64 __reserved[4];
 };
 
+/*
+ * struct qsnap_detach.flags: a device that is open is not refused (EBUSY)
+ * but detached when its last opener closes it (as loop's LOOP_CLR_FD on a
+ * busy device); one that is not is detached at once.
+ */
+#define QSNAP_DETACH_F_LAZY		(1U << 0)
+
 /**
  * struct qsnap_detach - argument of QSNAP_IOC_DETACH
  * @index:	in: the index of the device to remove.
- * @flags:	in: must be zero (no flags defined yet).
+ * @flags:	in: QSNAP_DETACH_F_*.
  * @__reserved:	must be zero.
  */
 struct qsnap_detach {
@@ -163,6 +179,8 @@ struct qsnap_detach {
 #define QSNAP_INFO_F_DIRTY	(1U << 2) /* the image has the dirty bit set */
 /* The snapshot was deleted or replaced since attach: reads fail with EIO. */
 #define QSNAP_INFO_F_GONE	(1U << 3)
+/* it detaches itself at its last close (QSNAP_ATTACH_F_AUTOCLEAR, or lazy) */
+#define QSNAP_INFO_F_AUTOCLEAR	(1U << 4)
 
 /**
  * struct qsnap_info - argument of QSNAP_IOC_GET_INFO
@@ -210,13 +228,18 @@ struct qsnap_info {
  * @attach_flags: out: the QSNAP_ATTACH_F_* bits this module accepts.
  * @attach_set:	out: the QSNAP_SET_* bits this module accepts (0 before
  *		version 0.5).
+ * @detach_flags: out: the QSNAP_DETACH_F_* bits this module accepts (0
+ *		before version 0.6).
+ * @__pad:	zero.
  * @__reserved:	zero.
  */
 struct qsnap_features {
 	__u64 features;
 	__u32 attach_flags;
 	__u32 attach_set;
-	__u64 __reserved[6];
+	__u32 detach_flags;
+	__u32 __pad;
+	__u64 __reserved[5];
 };
 
 #define QSNAP_IOC_MAGIC		0xa7

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Lifecycle races (guest-lifecycle.sh): detach and rmmod while mounted,
 # open or read, the image changed under a device, parallel readers and
-# attach/detach, attach/detach cycles with the memory check, images in use
-# and shared, rmmod with idle devices and a reload.
+# attach/detach, attach/detach cycles with the memory check, devices that
+# detach themselves (autoclear, detach --lazy), images in use and shared,
+# rmmod with idle devices and a reload.
 suite_lifecycle() {
 	section "lifecycle races"
 	# --- ext4 mounted from a snapshot, and detach/rmmod while mounted ---
@@ -53,6 +54,7 @@ suite_lifecycle() {
 		lifecycle_parallel 20
 		lifecycle_cycles 1000 memcheck
 	fi
+	lifecycle_autoclear
 	lifecycle_live_image
 	lifecycle_shared_image
 	# --- rmmod with idle devices attached, then load again ---
