@@ -286,6 +286,23 @@ int cmd_attach(int argc, char **argv)
 	return 0;
 }
 
+int detach_device(uint32_t index, bool lazy)
+{
+	struct qsnap_detach arg;
+	int ctl = open_control(), ret = 0;
+
+	if (ctl < 0)
+		return -errno;
+	memset(&arg, 0, sizeof(arg));
+	arg.index = index;
+	if (lazy)
+		arg.flags |= QSNAP_DETACH_F_LAZY;
+	if (ioctl(ctl, QSNAP_IOC_DETACH, &arg))
+		ret = -errno;
+	close(ctl);
+	return ret;
+}
+
 /* 0 or 1 (failed, said why); with @all, a device gone meanwhile is fine. */
 static int detach_one(int ctl, const char *dev, uint32_t index, bool all,
 		      bool lazy)

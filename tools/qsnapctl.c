@@ -60,6 +60,21 @@ static const struct command {
 	  "  -a, --all               detach every qsnap device that is not in use\n"
 	  "  -l, --lazy              a device in use is detached when its last user\n"
 	  "                          closes it (umount -l's idea), not refused\n" },
+	{ "mount", cmd_mount,
+	  "mount IMAGE [--snapshot ID|NAME] [--partition N] [--no-overlay]\n"
+	  "         [--overlay-size SIZE] [-o OPTIONS] DIR",
+	  "mount the file system of a snapshot (default: the current state)\n"
+	  "read-only on DIR and print the device mounted; a throw-away writable\n"
+	  "layer in memory takes the journal replay of a crash-consistent\n"
+	  "snapshot; umount DIR undoes everything",
+	  "  -s, --snapshot ID|NAME  the snapshot: an id first, then a name\n"
+	  "  -p, --partition N       the file system on partition N (needed when\n"
+	  "                          there are several)\n"
+	  "      --no-overlay        mount the read-only device itself, without\n"
+	  "                          replaying the journal (ext4 noload, XFS\n"
+	  "                          norecovery, btrfs rescue=nologreplay)\n"
+	  "      --overlay-size SIZE memory for the layer's writes (default 1G)\n"
+	  "  -o, --options OPTIONS   more mount options\n" },
 	{ "list", cmd_list,
 	  "list [--json]",
 	  "show the attached devices: size, snapshot, date, image, backing chain",

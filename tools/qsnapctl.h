@@ -67,6 +67,11 @@ int cmd_detach(int argc, char **argv);
 int cmd_features(int argc, char **argv);
 int attach_image(const char *image, struct qsnap_attach *arg,
 		 bool no_backing, bool verbose);
+/* Detach device @index (@lazy: when its last user closes it); -errno. */
+int detach_device(uint32_t index, bool lazy);
+
+/* mount.c */
+int cmd_mount(int argc, char **argv);
 
 /* diff.c */
 int cmd_diff(int argc, char **argv);

@@ -20,7 +20,9 @@ CACHE=${QSNAP_CACHE:-/var/cache/qsnap}
 HOST_PKGS=(qemu-system-x86 qemu-utils busybox-static sparse make gcc libc6-dev
 	   cpio xz-utils e2fsprogs kmod util-linux coreutils perl clang
 	   flex bison bc libelf-dev libssl-dev dkms fdisk jq udev
-	   apparmor)	# apparmor_parser: a confined opener in the guests
+	   apparmor	# apparmor_parser: a confined opener in the guests
+	   pkg-config libblkid-dev libmount-dev	# qsnapctl mount
+	   dmsetup xfsprogs)	# the overlay, and XFS made in the guests
 BPO_LIST=/etc/apt/sources.list.d/qsnap-bookworm-backports.sources
 
 log() { echo "deps: $*" >&2; }

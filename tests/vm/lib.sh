@@ -42,12 +42,14 @@ vm_build_module() {
 	echo "$dir/driver/qsnap.ko"
 }
 
-# Static guest binaries: qsnapctl, the ioctl test, the fault injection
-# test, the parallel readers, as_nobody, the diff checker.
+# Guest binaries: qsnapctl (with libmount and libblkid, which Debian ships
+# as shared libraries only: vm_initramfs copies them), and the static
+# tests: the ioctl test, the fault injection test, the parallel readers,
+# as_nobody, the diff checker.
 vm_build_guest_tools() {
 	local out=$BUILD/guest-bin
 	mkdir -p "$out"
-	make -s -C "$TOP/tools" OUT="$out/qsnapctl" LDFLAGS=-static >&2
+	make -s -C "$TOP/tools" OUT="$out/qsnapctl" >&2
 	gcc -static -O2 -Wall -Wextra -I"$TOP/include/uapi" \
 		-o "$out/qsnap_ioctl_test" "$TOP/tests/selftests/qsnap_ioctl_test.c"
 	gcc -static -O2 -Wall -Wextra -I"$TOP/include/uapi" \
@@ -159,6 +161,7 @@ vm_initramfs() {
 	fi
 	cp "$ko" "$root/lib/modules/qsnap.ko"
 	cp "$BUILD"/guest-bin/* "$root/bin/"
+	vm_copy_libs "$root" "$BUILD/guest-bin/qsnapctl"	# libmount, libblkid
 	cp "$TOP/tests/vm/guest-lib.sh" "$TOP/tests/vm/guest-manifest.sh" \
 	   "$TOP/tests/vm/guest-lifecycle.sh" "$TOP/tests/vm/guest-cli.sh" \
 	   "$TOP/tests/vm/guest-trust.sh" "$root/bin/"

@@ -1,0 +1,216 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# qsnapctl mount: crash-consistent snapshots of ext4 and XFS, made here
+# (a file system mounted over a loop device, its disk copied at a point
+# in time under a suspended device-mapper device, as a power cut leaves
+# it), against the oracle: the files a read-write mount of a raw copy
+# shows after its journal replay.  Two copies of one XFS side by side,
+# the partition chosen or listed, and the failures: a partition past
+# the end, no file system, a mount point in use, an overlay too small.
+# umount must leave nothing: no qsnap device, no device-mapper device,
+# no loop device.
+
+# manifest DIR: every file under DIR with its sha256, sorted
+manifest() {
+	(cd "$1" && find . -type f | sort | while read -r f; do
+		echo "$(sha256sum < "$f" | cut -d' ' -f1) $f"; done)
+}
+
+# leftovers: what a qsnapctl mount may leave behind, "" if nothing
+leftovers() {
+	qsnapctl list | tail -n +2
+	dmsetup ls 2>/dev/null | grep -v '^No devices found' | grep qsnap
+	grep -l memfd:qsnap-overlay /sys/block/loop*/loop/backing_file 2>/dev/null
+}
+
+# settled: true once nothing is left (detaches run after the last close)
+settled() {
+	_i=0
+	while [ -n "$(leftovers)" ]; do
+		[ $_i -ge 100 ] && return 1
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+}
+
+# crash_image FSTYPE OUT.qcow2: a file system of FSTYPE made and written
+# to over a loop device, its disk copied while it is mounted (after a
+# sync, with more writes after it that may or may not be on the disk),
+# converted to qcow2 with snapshot "crash" of that disk and the current
+# state overwritten at its start.  Leaves OUT.raw, the disk as copied.
+crash_image() {
+	_fs=$1 _out=$2
+	dmsetup remove cc-lin 2>/dev/null
+	rm -f /tmp/cc.raw "$_out" "${_out%.qcow2}.raw"
+	# mkfs.xfs wants 300 MB at least (the file is sparse: memory is
+	# spent on what is written).
+	_mb=64
+	[ "$_fs" = xfs ] && _mb=320
+	truncate -s ${_mb}M /tmp/cc.raw
+	_loop=$(losetup -f) && losetup "$_loop" /tmp/cc.raw || return 1
+	dmsetup create cc-lin --table "0 $((_mb * 2048)) linear $_loop 0" || return 1
+	dmsetup mknodes cc-lin
+	case $_fs in
+	ext4) mkfs.ext4 -q -L crash /dev/mapper/cc-lin ;;
+	xfs) mkfs.xfs -q -L crash /dev/mapper/cc-lin ;;
+	esac || return 1
+	mkdir -p /mnt/cc
+	mount -t "$_fs" /dev/mapper/cc-lin /mnt/cc || return 1
+	mkdir -p /mnt/cc/etc /mnt/cc/var
+	echo "before the snapshot" > /mnt/cc/etc/app.conf
+	head -c 300000 /dev/urandom > /mnt/cc/var/synced.bin
+	sync
+	echo "written after the sync" > /mnt/cc/etc/late.conf
+	head -c 100000 /dev/urandom > /mnt/cc/var/late.bin
+	# The power cut: I/O held (the file system is not frozen: a freeze
+	# would make the journal clean), the disk copied, I/O released.
+	dmsetup suspend --nolockfs cc-lin
+	cp /tmp/cc.raw "${_out%.qcow2}.raw"
+	dmsetup resume cc-lin
+	umount /mnt/cc
+	dmsetup remove cc-lin
+	losetup -d "$_loop"
+	rm -f /tmp/cc.raw
+	qemu-img convert -f raw -O qcow2 "${_out%.qcow2}.raw" "$_out" &&
+	qemu-img snapshot -c crash "$_out" &&
+	qemu-io -c 'write -P 0x55 0 1M' "$_out" > /dev/null
+}
+
+# oracle RAW: the manifest of RAW after a read-write mount (journal
+# replay) of a copy of it
+oracle() {
+	cp "$1" /tmp/oracle.raw
+	_loop=$(losetup -f) && losetup "$_loop" /tmp/oracle.raw || return 1
+	mkdir -p /mnt/oracle
+	mount "$_loop" /mnt/oracle || { losetup -d "$_loop"; return 1; }
+	manifest /mnt/oracle
+	umount /mnt/oracle
+	losetup -d "$_loop"
+	rm -f /tmp/oracle.raw
+}
+
+# mount_crash FSTYPE: the crash-consistent snapshot mounted, as the
+# guest would see it after a reboot; --no-overlay too.
+mount_crash() {
+	_fs=$1 img=/tmp/crash-$1.qcow2
+	if ! crash_image "$_fs" "$img" 2>/tmp/err; then
+		fail "$_fs crash-consistent image: made" "$(cat /tmp/err)"
+		return
+	fi
+	want=$(oracle "${img%.qcow2}.raw")
+	before=$(sha_of "$img")
+	dev=$(qs_attach "$img" crash)
+	mkdir -p /mnt/snap /mnt/snap2
+	if mount -t "$_fs" -o ro "$dev" /mnt/snap 2>/tmp/err; then
+		fail "$_fs: plain mount -o ro of the snapshot is refused (the journal needs replay)" \
+			"it mounted"
+		umount /mnt/snap
+	else
+		pass "$_fs: plain mount -o ro of the snapshot is refused (the journal needs replay)"
+	fi
+	qsnapctl detach "$dev"
+	if out=$(qsnapctl mount "$img" --snapshot crash /mnt/snap 2>/tmp/err); then
+		got=$(manifest /mnt/snap)
+		check "$_fs: qsnapctl mount shows exactly the files a replayed read-write mount of a raw copy shows" \
+			"got: $got; want: $want" sh -c "[ -n '$want' ] && [ '$got' = '$want' ]"
+		check "$_fs: ... printed the overlay device, mounted read-only" \
+			"$out; $(grep ' /mnt/snap ' /proc/mounts)" \
+			sh -c "case '$out' in /dev/mapper/qsnap*-overlay) ;; *) exit 1;; esac &&
+			       grep -q ' /mnt/snap $_fs ro,' /proc/mounts"
+		if [ "$_fs" = xfs ]; then
+			if qsnapctl mount "$img" --snapshot crash /mnt/snap2 > /dev/null 2>/tmp/err2; then
+				check "xfs: a second copy of the same file system mounts beside it (nouuid)" \
+					"" sh -c "[ \"\$(manifest /mnt/snap2)\" = \"\$(manifest /mnt/snap)\" ]"
+				umount /mnt/snap2
+			else
+				fail "xfs: a second copy of the same file system mounts beside it (nouuid)" \
+					"$(cat /tmp/err2)"
+			fi
+		fi
+		umount /mnt/snap
+		check "$_fs: umount leaves no qsnap, device-mapper or loop device" \
+			"$(leftovers)" settled
+	else
+		fail "$_fs: qsnapctl mount" "$(cat /tmp/err)"
+		qsnapctl detach --all
+	fi
+	if qsnapctl mount "$img" --snapshot crash --no-overlay /mnt/snap > /dev/null 2>/tmp/err; then
+		check "$_fs: --no-overlay mounts the read-only device and says recent writes may be missing" \
+			"$(cat /tmp/err)" grep -q 'may be missing' /tmp/err
+		umount /mnt/snap
+		check "$_fs: ... and umount leaves nothing" "$(leftovers)" settled
+	else
+		fail "$_fs: --no-overlay mounts" "$(cat /tmp/err)"
+		qsnapctl detach --all
+	fi
+	# An overlay too small for the journal replay: the mount fails, and
+	# nothing is left.
+	qsnapctl mount "$img" --snapshot crash --overlay-size 4K /mnt/snap > /dev/null 2>/tmp/err
+	rc=$?
+	grep -q ' /mnt/snap ' /proc/mounts && umount /mnt/snap
+	settled
+	left=$?
+	check "$_fs: an overlay too small for the replay (4 KiB): exit 1, nothing left" \
+		"exit $rc: $(cat /tmp/err); left: $(leftovers)" [ "$rc$left" = 10 ]
+	check "$_fs: the image is unchanged" "" [ "$(sha_of "$img")" = "$before" ]
+	rm -f "$img" "${img%.qcow2}.raw"
+}
+
+# Two ext4 partitions: without --partition the choice is listed.
+mount_partitions() {
+	img=/tmp/two.qcow2
+	rm -f /tmp/two.raw "$img"
+	truncate -s 64M /tmp/two.raw
+	printf 'label: dos\n,24M,L\n,24M,L\n' | sfdisk -q /tmp/two.raw > /dev/null
+	_loop=$(losetup -f)
+	losetup -P "$_loop" /tmp/two.raw
+	mkfs.ext4 -q -L first "${_loop}p1" && mkfs.ext4 -q -L second "${_loop}p2"
+	mkdir -p /mnt/cc
+	mount "${_loop}p2" /mnt/cc && echo second > /mnt/cc/marker && umount /mnt/cc
+	losetup -d "$_loop"
+	qemu-img convert -f raw -O qcow2 /tmp/two.raw "$img"
+	rm -f /tmp/two.raw
+	qsnapctl mount "$img" /mnt/snap > /dev/null 2>/tmp/err
+	rc=$?
+	check "two file systems, no --partition: exit 1, both listed with their labels" \
+		"exit $rc: $(cat /tmp/err)" \
+		sh -c "[ $rc = 1 ] && grep -q 'choose one with --partition' /tmp/err &&
+		       grep -q 'p1 .*ext4 .*first' /tmp/err && grep -q 'p2 .*ext4 .*second' /tmp/err"
+	check "... and nothing is left attached" "$(leftovers)" [ -z "$(leftovers)" ]
+	if qsnapctl mount "$img" --partition 2 /mnt/snap > /dev/null 2>/tmp/err; then
+		check "--partition 2 mounts the second" "$(ls /mnt/snap)" \
+			sh -c "[ \"\$(cat /mnt/snap/marker)\" = second ]"
+		umount /mnt/snap
+		settled
+	else
+		fail "--partition 2 mounts the second" "$(cat /tmp/err)"
+	fi
+	expect_exit 1 "no partition 9" qsnapctl mount "$img" --partition 9 /mnt/snap
+	check "... and nothing is left attached" "$(leftovers)" [ -z "$(leftovers)" ]
+	rm -f "$img"
+}
+
+suite_mount() {
+	section "qsnapctl mount"
+	mkdir -p /mnt/snap /mnt/snap2
+	mount_crash ext4
+	mount_crash xfs
+	mount_partitions
+	# The only partition holding a file system is found by itself.
+	if qsnapctl mount $D/img/parts-gpt.qcow2 --snapshot parts /mnt/snap > /dev/null 2>/tmp/err; then
+		check "gpt, one ext4 partition of two: found without --partition, every file matches" \
+			"" sh -c "cd /mnt/snap && sha256sum -c -s $D/img/fs1.sums"
+		umount /mnt/snap
+		settled
+	else
+		fail "gpt, one ext4 partition of two: found without --partition" "$(cat /tmp/err)"
+	fi
+	expect_exit 1 "no file system found" \
+		qsnapctl mount $D/img/v3-64k.qcow2 --snapshot one /mnt/snap
+	mkdir -p /mnt/busy
+	mount -t tmpfs tmpfs /mnt/busy
+	expect_exit 1 "/mnt/busy is a mount point already" \
+		qsnapctl mount $D/img/ext4.qcow2 --snapshot fs1 /mnt/busy
+	umount /mnt/busy
+	check "failed mounts leave nothing attached" "$(leftovers)" settled
+}

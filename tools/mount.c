@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * qsnapctl mount: from a snapshot to its files in one command.  Attach,
+ * find the file system (libblkid), put the throw-away writable layer
+ * under it (overlay.c) so that a crash-consistent journal is replayed in
+ * memory, mount it read-only (libmount), and leave nothing that umount
+ * does not undo: the overlay is removed when its mount goes, the qsnap
+ * device detaches itself when the overlay (or the mount) lets it go.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libmount.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+#include "overlay.h"
+#include "probe.h"
+#include "qsnapctl.h"
+
+/**
+ * struct mount_request - what qsnapctl mount (or mount.qsnap) was asked
+ * @image:	the qcow2 image
+ * @snapshot:	its snapshot (id or name), or NULL for the current state
+ * @partition:	partition number, 0 to pick the only file system
+ * @no_overlay:	mount the read-only device itself, without journal replay
+ * @overlay_bytes: the overlay's copy-on-write store
+ * @options:	more mount options (-o), or NULL
+ * @dir:	the mount point
+ */
+struct mount_request {
+	const char *image;
+	const char *snapshot;
+	int partition;
+	bool no_overlay;
+	uint64_t overlay_bytes;
+	const char *options;
+	const char *dir;
+};
+
+static void list_candidates(const struct fs_candidate *c, int n)
+{
+	char size[32];
+	int i;
+
+	fprintf(stderr, "  %-20s %-10s %10s %s\n", "DEVICE", "TYPE", "SIZE",
+		"LABEL");
+	for (i = 0; i < n; i++) {
+		format_size(size, sizeof(size), c[i].size);
+		fprintf(stderr, "  %-20s %-10s %10s %s\n", c[i].dev,
+			c[i].type[0] ? c[i].type : "-", size,
+			shown(c[i].label));
+	}
+}
+
+/* The candidate to mount, or NULL after saying why (listing them). */
+static const struct fs_candidate *pick(const struct mount_request *rq,
+				       const struct fs_candidate *c, int n)
+{
+	const struct fs_candidate *found = NULL;
+	int i, with_fs = 0;
+
+	for (i = 0; i < n; i++) {
+		if (rq->partition && c[i].partno == rq->partition)
+			found = &c[i];
+		if (!rq->partition && c[i].type[0])
+			with_fs++, found = found ? found : &c[i];
+	}
+	if (rq->partition && !found) {
+		warnx("%s: no partition %d; there is:", shown(rq->image),
+		      rq->partition);
+	} else if (rq->partition && !found->type[0]) {
+		warnx("%s: no file system qsnapctl knows on partition %d:",
+		      shown(rq->image), rq->partition);
+		found = NULL;
+	} else if (!rq->partition && !with_fs) {
+		warnx("%s: no file system found:", shown(rq->image));
+	} else if (!rq->partition && with_fs > 1) {
+		warnx("%s: %d file systems: choose one with --partition N:",
+		      shown(rq->image), with_fs);
+		found = NULL;
+	}
+	if (found && !strcmp(found->type, "LVM2_member")) {
+		warnx("%s: %s is an LVM physical volume: volume groups inside a snapshot are not mounted yet",
+		      shown(rq->image), found->dev);
+		return NULL;
+	}
+	if (!found)
+		list_candidates(c, n);
+	return found;
+}
+
+static bool kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int ma = 0, mi = 0;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return false;
+	return ma > major || (ma == major && mi >= minor);
+}
+
+/*
+ * The options for @c: read-only, what its file system needs to mount
+ * without replaying a journal (--no-overlay) or next to a copy of itself,
+ * then the user's.  NULL after saying why it cannot be mounted.
+ */
+static char *mount_options(const struct mount_request *rq,
+			   const struct fs_candidate *c)
+{
+	char opts[1024], where[4096];
+	const char *t = c->type;
+	int len;
+
+	len = snprintf(opts, sizeof(opts), "ro");
+	if (rq->no_overlay) {
+		if (!strcmp(t, "ext4") || !strcmp(t, "ext3"))
+			len += snprintf(opts + len, sizeof(opts) - len, ",noload");
+		else if (!strcmp(t, "xfs"))
+			len += snprintf(opts + len, sizeof(opts) - len, ",norecovery");
+		else if (!strcmp(t, "btrfs"))
+			len += snprintf(opts + len, sizeof(opts) - len,
+					",rescue=nologreplay");
+	}
+	if (!strcmp(t, "xfs") && uuid_mounted(t, c->uuid, where, sizeof(where)))
+		len += snprintf(opts + len, sizeof(opts) - len, ",nouuid");
+	if (!strcmp(t, "btrfs") && !kernel_at_least(6, 7) &&
+	    uuid_mounted(t, c->uuid, where, sizeof(where))) {
+		warnx("%s: a btrfs with the same UUID (%s) is mounted on %s: this kernel mounts no second copy (6.7 and later do)",
+		      c->dev, c->uuid, shown(where));
+		return NULL;
+	}
+	if (rq->options)
+		len += snprintf(opts + len, sizeof(opts) - len, ",%s",
+				rq->options);
+	if (len >= (int)sizeof(opts)) {
+		warnx("mount options too long");
+		return NULL;
+	}
+	return strdup(opts);
+}
+
+static int do_mount(const char *src, const char *type, const char *opts,
+		    const char *dir)
+{
+	struct libmnt_context *cxt = mnt_new_context();
+	char msg[512];
+	int rc;
+
+	if (!cxt) {
+		warnx("%s", strerror(ENOMEM));
+		return -1;
+	}
+	mnt_context_set_source(cxt, src);
+	mnt_context_set_target(cxt, dir);
+	mnt_context_set_fstype(cxt, type);
+	mnt_context_set_options(cxt, opts);
+	rc = mnt_context_mount(cxt);
+	if (rc || mnt_context_get_status(cxt) != 1) {
+		mnt_context_get_excode(cxt, rc, msg, sizeof(msg));
+		warnx("mount %s on %s: %s", src, shown(dir),
+		      msg[0] ? msg : "failed");
+		rc = -1;
+	}
+	mnt_free_context(cxt);
+	return rc;
+}
+
+/* A mount point that is already one would hide what is there. */
+static bool is_mount_point(const char *dir)
+{
+	struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
+	char *real = realpath(dir, NULL);
+	bool found;
+
+	found = tb && real && mnt_table_find_target(tb, real, MNT_ITER_BACKWARD);
+	free(real);
+	mnt_unref_table(tb);
+	return found;
+}
+
+/* Attach, pick, overlay, mount; prints the device mounted.  0 or 1. */
+int mount_snapshot(const struct mount_request *rq)
+{
+	struct fs_candidate *cands = NULL;
+	const struct fs_candidate *c;
+	struct qsnap_attach arg;
+	struct overlay ov = { .loop_fd = -1 };
+	char name[64], *opts = NULL;
+	const char *src;
+	struct stat st;
+	int n, ret = 1;
+
+	if (stat(rq->dir, &st)) {
+		warnx("%s: %s", shown(rq->dir), strerror(errno));
+		return 1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		warnx("%s: not a directory", shown(rq->dir));
+		return 1;
+	}
+	if (is_mount_point(rq->dir)) {
+		warnx("%s is a mount point already: unmount it or choose another directory",
+		      shown(rq->dir));
+		return 1;
+	}
+	memset(&arg, 0, sizeof(arg));
+	arg.index = QSNAP_INDEX_ANY;
+	if (rq->snapshot) {
+		arg.flags |= QSNAP_ATTACH_F_SNAPSHOT;
+		snprintf(arg.snapshot, sizeof(arg.snapshot), "%s", rq->snapshot);
+	}
+	if (attach_image(rq->image, &arg, false, false))
+		return 1;
+
+	n = probe_candidates(arg.index, &cands);
+	if (n < 0) {
+		warnx(QSNAP_DEV_FMT ": %s", arg.index, strerror(-n));
+		goto out_detach;
+	}
+	c = pick(rq, cands, n);
+	if (!c)
+		goto out_detach;
+	opts = mount_options(rq, c);
+	if (!opts)
+		goto out_detach;
+	src = c->dev;
+	if (!rq->no_overlay) {
+		snprintf(name, sizeof(name), "%s-overlay", c->dev + 5);
+		if (overlay_create(c->dev, name, rq->overlay_bytes, &ov))
+			goto out_detach;
+		src = ov.dev;
+	}
+	if (do_mount(src, c->type, opts, rq->dir)) {
+		overlay_release(&ov, false);
+		goto out_detach;
+	}
+	/* From here on umount undoes it all. */
+	overlay_release(&ov, true);
+	if (detach_device(arg.index, true))
+		warnx(QSNAP_DEV_FMT ": could not mark it to detach itself: detach it after umount",
+		      arg.index);
+	if (rq->no_overlay && strcmp(c->type, "vfat"))
+		warnx("mounted without replaying the %s journal: what the guest wrote just before the snapshot may be missing",
+		      c->type);
+	printf("%s\n", src);
+	ret = 0;
+	goto out;
+out_detach:
+	detach_device(arg.index, false);
+out:
+	free(opts);
+	free(cands);
+	return ret;
+}
+
+static int parse_size(const char *s, uint64_t *bytes)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || !v)
+		return -1;
+	switch (*end) {
+	case 'G': v <<= 10;	/* fall through */
+	case 'M': v <<= 10;	/* fall through */
+	case 'K': v <<= 10; end++; break;
+	case '\0': break;
+	default: return -1;
+	}
+	if (*end && strcmp(end, "iB"))
+		return -1;
+	*bytes = v;
+	return 0;
+}
+
+int cmd_mount(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "snapshot",	required_argument, NULL, 's' },
+		{ "partition",	required_argument, NULL, 'p' },
+		{ "no-overlay",	no_argument,	   NULL, 'N' },
+		{ "overlay-size", required_argument, NULL, 'S' },
+		{ "options",	required_argument, NULL, 'o' },
+		{ "help",	no_argument,	   NULL, 'h' },
+		{ }
+	};
+	struct mount_request rq = { .overlay_bytes = OVERLAY_DEFAULT_BYTES };
+	char *end;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "s:p:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			rq.snapshot = optarg;
+			break;
+		case 'p':
+			rq.partition = strtol(optarg, &end, 10);
+			if (*end || rq.partition < 1)
+				return usage_error("mount",
+						   "--partition takes a partition number from 1 up, not '%s'",
+						   optarg);
+			break;
+		case 'N':
+			rq.no_overlay = true;
+			break;
+		case 'S':
+			if (parse_size(optarg, &rq.overlay_bytes))
+				return usage_error("mount",
+						   "--overlay-size takes a size such as 512M or 2G, not '%s'",
+						   optarg);
+			break;
+		case 'o':
+			rq.options = optarg;
+			break;
+		case 'h':
+			cmd_help("mount", stdout);
+			return 0;
+		default:
+			return usage_error("mount", NULL);
+		}
+	}
+	if (optind != argc - 2)
+		return usage_error("mount", "mount takes an IMAGE and a DIR");
+	if (rq.snapshot && (!*rq.snapshot ||
+			    strlen(rq.snapshot) >= QSNAP_NAME_MAX))
+		return usage_error("mount", "invalid snapshot id or name '%s'",
+				   rq.snapshot);
+	rq.image = argv[optind];
+	rq.dir = argv[optind + 1];
+	return mount_snapshot(&rq);
+}
