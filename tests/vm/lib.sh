@@ -241,11 +241,16 @@ vm_run() {
 	# seconds, not after the whole run's bound (seen once: the sanitizer
 	# kernel caught in KASAN reports from an interrupt 0.006 s into its
 	# boot, long before any module, spinning until the timeout).
+	# A kernel that reports a bug before /init will not get there either
+	# (that sanitizer boot spun for the whole VM_BOOT_TIMEOUT): stopped at
+	# once.
 	while kill -0 "$pid" 2> /dev/null; do
 		sleep 2
 		waited=$((waited + 2))
-		if [ "$waited" -ge "$boot" ] && [ "$booted" = yes ] &&
-		   ! grep -aq '^guest: kernel' "$log"; then
+		[ "$booted" = yes ] || continue
+		grep -aq '^guest: kernel' "$log" && continue
+		if [ "$waited" -ge "$boot" ] ||
+		   grep -aqE 'BUG: |Kernel panic' "$log"; then
 			booted=no
 			kill "$pid" 2> /dev/null || true
 		fi
