@@ -12,7 +12,8 @@
 #        make lint       checkpatch + sparse over the driver, both kernels
 #        make fuzz       fuzz the qcow2 format code (FUZZ_TIME seconds, 300)
 #        make bench      qsnap vs loop vs qemu-nbd in a VM (not part of check)
-#        make install    module, qsnapctl, man page, udev rule, completion
+#        make install    module, qsnapctl (and mount.qsnap), man page, udev
+#                        rule, completion
 #                        (DESTDIR, PREFIX, KVER as usual; see docs/usage.md)
 
 KVER ?= $(shell uname -r)
@@ -79,6 +80,9 @@ install-module: module
 
 install-tools: tools
 	install -D -m 755 tools/qsnapctl $(DESTDIR)$(SBINDIR)/qsnapctl
+	# mount(8) looks for its helpers in /sbin, whatever the PREFIX.
+	install -d $(DESTDIR)/sbin
+	ln -sf $(SBINDIR)/qsnapctl $(DESTDIR)/sbin/mount.qsnap
 	install -D -m 644 tools/qsnapctl.8 $(DESTDIR)$(MANDIR)/man8/qsnapctl.8
 	install -d $(DESTDIR)$(UDEVRULESDIR)
 	sed 's|@SBINDIR@|$(SBINDIR)|g' tools/60-qsnap.rules.in \
@@ -88,6 +92,7 @@ install-tools: tools
 
 uninstall:
 	rm -f $(DESTDIR)$(MODDIR)/qsnap.ko $(DESTDIR)$(SBINDIR)/qsnapctl \
+	      $(DESTDIR)/sbin/mount.qsnap \
 	      $(DESTDIR)$(MANDIR)/man8/qsnapctl.8 \
 	      $(DESTDIR)$(UDEVRULESDIR)/60-qsnap.rules \
 	      $(DESTDIR)$(BASHCOMPDIR)/qsnapctl

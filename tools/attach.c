@@ -16,6 +16,7 @@
 #include "chain.h"
 #include "json.h"
 #include "qcow2.h"
+#include "overlay.h"
 #include "qsnapctl.h"
 
 /* Explain an attach refusal in the user's terms. */
@@ -178,6 +179,29 @@ int attach_image(const char *image, struct qsnap_attach *arg,
 	return ret < 0 ? -1 : 0;
 }
 
+/*
+ * attach --overlay: a writable device-mapper snapshot of qsnap device
+ * @index, its writes in @bytes of memory (overlay.c).  The qsnap device
+ * is detached lazily: removing the overlay device (detach) frees both.
+ */
+static int attach_overlay(uint32_t index, uint64_t bytes)
+{
+	char dev[32], name[64];
+	struct overlay ov;
+
+	snprintf(dev, sizeof(dev), QSNAP_DEV_FMT, index);
+	snprintf(name, sizeof(name), QSNAP_DISK_FMT "-overlay", index);
+	if (overlay_create(dev, name, bytes, &ov)) {
+		detach_device(index, false);
+		return 1;
+	}
+	if (detach_device(index, true))
+		warnx("%s: could not mark it to detach itself: detach it after the overlay",
+		      dev);
+	printf("%s\n", ov.dev);
+	return 0;
+}
+
 int cmd_attach(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -188,6 +212,7 @@ int cmd_attach(int argc, char **argv)
 		{ "no-backing",	no_argument,	   NULL, 'B' },
 		{ "no-partscan", no_argument,	   NULL, 'P' },
 		{ "autoclear",	no_argument,	   NULL, 'A' },
+		{ "overlay",	optional_argument, NULL, 'O' },
 		{ "direct-io",	required_argument, NULL, 'D' },
 		{ "no-share",	no_argument,	   NULL, 'N' },
 		{ "l2-cache-kb", required_argument, NULL, 'L' },
@@ -199,7 +224,8 @@ int cmd_attach(int argc, char **argv)
 	struct qsnap_attach arg;
 	const char *snapshot = NULL, *image;
 	uint32_t index = QSNAP_INDEX_ANY, v;
-	bool no_backing = false, json = false;
+	bool no_backing = false, json = false, overlay = false;
+	uint64_t overlay_bytes = OVERLAY_DEFAULT_BYTES;
 	int c;
 
 	memset(&arg, 0, sizeof(arg));
@@ -225,6 +251,13 @@ int cmd_attach(int argc, char **argv)
 			break;
 		case 'A':
 			arg.flags |= QSNAP_ATTACH_F_AUTOCLEAR;
+			break;
+		case 'O':
+			overlay = true;
+			if (optarg && parse_size(optarg, &overlay_bytes))
+				return usage_error("attach",
+						   "--overlay takes a size such as 512M or 2G, not '%s'",
+						   optarg);
 			break;
 		case 'D':
 			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
@@ -278,8 +311,12 @@ int cmd_attach(int argc, char **argv)
 		strcpy(arg.snapshot, snapshot);
 	}
 
+	if (overlay && (json || (arg.flags & QSNAP_ATTACH_F_AUTOCLEAR)))
+		return usage_error("attach", "--overlay prints its own device: no --json or --autoclear with it");
 	if (attach_image(image, &arg, no_backing, true))
 		return 1;
+	if (overlay)
+		return attach_overlay(arg.index, overlay_bytes);
 	if (json)
 		return show_device(arg.index, true);
 	printf(QSNAP_DEV_FMT "\n", arg.index);
@@ -383,6 +420,14 @@ int cmd_detach(int argc, char **argv)
 			free(idx);
 	}
 	for (i = optind; !all && i < argc; i++) {
+		char dm[64];
+
+		/* attach --overlay's device: the qsnap one goes with it. */
+		if (!overlay_name_of(argv[i], dm, sizeof(dm))) {
+			if (overlay_remove(dm, lazy))
+				failed = 1;
+			continue;
+		}
 		if (device_index(argv[i], &index)) {
 			warnx("%s: not a qsnap device", argv[i]);
 			failed = 1;

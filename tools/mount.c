@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 
 #include "overlay.h"
@@ -28,6 +29,7 @@
  * @overlay_bytes: the overlay's copy-on-write store
  * @options:	more mount options (-o), or NULL
  * @dir:	the mount point
+ * @quiet:	print nothing on success (mount.qsnap: mount(8) prints nothing)
  */
 struct mount_request {
 	const char *image;
@@ -37,6 +39,7 @@ struct mount_request {
 	uint64_t overlay_bytes;
 	const char *options;
 	const char *dir;
+	bool quiet;
 };
 
 static void list_candidates(const struct fs_candidate *c, int n)
@@ -64,8 +67,11 @@ static const struct fs_candidate *pick(const struct mount_request *rq,
 	for (i = 0; i < n; i++) {
 		if (rq->partition && c[i].partno == rq->partition)
 			found = &c[i];
-		if (!rq->partition && c[i].type[0])
-			with_fs++, found = found ? found : &c[i];
+		if (!rq->partition && c[i].type[0]) {
+			with_fs++;
+			if (!found)
+				found = &c[i];
+		}
 	}
 	if (rq->partition && !found) {
 		warnx("%s: no partition %d; there is:", shown(rq->image),
@@ -101,6 +107,15 @@ static bool kernel_at_least(int major, int minor)
 	return ma > major || (ma == major && mi >= minor);
 }
 
+/* Append ",@opt" to the options in @buf (@len bytes); false if full. */
+static bool add_option(char *buf, size_t len, const char *opt)
+{
+	size_t used = strlen(buf);
+	int n = snprintf(buf + used, len - used, "%s%s", used ? "," : "", opt);
+
+	return n >= 0 && (size_t)n < len - used;
+}
+
 /*
  * The options for @c: read-only, what its file system needs to mount
  * without replaying a journal (--no-overlay) or next to a copy of itself,
@@ -109,22 +124,20 @@ static bool kernel_at_least(int major, int minor)
 static char *mount_options(const struct mount_request *rq,
 			   const struct fs_candidate *c)
 {
-	char opts[1024], where[4096];
+	char opts[4096] = "ro", where[4096];
 	const char *t = c->type;
-	int len;
+	bool fits = true;
 
-	len = snprintf(opts, sizeof(opts), "ro");
 	if (rq->no_overlay) {
 		if (!strcmp(t, "ext4") || !strcmp(t, "ext3"))
-			len += snprintf(opts + len, sizeof(opts) - len, ",noload");
+			fits &= add_option(opts, sizeof(opts), "noload");
 		else if (!strcmp(t, "xfs"))
-			len += snprintf(opts + len, sizeof(opts) - len, ",norecovery");
+			fits &= add_option(opts, sizeof(opts), "norecovery");
 		else if (!strcmp(t, "btrfs"))
-			len += snprintf(opts + len, sizeof(opts) - len,
-					",rescue=nologreplay");
+			fits &= add_option(opts, sizeof(opts), "rescue=nologreplay");
 	}
 	if (!strcmp(t, "xfs") && uuid_mounted(t, c->uuid, where, sizeof(where)))
-		len += snprintf(opts + len, sizeof(opts) - len, ",nouuid");
+		fits &= add_option(opts, sizeof(opts), "nouuid");
 	if (!strcmp(t, "btrfs") && !kernel_at_least(6, 7) &&
 	    uuid_mounted(t, c->uuid, where, sizeof(where))) {
 		warnx("%s: a btrfs with the same UUID (%s) is mounted on %s: this kernel mounts no second copy (6.7 and later do)",
@@ -132,9 +145,8 @@ static char *mount_options(const struct mount_request *rq,
 		return NULL;
 	}
 	if (rq->options)
-		len += snprintf(opts + len, sizeof(opts) - len, ",%s",
-				rq->options);
-	if (len >= (int)sizeof(opts)) {
+		fits &= add_option(opts, sizeof(opts), rq->options);
+	if (!fits) {
 		warnx("mount options too long");
 		return NULL;
 	}
@@ -181,7 +193,7 @@ static bool is_mount_point(const char *dir)
 }
 
 /* Attach, pick, overlay, mount; prints the device mounted.  0 or 1. */
-int mount_snapshot(const struct mount_request *rq)
+static int mount_snapshot(const struct mount_request *rq)
 {
 	struct fs_candidate *cands = NULL;
 	const struct fs_candidate *c;
@@ -244,7 +256,8 @@ int mount_snapshot(const struct mount_request *rq)
 	if (rq->no_overlay && strcmp(c->type, "vfat"))
 		warnx("mounted without replaying the %s journal: what the guest wrote just before the snapshot may be missing",
 		      c->type);
-	printf("%s\n", src);
+	if (!rq->quiet)
+		printf("%s\n", src);
 	ret = 0;
 	goto out;
 out_detach:
@@ -255,27 +268,6 @@ out:
 	return ret;
 }
 
-static int parse_size(const char *s, uint64_t *bytes)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || !v)
-		return -1;
-	switch (*end) {
-	case 'G': v <<= 10;	/* fall through */
-	case 'M': v <<= 10;	/* fall through */
-	case 'K': v <<= 10; end++; break;
-	case '\0': break;
-	default: return -1;
-	}
-	if (*end && strcmp(end, "iB"))
-		return -1;
-	*bytes = v;
-	return 0;
-}
 
 int cmd_mount(int argc, char **argv)
 {
@@ -332,4 +324,130 @@ int cmd_mount(int argc, char **argv)
 	rq.image = argv[optind];
 	rq.dir = argv[optind + 1];
 	return mount_snapshot(&rq);
+}
+
+/*
+ * mount(8) turns a regular file given as the source into a loop device
+ * before it runs a helper (libmount's loop set-up, with autoclear).  The
+ * image is the loop device's file: its backing chain is found from there,
+ * and the loop device goes when mount(8) lets go of it.
+ */
+static const char *helper_source(const char *src, char *buf, size_t len)
+{
+	unsigned long long offset = 1;
+	char path[96];
+	struct stat st;
+	FILE *f;
+
+	if (stat(src, &st) || !S_ISBLK(st.st_mode))
+		return src;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/loop/offset",
+		 major(st.st_rdev), minor(st.st_rdev));
+	f = fopen(path, "re");
+	if (!f)
+		return src;
+	if (fscanf(f, "%llu", &offset) != 1)
+		offset = 1;
+	fclose(f);
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/loop/backing_file",
+		 major(st.st_rdev), minor(st.st_rdev));
+	f = fopen(path, "re");
+	if (!f)
+		return src;
+	if (!fgets(buf, len, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	if (offset || buf[0] != '/' || strstr(buf, " (deleted)"))
+		return src;
+	return buf;
+}
+
+/* A -o option of mount.qsnap that is qsnap's: 1 (taken), 0 (not ours), -1. */
+static int helper_option(struct mount_request *rq, char *opt)
+{
+	char *end;
+
+	if (!strncmp(opt, "snapshot=", 9)) {
+		rq->snapshot = opt + 9;
+	} else if (!strncmp(opt, "partition=", 10)) {
+		rq->partition = strtol(opt + 10, &end, 10);
+		if (*end || rq->partition < 1)
+			return -1;
+	} else if (!strcmp(opt, "no-overlay")) {
+		rq->no_overlay = true;
+	} else if (!strncmp(opt, "overlay-size=", 13)) {
+		if (parse_size(opt + 13, &rq->overlay_bytes))
+			return -1;
+	} else if (!strcmp(opt, "ro") || !strcmp(opt, "rw") ||
+		   !strcmp(opt, "defaults")) {
+		/* always read-only (the overlay is what takes writes) */
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * mount.qsnap SOURCE DIR [-sfnv] [-N NS] [-o OPTIONS] [-t TYPE]: the
+ * helper mount(8) runs for "mount -t qsnap" and fstab lines (util-linux's
+ * helper protocol).  Options of ours: snapshot=S, partition=N,
+ * no-overlay, overlay-size=SIZE; the others go to the file system.
+ */
+int cmd_mount_helper(int argc, char **argv)
+{
+	struct mount_request rq = { .overlay_bytes = OVERLAY_DEFAULT_BYTES,
+				    .quiet = true };
+	char *opts = NULL, *rest, *opt, *save, source[4096];
+	bool fake = false;
+	size_t len;
+	int c, ret;
+
+	while ((c = getopt(argc, argv, "sfnvN:o:t:")) != -1) {
+		switch (c) {
+		case 'f':
+			fake = true;
+			break;
+		case 'o':
+			free(opts);
+			opts = strdup(optarg);
+			break;
+		case 's': case 'n': case 'v': case 'N': case 't':
+			break;
+		default:
+			free(opts);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 2) {
+		warnx("usage: mount.qsnap IMAGE DIR [-o snapshot=S,partition=N,no-overlay,overlay-size=SIZE,...]");
+		free(opts);
+		return EXIT_USAGE;
+	}
+	len = opts ? strlen(opts) + 1 : 1;
+	rest = calloc(1, len);
+	if (!rest) {
+		free(opts);
+		return 1;
+	}
+	for (opt = opts ? strtok_r(opts, ",", &save) : NULL; opt;
+	     opt = strtok_r(NULL, ",", &save)) {
+		ret = helper_option(&rq, opt);
+		if (ret < 0) {
+			warnx("invalid option '%s'", opt);
+			free(rest);
+			free(opts);
+			return EXIT_USAGE;
+		}
+		if (!ret)
+			snprintf(rest + strlen(rest), len - strlen(rest),
+				 "%s%s", *rest ? "," : "", opt);
+	}
+	rq.options = *rest ? rest : NULL;
+	rq.image = helper_source(argv[optind], source, sizeof(source));
+	rq.dir = argv[optind + 1];
+	ret = fake ? 0 : mount_snapshot(&rq);
+	free(rest);
+	free(opts);
+	return ret;
 }

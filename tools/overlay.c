@@ -162,10 +162,43 @@ void overlay_release(struct overlay *ov, bool deferred)
 {
 	if (!ov->created)
 		return;
-	if (run_dmsetup((char *const[]){ "dmsetup", "remove",
-					 deferred ? "--deferred" : "--retry",
-					 ov->name, NULL }))
+	if (overlay_remove(ov->name, deferred))
 		warnx("overlay: dmsetup remove %s failed: remove it by hand",
 		      ov->name);
 	ov->created = false;
+}
+
+int overlay_name_of(const char *dev, char *name, size_t len)
+{
+	char path[64];
+	struct stat st;
+	size_t n;
+	FILE *f;
+
+	if (stat(dev, &st) || !S_ISBLK(st.st_mode))
+		return -1;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/dm/name",
+		 major(st.st_rdev), minor(st.st_rdev));
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (!fgets(name, len, f))
+		name[0] = '\0';
+	fclose(f);
+	name[strcspn(name, "\n")] = '\0';
+	n = strlen(name);
+	if (strncmp(name, "qsnap", 5) || n < 8 ||
+	    strcmp(name + n - 8, "-overlay"))
+		return -1;
+	return 0;
+}
+
+int overlay_remove(const char *name, bool deferred)
+{
+	struct overlay ov = { .loop_fd = -1, .created = true };
+
+	snprintf(ov.name, sizeof(ov.name), "%s", name);
+	return run_dmsetup((char *const[]){ "dmsetup", "remove",
+					    deferred ? "--deferred" : "--retry",
+					    ov.name, NULL }) ? -1 : 0;
 }

@@ -4,6 +4,7 @@
 #define QSNAPCTL_OVERLAY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The overlay's copy-on-write store unless --overlay-size says otherwise. */
@@ -34,5 +35,12 @@ int overlay_create(const char *src, const char *name, uint64_t cow_bytes,
  * closes it (a mounted one: umount then frees everything).
  */
 void overlay_release(struct overlay *ov, bool deferred);
+/*
+ * The device-mapper name of @dev if it is an overlay qsnapctl made
+ * ("qsnap...-overlay"); 0, or -1 if it is not one.
+ */
+int overlay_name_of(const char *dev, char *name, size_t len);
+/* dmsetup remove @name (@deferred: when its last user closes it); 0 or -1. */
+int overlay_remove(const char *name, bool deferred);
 
 #endif /* QSNAPCTL_OVERLAY_H */

@@ -31,7 +31,7 @@ static const struct command {
 } commands[] = {
 	{ "attach", cmd_attach,
 	  "attach IMAGE [--snapshot ID|NAME] [--index N] [--no-backing]\n"
-	  "         [--no-partscan] [--autoclear] [--direct-io=on|off]\n"
+	  "         [--no-partscan] [--autoclear] [--overlay[=SIZE]] [--direct-io=on|off]\n"
 	  "         [--no-share] [--l2-cache-kb KB] [--recheck-ms MS] [--json]",
 	  "attach a snapshot (default: the current state) of a qcow2 image as\n"
 	  "a read-only /dev/qsnapN and print its path; the backing chain it\n"
@@ -44,6 +44,8 @@ static const struct command {
 	  "      --autoclear         detach by itself when its last user closes it,\n"
 	  "                          once something has claimed it (a mount,\n"
 	  "                          device-mapper, an O_EXCL open)\n"
+	  "      --overlay[=SIZE]    print a WRITABLE /dev/mapper/qsnapN-overlay whose\n"
+	  "                          writes stay in SIZE of memory (1G); detach it\n"
 	  "      --direct-io=on|off  data clusters with O_DIRECT or through the page\n"
 	  "                          cache (default: the module's direct_io)\n"
 	  "      --no-share          share no parsed image or cache with other devices\n"
@@ -55,8 +57,9 @@ static const struct command {
 	  "  -r, --read-only         accepted; qsnap devices are always read-only\n" },
 	{ "detach", cmd_detach,
 	  "detach [--lazy] DEVICE... | detach [--lazy] --all",
-	  "remove /dev/qsnapN devices (DEVICE may also be qsnapN or N); a\n"
-	  "device that is open or mounted is refused and left in place",
+	  "remove /dev/qsnapN devices (DEVICE may also be qsnapN or N, or the\n"
+	  "overlay device attach --overlay printed); a device that is open or\n"
+	  "mounted is refused and left in place",
 	  "  -a, --all               detach every qsnap device that is not in use\n"
 	  "  -l, --lazy              a device in use is detached when its last user\n"
 	  "                          closes it (umount -l's idea), not refused\n" },
@@ -213,5 +216,12 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	const char *base = strrchr(argv[0], '/');
+
+	/* Installed as /sbin/mount.qsnap too, for mount -t qsnap. */
+	if (!strcmp(base ? base + 1 : argv[0], "mount.qsnap")) {
+		prog = "mount.qsnap";
+		return finish_stdout(cmd_mount_helper(argc, argv));
+	}
 	return finish_stdout(run(argc, argv));
 }

@@ -45,6 +45,7 @@ int list_indexes(uint32_t **indexes);
 const char *shown(const char *s);
 
 void format_size(char *buf, size_t len, uint64_t bytes);
+int parse_size(const char *s, uint64_t *bytes);
 void format_date(char *buf, size_t len, uint32_t sec);
 void format_clock(char *buf, size_t len, uint64_t nsec);
 
@@ -72,6 +73,7 @@ int detach_device(uint32_t index, bool lazy);
 
 /* mount.c */
 int cmd_mount(int argc, char **argv);
+int cmd_mount_helper(int argc, char **argv);	/* as mount.qsnap */
 
 /* diff.c */
 int cmd_diff(int argc, char **argv);

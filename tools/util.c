@@ -80,3 +80,26 @@ void format_clock(char *buf, size_t len, uint64_t nsec)
 	snprintf(buf, len, "%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ".%03" PRIu64,
 		 s / 3600, (s / 60) % 60, s % 60, ms % 1000);
 }
+
+/* "512M", "2G", "4096", "64KiB": bytes (from 1); -1 if it is none of those. */
+int parse_size(const char *s, uint64_t *bytes)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || !v)
+		return -1;
+	switch (*end) {
+	case 'G': v <<= 10;	/* fall through */
+	case 'M': v <<= 10;	/* fall through */
+	case 'K': v <<= 10; end++; break;
+	case '\0': break;
+	default: return -1;
+	}
+	if (*end && strcmp(end, "iB"))
+		return -1;
+	*bytes = v;
+	return 0;
+}

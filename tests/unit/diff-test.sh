@@ -150,13 +150,32 @@ tap_emit $? "qsnapctl --bogus: exit 2, an unknown option (not an unknown command
 "$W/qsnapctl" help bogus > "$W/out" 2> "$W/err"
 [ $? = 2 ] && grep -q "unknown command 'bogus'" "$W/err" && [ ! -s "$W/out" ]
 tap_emit $? "qsnapctl help bogus: exit 2, an unknown command"
-for c in attach detach list info snapshots diff features udev-env; do
+for c in attach detach mount list info snapshots diff features udev-env; do
 	"$W/qsnapctl" "$c" --help > "$W/out" 2> "$W/err"
 	[ $? = 0 ] && grep -q "^  qsnapctl $c" "$W/out" && [ ! -s "$W/err" ] || echo "# $c --help: $(cat "$W/err")"
 done > "$W/help"
 cat "$W/help"
 [ ! -s "$W/help" ]
 tap_emit $? "every command's --help exits 0 and shows its usage"
+# mount's usage errors, and mount.qsnap's (the same binary by another name).
+ln -sf qsnapctl "$W/mount.qsnap"
+for c in "mount:mount takes an IMAGE and a DIR" \
+	 "mount --partition 0 i d:--partition takes a partition number from 1 up" \
+	 "mount --overlay-size lots i d:--overlay-size takes a size such as 512M" \
+	 "attach --overlay=lots i:--overlay takes a size such as 512M" \
+	 "attach --overlay --json i:--overlay prints its own device"; do
+	# shellcheck disable=SC2086
+	"$W/qsnapctl" ${c%%:*} > /dev/null 2> "$W/err"
+	[ $? = 2 ] && grep -qF -- "${c#*:}" "$W/err" || echo "# ${c%%:*}: $(cat "$W/err")"
+done > "$W/usage"
+"$W/mount.qsnap" img dir -o partition=x > /dev/null 2> "$W/err"
+[ $? = 2 ] && grep -q "^mount.qsnap: invalid option 'partition=x'" "$W/err" ||
+	echo "# mount.qsnap -o partition=x: $(cat "$W/err")" >> "$W/usage"
+"$W/mount.qsnap" img dir -f -o snapshot=s,ro,noexec > /dev/null 2> "$W/err" ||
+	echo "# mount.qsnap -f: $(cat "$W/err")" >> "$W/usage"
+cat "$W/usage"
+[ ! -s "$W/usage" ]
+tap_emit $? "mount and mount.qsnap: usage errors exit 2 and say what is wrong; -f does nothing"
 # A damaged entry (reserved bits in the current state's first L2 entry):
 # its cluster is listed as differing, and the exit status and the JSON
 # say the image is damaged.

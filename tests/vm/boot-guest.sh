@@ -7,7 +7,9 @@
 # /lib/modules/qsnap.ko.
 #   1. modprobe finds the installed module; its version is the package's.
 #   2. udev (systemd-udevd) with the installed rule makes the
-#      /dev/disk/by-qsnap/ links for disks and partitions, and removes them.
+#      /dev/disk/by-qsnap/ links for disks and partitions, and removes them;
+#      util-linux's mount runs the installed mount.qsnap for mount -t qsnap
+#      and an fstab line; the module loads when its control node is opened.
 #   3. The DKMS module attaches the "golden" snapshot of a root file system
 #      image, which is mounted read-only under a tmpfs overlay at /newroot;
 #      /init then switch_roots into it, and its /sbin/init reports
@@ -59,11 +61,57 @@ if p=$($Q attach $D/img/parts-mbr.qcow2 --snapshot parts) &&
 	udevadm settle -t 30
 	check "udev: detach removes the links" "$(ls -l /dev/disk/by-qsnap/ 2>&1)" \
 		[ -z "$(ls /dev/disk/by-qsnap/ 2>/dev/null)" ]
+	# A snapshot's file system UUID is a real disk's too (here a loop
+	# device holding a copy): by-uuid must stay with the real one, also
+	# when a qsnap device with it comes later.
+	a=$($Q attach $D/img/ext4.qcow2 --snapshot fs1)
+	dd if="$a" of=/tmp/same.raw bs=1M 2>/dev/null
+	l=$(losetup -f) && losetup "$l" /tmp/same.raw
+	b=$($Q attach $D/img/ext4.qcow2 --snapshot fs1)
+	udevadm settle -t 30
+	uuid=$(udevadm info -q property "$l" | sed -n 's/^ID_FS_UUID=//p')
+	check "udev: by-uuid stays with a real disk when snapshots have its UUID" \
+		"uuid $uuid -> $(readlink -f /dev/disk/by-uuid/$uuid 2>&1); loop $l, qsnap $a $b" \
+		sh -c "[ -n '$uuid' ] && [ \"\$(readlink -f /dev/disk/by-uuid/$uuid)\" = '$l' ]"
+	losetup -d "$l"
+	rm -f /tmp/same.raw
+	$Q detach "$a" "$b"
+	udevadm settle -t 30
 else
 	fail "udev: attach" "attach failed"
 fi
 udevadm control --exit 2>/dev/null || killall systemd-udevd 2>/dev/null
+# Gone for good: a socket left behind would make dmsetup wait for udev.
+rm -rf /run/udev
 [ -s /tmp/udevd.err ] && echo "# systemd-udevd: $(head -c 600 /tmp/udevd.err)"
+# --- mount -t qsnap and an fstab line: util-linux's mount runs the
+# installed /sbin/mount.qsnap ---
+# settled: true once no qsnap device is left (umount detaches it)
+settled() {
+	for _i in $(seq 1 100); do
+		[ -z "$($Q list | tail -n +2)" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+mkdir -p /mnt/h
+if mount -t qsnap -o snapshot=fs1 $D/img/ext4.qcow2 /mnt/h 2>/tmp/err; then
+	check "mount -t qsnap -o snapshot=fs1 (mount.qsnap): every file is the snapshot's" \
+		"" sh -c "cd /mnt/h && sha256sum -c -s $D/img/fs1.sums"
+	umount /mnt/h
+	check "... umount leaves no device" "$($Q list)" settled
+else
+	fail "mount -t qsnap -o snapshot=fs1 (mount.qsnap)" "$(cat /tmp/err)"
+fi
+echo "$D/img/ext4.qcow2 /mnt/h qsnap snapshot=fs1,no-overlay,noauto 0 0" >> /etc/fstab
+if mount /mnt/h 2>/tmp/err; then
+	check "an fstab line (qsnap snapshot=fs1,no-overlay): mount DIR mounts it" \
+		"" sh -c "cd /mnt/h && sha256sum -c -s $D/img/fs1.sums"
+	umount /mnt/h
+	check "... umount leaves no device" "$($Q list)" settled
+else
+	fail "an fstab line (qsnap snapshot=fs1,no-overlay): mount DIR mounts it" "$(cat /tmp/err)"
+fi
 check "make install: rmmod qsnap" "" rmmod qsnap
 
 # At boot kmod's static-nodes makes a node for each modules.devname line
@@ -73,8 +121,8 @@ check "make install: modules.devname has /dev/qsnap-control (c10:248)" \
 	grep -qx 'qsnap qsnap-control c10:248' /lib/modules/$krel/modules.devname
 rm -f /dev/qsnap-control
 mknod /dev/qsnap-control c 10 248
-# The kernel runs /sbin/modprobe (kmod's, on a real system); here busybox's.
-[ -e /sbin/modprobe ] || ln -s "$(command -v modprobe)" /sbin/modprobe
+# The kernel runs /sbin/modprobe: kmod's, copied to /usr/local/bin.
+[ -e /sbin/modprobe ] || ln -s /usr/local/bin/modprobe /sbin/modprobe
 check "make install: opening /dev/qsnap-control loads the module (qsnapctl list)" \
 	"$($Q list 2>&1)" sh -c "$Q list > /dev/null && [ -d /sys/module/qsnap ]"
 check "make install: ... and it is the control device's minor" \

@@ -106,10 +106,13 @@ run_install_guest() {	# SHORT KREL
 	described=$(modinfo -F parm "$ko" | grep -cE '^[a-z0-9_]+:[A-Z].* \((uint|int|bool)\)$')
 	[ "$params" -gt 0 ] && [ "$params" = "$described" ]
 	emit $? "[$short install] modinfo describes every module parameter ($described of $params)"
-	mkdir -p "$dest/etc"
+	mkdir -p "$dest/etc" "$dest/lib/udev/rules.d"
 	sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$TOP/dkms.conf" > "$dest/etc/qsnap-version"
-	VM_EXTRA_TREE=$dest VM_EXTRA_MODULES=overlay \
-	VM_EXTRA_BINS="/lib/systemd/systemd-udevd /bin/udevadm" \
+	# The by-uuid links, which qsnap's rule must leave to real disks.
+	cp /lib/udev/rules.d/60-persistent-storage.rules "$dest/lib/udev/rules.d/"
+	VM_EXTRA_TREE=$dest \
+	VM_EXTRA_MODULES="overlay loop dm-mod dm-bufio dm-snapshot" \
+	VM_EXTRA_BINS="/lib/systemd/systemd-udevd /bin/udevadm /bin/mount dmsetup modprobe" \
 		run_guest "$short install" "$krel" "$ko" \
 			"$TOP/tests/vm/boot-guest.sh" -install
 	log=$BUILD/$krel/console-install.log

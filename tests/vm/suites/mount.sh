@@ -190,12 +190,46 @@ mount_partitions() {
 	rm -f "$img"
 }
 
+# attach --overlay: a writable device whose writes stay in memory; detach
+# of it frees the qsnap device too.  Too many writes fail, the image
+# untouched.
+mount_attach_overlay() {
+	cp $D/img/v3-64k.qcow2 /tmp/ov.qcow2
+	before=$(sha_of /tmp/ov.qcow2)
+	if ! dev=$(qsnapctl attach /tmp/ov.qcow2 --snapshot one --overlay=16M 2>/tmp/err); then
+		fail "attach --overlay" "$(cat /tmp/err)"
+		return
+	fi
+	head -c 4194304 /dev/urandom > /tmp/w
+	ro=$(qs_attach /tmp/ov.qcow2 one)
+	want=$( (cat /tmp/w; dd if="$ro" bs=1M skip=4 2>/dev/null) | sha256sum | cut -d' ' -f1)
+	qsnapctl detach "$ro"
+	dd if=/tmp/w of="$dev" bs=1M conv=fsync 2>/tmp/err
+	check "attach --overlay: a writable /dev/mapper/qsnapN-overlay; reads what was written, the snapshot elsewhere" \
+		"$dev: $(cat /tmp/err)" sh -c "case '$dev' in /dev/mapper/qsnap*-overlay) ;; *) exit 1;; esac &&
+		[ \"\$(sha256sum < $dev | cut -d' ' -f1)\" = '$want' ]"
+	qsnapctl detach "$dev"
+	check "... detach of it leaves no qsnap, device-mapper or loop device" "$(leftovers)" settled
+	if dev=$(qsnapctl attach /tmp/ov.qcow2 --snapshot one --overlay=1M 2>/tmp/err); then
+		dd if=/dev/zero of="$dev" bs=1M count=8 conv=fsync 2>/tmp/err
+		rc=$?
+		check "attach --overlay=1M: 8 MiB of writes fail" "exit $rc: $(cat /tmp/err)" [ $rc != 0 ]
+		qsnapctl detach "$dev"
+		check "... and detach leaves nothing" "$(leftovers)" settled
+	else
+		fail "attach --overlay=1M" "$(cat /tmp/err)"
+	fi
+	check "attach --overlay: the image is unchanged" "" [ "$(sha_of /tmp/ov.qcow2)" = "$before" ]
+	rm -f /tmp/ov.qcow2 /tmp/w
+}
+
 suite_mount() {
 	section "qsnapctl mount"
 	mkdir -p /mnt/snap /mnt/snap2
 	mount_crash ext4
 	mount_crash xfs
 	mount_partitions
+	mount_attach_overlay
 	# The only partition holding a file system is found by itself.
 	if qsnapctl mount $D/img/parts-gpt.qcow2 --snapshot parts /mnt/snap > /dev/null 2>/tmp/err; then
 		check "gpt, one ext4 partition of two: found without --partition, every file matches" \
