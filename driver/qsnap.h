@@ -188,8 +188,9 @@ struct qsnap_watch {
 /**
  * struct qsnap_device - one attached snapshot, /dev/qsnapN
  * @index:	N
- * @added:	registered: detach may remove it (under qsnap_index_mutex; until
- *		then the index lookup finds it for GET_INFO only)
+ * @added:	registered: detach and autoclear may remove it (set under
+ *		qsnap_index_mutex; until then the index lookup finds it for
+ *		GET_INFO only)
  * @state:	under disk->open_mutex
  * @layers:	@nr_layers layers: [0] the attached image, then its backing
  *		chain, top-down

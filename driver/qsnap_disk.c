@@ -58,9 +58,14 @@ static void qsnap_release(struct gendisk *disk)
 {
 	struct qsnap_device *qs = disk->private_data;
 
-	/* Under disk->open_mutex, as ->open; the closer is counted out. */
+	/*
+	 * Under disk->open_mutex, as ->open; the closer is counted out.  Not
+	 * before qsnap_add() is done with the device: a claim and a close
+	 * between add_disk() and then would free it under its attach (that
+	 * device then simply stays, as DETACH refuses it until then too).
+	 */
 	if (disk_openers(disk) || !qs->autoclear || !qs->claimed ||
-	    qs->state != QSNAP_STATE_BOUND)
+	    qs->state != QSNAP_STATE_BOUND || !READ_ONCE(qs->added))
 		return;
 	qs->state = QSNAP_STATE_DELETING;
 	queue_work(qsnap_autoclear_wq, &qs->autoclear_work);
@@ -400,9 +405,9 @@ int qsnap_add(struct qsnap_device *qs, u32 index)
 	qsnap_log_attach(qs);
 	ret = qs->index;
 	mutex_lock(&qsnap_index_mutex);
-	qs->added = true;
+	WRITE_ONCE(qs->added, true);
 	mutex_unlock(&qsnap_index_mutex);
-	/* Detach may free @qs from here on. */
+	/* Detach and an autoclear close may free @qs from here on. */
 	return ret;
 
 out_destroy_wq:
