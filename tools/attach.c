@@ -192,7 +192,7 @@ static int attach_overlay(uint32_t index, uint64_t bytes)
 	snprintf(dev, sizeof(dev), QSNAP_DEV_FMT, index);
 	snprintf(name, sizeof(name), QSNAP_DISK_FMT "-overlay", index);
 	if (overlay_create(dev, name, bytes, &ov)) {
-		detach_device(index, false);
+		detach_device(index, true);	/* udev may still hold it */
 		return 1;
 	}
 	if (detach_device(index, true))

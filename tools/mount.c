@@ -261,7 +261,8 @@ static int mount_snapshot(const struct mount_request *rq)
 	ret = 0;
 	goto out;
 out_detach:
-	detach_device(arg.index, false);
+	/* Lazily: udev may still be probing the new device. */
+	detach_device(arg.index, true);
 out:
 	free(opts);
 	free(cands);
