@@ -424,7 +424,7 @@ int cmd_detach(int argc, char **argv)
 
 		/* attach --overlay's device: the qsnap one goes with it. */
 		if (!overlay_name_of(argv[i], dm, sizeof(dm))) {
-			if (overlay_remove(dm, lazy))
+			if (dm_remove(dm, lazy))
 				failed = 1;
 			continue;
 		}

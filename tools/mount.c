@@ -16,6 +16,7 @@
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
 
+#include "lvm.h"
 #include "overlay.h"
 #include "probe.h"
 #include "qsnapctl.h"
@@ -25,6 +26,7 @@
  * @image:	the qcow2 image
  * @snapshot:	its snapshot (id or name), or NULL for the current state
  * @partition:	partition number, 0 to pick the only file system
+ * @lv:		"VG/LV": a logical volume of a volume group in the snapshot
  * @no_overlay:	mount the read-only device itself, without journal replay
  * @overlay_bytes: the overlay's copy-on-write store
  * @options:	more mount options (-o), or NULL
@@ -35,6 +37,7 @@ struct mount_request {
 	const char *image;
 	const char *snapshot;
 	int partition;
+	const char *lv;
 	bool no_overlay;
 	uint64_t overlay_bytes;
 	const char *options;
@@ -42,33 +45,49 @@ struct mount_request {
 	bool quiet;
 };
 
+static bool is_pv(const struct fs_candidate *c)
+{
+	return !strcmp(c->type, "LVM2_member");
+}
+
+/* What mount can take: a file system (not swap, not a container). */
+static bool mountable(const struct fs_candidate *c)
+{
+	return !strcmp(c->usage, "filesystem");
+}
+
 static void list_candidates(const struct fs_candidate *c, int n)
 {
 	char size[32];
 	int i;
 
-	fprintf(stderr, "  %-20s %-10s %10s %s\n", "DEVICE", "TYPE", "SIZE",
+	fprintf(stderr, "  %-20s %-12s %10s %s\n", "DEVICE", "TYPE", "SIZE",
 		"LABEL");
 	for (i = 0; i < n; i++) {
 		format_size(size, sizeof(size), c[i].size);
-		fprintf(stderr, "  %-20s %-10s %10s %s\n", c[i].dev,
+		fprintf(stderr, "  %-20s %-12s %10s %s\n",
+			c[i].lv[0] ? c[i].lv : c[i].dev,
 			c[i].type[0] ? c[i].type : "-", size,
 			shown(c[i].label));
 	}
 }
 
-/* The candidate to mount, or NULL after saying why (listing them). */
+/*
+ * The candidate to mount (a file system or an LVM physical volume), or
+ * NULL after saying why (listing them).
+ */
 static const struct fs_candidate *pick(const struct mount_request *rq,
 				       const struct fs_candidate *c, int n)
 {
 	const struct fs_candidate *found = NULL;
-	int i, with_fs = 0;
+	int i, usable = 0, pvs = 0;
 
 	for (i = 0; i < n; i++) {
 		if (rq->partition && c[i].partno == rq->partition)
 			found = &c[i];
-		if (!rq->partition && c[i].type[0]) {
-			with_fs++;
+		pvs += is_pv(&c[i]);
+		if (!rq->partition && (mountable(&c[i]) || is_pv(&c[i]))) {
+			usable++;
 			if (!found)
 				found = &c[i];
 		}
@@ -76,21 +95,17 @@ static const struct fs_candidate *pick(const struct mount_request *rq,
 	if (rq->partition && !found) {
 		warnx("%s: no partition %d; there is:", shown(rq->image),
 		      rq->partition);
-	} else if (rq->partition && !found->type[0]) {
-		warnx("%s: no file system qsnapctl knows on partition %d:",
+	} else if (rq->partition && !mountable(found) && !is_pv(found)) {
+		warnx("%s: no file system qsnapctl can mount on partition %d:",
 		      shown(rq->image), rq->partition);
 		found = NULL;
-	} else if (!rq->partition && !with_fs) {
+	} else if (!rq->partition && !usable) {
 		warnx("%s: no file system found:", shown(rq->image));
-	} else if (!rq->partition && with_fs > 1) {
-		warnx("%s: %d file systems: choose one with --partition N:",
-		      shown(rq->image), with_fs);
+	} else if (!rq->partition && usable > 1) {
+		warnx("%s: %d file systems: choose one with --partition N%s:",
+		      shown(rq->image), usable,
+		      pvs ? " (VG/LV for a logical volume)" : "");
 		found = NULL;
-	}
-	if (found && !strcmp(found->type, "LVM2_member")) {
-		warnx("%s: %s is an LVM physical volume: volume groups inside a snapshot are not mounted yet",
-		      shown(rq->image), found->dev);
-		return NULL;
 	}
 	if (!found)
 		list_candidates(c, n);
@@ -192,14 +207,167 @@ static bool is_mount_point(const char *dir)
 	return found;
 }
 
+/* Mount @c as @rq asks (and say so); 0, or -1 after saying why. */
+static int mount_candidate(const struct mount_request *rq,
+			   const struct fs_candidate *c, const char *src)
+{
+	char *opts = mount_options(rq, c);
+	int ret = -1;
+
+	if (opts && !do_mount(src, c->type, opts, rq->dir)) {
+		if (rq->no_overlay && strcmp(c->type, "vfat"))
+			warnx("mounted without replaying the %s journal: what the guest wrote just before the snapshot may be missing",
+			      c->type);
+		if (!rq->quiet)
+			printf("%s\n", src);
+		ret = 0;
+	}
+	free(opts);
+	return ret;
+}
+
+/* The logical volume @rq names (VG/LV), or the only one to mount. */
+static const struct fs_candidate *pick_volume(const struct mount_request *rq,
+					      const struct fs_candidate *lv,
+					      int n)
+{
+	const struct fs_candidate *found = NULL;
+	int i, usable = 0;
+
+	for (i = 0; i < n; i++) {
+		if (rq->lv && !strcmp(lv[i].lv, rq->lv))
+			found = &lv[i];
+		if (!rq->lv && mountable(&lv[i]) && !usable++)
+			found = &lv[i];
+	}
+	if (rq->lv && !found)
+		warnx("%s: no logical volume %s; there is:", shown(rq->image),
+		      shown(rq->lv));
+	else if (rq->lv && !mountable(found))
+		warnx("%s: no file system qsnapctl can mount on %s:",
+		      shown(rq->image), shown(rq->lv));
+	else if (!rq->lv && !usable)
+		warnx("%s: no file system found in the logical volumes:",
+		      shown(rq->image));
+	else if (!rq->lv && usable > 1)
+		warnx("%s: %d file systems: choose one with --partition VG/LV:",
+		      shown(rq->image), usable);
+	if (!found || !mountable(found) || (!rq->lv && usable > 1)) {
+		list_candidates(lv, n);
+		return NULL;
+	}
+	return found;
+}
+
+/*
+ * The volume group @want (NULL: the only one) among the physical volumes
+ * on the overlays @ov: the index of each of its PVs in @mine, how many.
+ * 0 after saying why none is.
+ */
+static int pick_volume_group(const struct mount_request *rq, const char *want,
+			     const struct overlay *ov, int n, char *name,
+			     size_t len, int *mine)
+{
+	char vg[LVM_MAX_PVS][LVM_NAME_LEN];
+	int i, m = 0;
+
+	name[0] = '\0';
+	for (i = 0; i < n; i++) {
+		if (lvm_vg_of(ov[i].dev, vg[i], sizeof(vg[i])))
+			return 0;
+		if (!vg[i][0])
+			continue;	/* a PV of no volume group */
+		if (!want && name[0] && strcmp(name, vg[i])) {
+			warnx("%s: volume groups %s and %s: choose a logical volume with --partition VG/LV",
+			      shown(rq->image), shown(name), shown(vg[i]));
+			return 0;
+		}
+		if (!want || !strcmp(want, vg[i])) {
+			snprintf(name, len, "%.127s", vg[i]);
+			mine[m++] = i;
+		}
+	}
+	if (!m)
+		warnx("%s: no volume group %s", shown(rq->image),
+		      want ? shown(want) : "on its LVM physical volumes");
+	return m;
+}
+
+/*
+ * Mount a logical volume of the snapshot: every physical volume (@pv, or
+ * all of @c when @pv is NULL) gets an overlay, the volume group is renamed
+ * there and activated (lvm.c), and the logical volume is mounted.  After
+ * the mount, everything is marked to go when it is unmounted.  0 or 1.
+ */
+static int mount_volume_group(const struct mount_request *rq,
+			      uint32_t index, const struct fs_candidate *c,
+			      int n, const struct fs_candidate *pv)
+{
+	struct overlay ov[LVM_MAX_PVS];
+	const char *pvs[LVM_MAX_PVS];
+	char want[LVM_NAME_LEN] = "", name[LVM_NAME_LEN], ovname[64];
+	struct fs_candidate *lv = NULL;
+	const struct fs_candidate *pick;
+	struct lvm_vg vg = { .active = false };
+	int mine[LVM_MAX_PVS], i, nov = 0, m, nlv, ret = 1;
+
+	if (rq->no_overlay) {
+		warnx("%s: a volume group in a snapshot is renamed in the overlay, so that it clashes with none of the host's: it cannot be mounted with --no-overlay",
+		      shown(rq->image));
+		return 1;
+	}
+	if (rq->lv)
+		snprintf(want, sizeof(want), "%.*s",
+			 (int)(strchr(rq->lv, '/') - rq->lv), rq->lv);
+	for (i = 0; i < n; i++) {
+		if (!is_pv(&c[i]) || (pv && &c[i] != pv))
+			continue;
+		if (nov == LVM_MAX_PVS) {
+			warnx("%s: more than %d LVM physical volumes",
+			      shown(rq->image), LVM_MAX_PVS);
+			goto out;
+		}
+		snprintf(ovname, sizeof(ovname), "%.50s-overlay", c[i].dev + 5);
+		if (overlay_create(c[i].dev, ovname, rq->overlay_bytes, &ov[nov]))
+			goto out;
+		nov++;
+	}
+	if (!nov) {
+		warnx("%s: no LVM physical volume", shown(rq->image));
+		goto out;
+	}
+	m = pick_volume_group(rq, want[0] ? want : NULL, ov, nov, name,
+			      sizeof(name), mine);
+	if (!m)
+		goto out;
+	for (i = 0; i < m; i++)
+		pvs[i] = ov[mine[i]].dev;
+	if (lvm_activate(index, name, pvs, m, &vg))
+		goto out;
+	nlv = lvm_volumes(&vg, &lv);
+	if (nlv < 0)
+		goto out;
+	pick = pick_volume(rq, lv, nlv);
+	if (!pick || mount_candidate(rq, pick, pick->dev))
+		goto out;
+	ret = 0;
+out:
+	/* Mounted: from here on umount undoes it all. */
+	lvm_release(&vg, !ret);
+	for (i = 0; i < nov; i++)
+		overlay_release(&ov[i], !ret);
+	free(lv);
+	return ret;
+}
+
 /* Attach, pick, overlay, mount; prints the device mounted.  0 or 1. */
 static int mount_snapshot(const struct mount_request *rq)
 {
 	struct fs_candidate *cands = NULL;
-	const struct fs_candidate *c;
+	const struct fs_candidate *c = NULL;
 	struct qsnap_attach arg;
 	struct overlay ov = { .loop_fd = -1 };
-	char name[64], *opts = NULL;
+	char name[64];
 	const char *src;
 	struct stat st;
 	int n, ret = 1;
@@ -231,44 +399,60 @@ static int mount_snapshot(const struct mount_request *rq)
 		warnx(QSNAP_DEV_FMT ": %s", arg.index, strerror(-n));
 		goto out_detach;
 	}
-	c = pick(rq, cands, n);
-	if (!c)
-		goto out_detach;
-	opts = mount_options(rq, c);
-	if (!opts)
-		goto out_detach;
-	src = c->dev;
-	if (!rq->no_overlay) {
-		snprintf(name, sizeof(name), "%s-overlay", c->dev + 5);
-		if (overlay_create(c->dev, name, rq->overlay_bytes, &ov))
+	if (!rq->lv) {
+		c = pick(rq, cands, n);
+		if (!c)
 			goto out_detach;
-		src = ov.dev;
 	}
-	if (do_mount(src, c->type, opts, rq->dir)) {
-		overlay_release(&ov, false);
-		goto out_detach;
+	if (rq->lv || is_pv(c)) {
+		if (mount_volume_group(rq, arg.index, cands, n, c))
+			goto out_detach;
+	} else {
+		src = c->dev;
+		if (!rq->no_overlay) {
+			snprintf(name, sizeof(name), "%.50s-overlay", c->dev + 5);
+			if (overlay_create(c->dev, name, rq->overlay_bytes, &ov))
+				goto out_detach;
+			src = ov.dev;
+		}
+		if (mount_candidate(rq, c, src)) {
+			overlay_release(&ov, false);
+			goto out_detach;
+		}
+		/* From here on umount undoes it all. */
+		overlay_release(&ov, true);
 	}
-	/* From here on umount undoes it all. */
-	overlay_release(&ov, true);
 	if (detach_device(arg.index, true))
 		warnx(QSNAP_DEV_FMT ": could not mark it to detach itself: detach it after umount",
 		      arg.index);
-	if (rq->no_overlay && strcmp(c->type, "vfat"))
-		warnx("mounted without replaying the %s journal: what the guest wrote just before the snapshot may be missing",
-		      c->type);
-	if (!rq->quiet)
-		printf("%s\n", src);
 	ret = 0;
 	goto out;
 out_detach:
 	/* Lazily: udev may still be probing the new device. */
 	detach_device(arg.index, true);
 out:
-	free(opts);
 	free(cands);
 	return ret;
 }
 
+/* "N" or "VG/LV" (--partition, partition=): 0, or -1 if it is neither. */
+static int parse_partition(const char *s, struct mount_request *rq)
+{
+	const char *slash = strchr(s, '/');
+	char *end;
+
+	if (slash) {
+		if (slash == s || !slash[1] || strchr(slash + 1, '/') ||
+		    slash - s >= LVM_NAME_LEN)
+			return -1;
+		rq->lv = s;
+		rq->partition = 0;
+		return 0;
+	}
+	rq->partition = strtol(s, &end, 10);
+	rq->lv = NULL;
+	return *end || rq->partition < 1 ? -1 : 0;
+}
 
 int cmd_mount(int argc, char **argv)
 {
@@ -282,7 +466,6 @@ int cmd_mount(int argc, char **argv)
 		{ }
 	};
 	struct mount_request rq = { .overlay_bytes = OVERLAY_DEFAULT_BYTES };
-	char *end;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "s:p:o:h", opts, NULL)) != -1) {
@@ -291,10 +474,9 @@ int cmd_mount(int argc, char **argv)
 			rq.snapshot = optarg;
 			break;
 		case 'p':
-			rq.partition = strtol(optarg, &end, 10);
-			if (*end || rq.partition < 1)
+			if (parse_partition(optarg, &rq))
 				return usage_error("mount",
-						   "--partition takes a partition number from 1 up, not '%s'",
+						   "--partition takes a partition number from 1 up or VG/LV, not '%s'",
 						   optarg);
 			break;
 		case 'N':
@@ -367,13 +549,11 @@ static const char *helper_source(const char *src, char *buf, size_t len)
 /* A -o option of mount.qsnap that is qsnap's: 1 (taken), 0 (not ours), -1. */
 static int helper_option(struct mount_request *rq, char *opt)
 {
-	char *end;
 
 	if (!strncmp(opt, "snapshot=", 9)) {
 		rq->snapshot = opt + 9;
 	} else if (!strncmp(opt, "partition=", 10)) {
-		rq->partition = strtol(opt + 10, &end, 10);
-		if (*end || rq->partition < 1)
+		if (parse_partition(opt + 10, rq))
 			return -1;
 	} else if (!strcmp(opt, "no-overlay")) {
 		rq->no_overlay = true;

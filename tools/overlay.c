@@ -12,36 +12,28 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "overlay.h"
 #include "qsnapctl.h"
 
-extern char **environ;
-
 /* Run dmsetup with @argv (NULL-terminated, argv[0] "dmsetup"); its status. */
 static int run_dmsetup(char *const argv[])
 {
-	pid_t pid;
-	int st, err;
+	int rc = run_program(argv, NULL, 0);
 
-	err = posix_spawnp(&pid, "dmsetup", NULL, NULL, argv, environ);
-	if (err) {
-		warnx("dmsetup: %s%s", strerror(err), err == ENOENT ?
+	if (rc < 0) {
+		warnx("dmsetup: %s%s", strerror(-rc), rc == -ENOENT ?
 		      " (the overlay needs it: install dmsetup, or use --no-overlay)" : "");
 		return -1;
 	}
-	if (waitpid(pid, &st, 0) < 0)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return rc;
 }
 
 static int dev_numbers(int fd, char *buf, size_t len)
@@ -162,7 +154,7 @@ void overlay_release(struct overlay *ov, bool deferred)
 {
 	if (!ov->created)
 		return;
-	if (overlay_remove(ov->name, deferred))
+	if (dm_remove(ov->name, deferred))
 		warnx("overlay: dmsetup remove %s failed: remove it by hand",
 		      ov->name);
 	ov->created = false;
@@ -193,7 +185,7 @@ int overlay_name_of(const char *dev, char *name, size_t len)
 	return 0;
 }
 
-int overlay_remove(const char *name, bool deferred)
+int dm_remove(const char *name, bool deferred)
 {
 	struct overlay ov = { .loop_fd = -1, .created = true };
 

@@ -41,6 +41,6 @@ void overlay_release(struct overlay *ov, bool deferred);
  */
 int overlay_name_of(const char *dev, char *name, size_t len);
 /* dmsetup remove @name (@deferred: when its last user closes it); 0 or -1. */
-int overlay_remove(const char *name, bool deferred);
+int dm_remove(const char *name, bool deferred);
 
 #endif /* QSNAPCTL_OVERLAY_H */

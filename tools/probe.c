@@ -30,17 +30,19 @@ int probe_filesystem(const char *dev, struct fs_candidate *c)
 	int ret;
 
 	snprintf(c->dev, sizeof(c->dev), "%s", dev);
-	c->type[0] = c->label[0] = c->uuid[0] = '\0';
+	c->lv[0] = c->type[0] = c->usage[0] = c->label[0] = c->uuid[0] = '\0';
 	if (!pr)
 		return -errno ? -errno : -EIO;
 	blkid_probe_enable_superblocks(pr, 1);
 	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE |
+					  BLKID_SUBLKS_USAGE |
 					  BLKID_SUBLKS_LABEL |
 					  BLKID_SUBLKS_UUID);
 	c->size = blkid_probe_get_size(pr);
 	ret = blkid_do_safeprobe(pr);
 	if (ret == 0) {
 		copy_value(pr, "TYPE", c->type, sizeof(c->type));
+		copy_value(pr, "USAGE", c->usage, sizeof(c->usage));
 		copy_value(pr, "LABEL", c->label, sizeof(c->label));
 		copy_value(pr, "UUID", c->uuid, sizeof(c->uuid));
 	} else if (ret == -2) {

@@ -9,17 +9,22 @@
 
 /**
  * struct fs_candidate - a place a file system may be
- * @dev:	/dev/qsnapN or /dev/qsnapNpK
+ * @dev:	/dev/qsnapN, /dev/qsnapNpK, or a logical volume's device
  * @partno:	K, or 0 for the whole device
+ * @lv:		"VG/LV" as the snapshot names it, for a logical volume
  * @type:	what libblkid found there ("" for nothing it knows)
+ * @usage:	libblkid's word for what it is: "filesystem", "raid" (an LVM
+ *		physical volume too), "crypto", "other" (swap)
  * @label:	its label, or ""
  * @uuid:	its UUID, or ""
  * @size:	bytes
  */
 struct fs_candidate {
-	char dev[64];
+	char dev[256];
 	int partno;
+	char lv[256];
 	char type[32];
+	char usage[16];
 	char label[128];
 	char uuid[64];
 	uint64_t size;

@@ -48,6 +48,7 @@ void format_size(char *buf, size_t len, uint64_t bytes);
 int parse_size(const char *s, uint64_t *bytes);
 void format_date(char *buf, size_t len, uint32_t sec);
 void format_clock(char *buf, size_t len, uint64_t nsec);
+int run_program(char *const argv[], char *out, size_t len);
 
 struct qcow2_image;
 

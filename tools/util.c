@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * qsnapctl helpers: messages in losetup's form ("qsnapctl: what: why"),
- * sizes and dates.
+ * sizes and dates, and running the tools the mount layer builds on.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -102,4 +104,54 @@ int parse_size(const char *s, uint64_t *bytes)
 		return -1;
 	*bytes = v;
 	return 0;
+}
+
+extern char **environ;
+
+/*
+ * Run @argv (argv[0] found in PATH) and wait for it; its standard output
+ * into @out (@len bytes, NUL-terminated, the rest read and dropped) when
+ * @out is not NULL.  Its exit status (128 + the signal that killed it, as
+ * a shell says), or -errno if it could not be started.
+ */
+int run_program(char *const argv[], char *out, size_t len)
+{
+	posix_spawn_file_actions_t fa;
+	size_t used = 0;
+	int pfd[2] = { -1, -1 }, st, err;
+	char drop[512];
+	ssize_t n;
+	pid_t pid;
+
+	if (out && pipe2(pfd, O_CLOEXEC))
+		return -errno;
+	posix_spawn_file_actions_init(&fa);
+	if (out)
+		posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
+	err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (out) {
+		close(pfd[1]);
+		while (!err) {
+			if (used + 1 < len)
+				n = read(pfd[0], out + used, len - 1 - used);
+			else
+				n = read(pfd[0], drop, sizeof(drop));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			if (used + 1 < len)
+				used += n;
+		}
+		close(pfd[0]);
+		if (len)
+			out[used] = '\0';
+	}
+	if (err)
+		return -err;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

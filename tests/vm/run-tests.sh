@@ -149,10 +149,10 @@ for krel in $(vm_kernels); do
 		continue
 	fi
 	emit 0 "[$short] module builds without warnings"
-	# The mount suite makes file systems on loop and device-mapper
-	# devices, and qsnapctl mount puts its overlay on them.
+	# The mount suite makes file systems and volume groups on loop and
+	# device-mapper devices, and qsnapctl mount puts its overlay on them.
 	VM_EXTRA_MODULES="loop dm-mod dm-bufio dm-snapshot libcrc32c xfs" \
-	VM_EXTRA_BINS="jq qemu-io qemu-img apparmor_parser sha256sum dmsetup mkfs.ext4 mkfs.xfs sfdisk" \
+	VM_EXTRA_BINS="jq qemu-io qemu-img apparmor_parser sha256sum dmsetup mkfs.ext4 mkfs.xfs sfdisk lvm" \
 		run_guest "$short" "$krel" "$ko" "$TOP/tests/vm/guest-tests.sh"
 	run_install_guest "$short" "$krel"
 done

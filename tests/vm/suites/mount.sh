@@ -16,6 +16,14 @@ manifest() {
 		echo "$(sha256sum < "$f" | cut -d' ' -f1) $f"; done)
 }
 
+# shows DIR WANT [DEV PATTERN]: DIR holds exactly the files of manifest
+# WANT (not empty), and DEV matches PATTERN
+shows() {
+	[ -n "$2" ] && [ "$(manifest "$1")" = "$2" ] || return 1
+	[ $# -lt 4 ] && return 0
+	case $3 in $4) ;; *) return 1;; esac
+}
+
 # leftovers: what a qsnapctl mount may leave behind, "" if nothing
 leftovers() {
 	qsnapctl list | tail -n +2
@@ -120,7 +128,7 @@ mount_crash() {
 		if [ "$_fs" = xfs ]; then
 			if qsnapctl mount "$img" --snapshot crash /mnt/snap2 > /dev/null 2>/tmp/err2; then
 				check "xfs: a second copy of the same file system mounts beside it (nouuid)" \
-					"" sh -c "[ \"\$(manifest /mnt/snap2)\" = \"\$(manifest /mnt/snap)\" ]"
+					"" shows /mnt/snap2 "$got"
 				umount /mnt/snap2
 			else
 				fail "xfs: a second copy of the same file system mounts beside it (nouuid)" \
@@ -190,6 +198,121 @@ mount_partitions() {
 	rm -f "$img"
 }
 
+# lvm_image RAW: a disk whose partition 1 is ext4 ("boot") and whose
+# partition 2 is the physical volume of volume group vg0, with logical
+# volumes root and data (ext4) and swap; the manifest of each file
+# system in /tmp/want-LV.
+lvm_image() {
+	truncate -s 96M "$1"
+	printf 'label: dos\n,16M,L\n,,8e\n' | sfdisk -q "$1" > /dev/null
+	_loop=$(losetup -f) && losetup -P "$_loop" "$1" || return 1
+	mkfs.ext4 -q -L boot "${_loop}p1" &&
+	lvm pvcreate -q "${_loop}p2" > /dev/null 2>>/tmp/lvm.err &&
+	lvm vgcreate -q vg0 "${_loop}p2" > /dev/null 2>>/tmp/lvm.err &&
+	lvm lvcreate -q -n root -L 32M vg0 > /dev/null 2>>/tmp/lvm.err &&
+	lvm lvcreate -q -n data -L 24M vg0 > /dev/null 2>>/tmp/lvm.err &&
+	lvm lvcreate -q -n swap -L 8M vg0 > /dev/null 2>>/tmp/lvm.err &&
+	mkswap /dev/mapper/vg0-swap > /dev/null || return 1
+	for _lv in root data; do
+		mkfs.ext4 -q -L $_lv /dev/mapper/vg0-$_lv &&
+		mount /dev/mapper/vg0-$_lv /mnt/cc || return 1
+		echo "the snapshot's $_lv" > /mnt/cc/marker
+		head -c 200000 /dev/urandom > /mnt/cc/$_lv.bin
+		manifest /mnt/cc > /tmp/want-$_lv
+		umount /mnt/cc
+	done
+	lvm vgchange -q -an vg0 > /dev/null 2>>/tmp/lvm.err && losetup -d "$_loop"
+}
+
+# A volume group inside a snapshot while the guest has an active volume
+# group of the same name: the snapshot's is renamed in the overlay, the
+# guest's is not touched, umount leaves nothing.
+mount_lvm() {
+	img=/tmp/lvm.qcow2
+	# No udev here: LVM makes its device nodes itself, as in an initramfs.
+	mkdir -p /mnt/cc /etc/lvm
+	printf 'activation {\n\tudev_sync = 0\n\tudev_rules = 0\n}\n' > /etc/lvm/lvm.conf
+	rm -f /tmp/lvm.raw /tmp/vg0.raw /tmp/lvm.err "$img"
+	if ! lvm_image /tmp/lvm.raw 2>/tmp/err; then
+		fail "lvm: image with volume group vg0 made" "$(cat /tmp/err /tmp/lvm.err)"
+		return
+	fi
+	want_root=$(cat /tmp/want-root)
+	want_data=$(cat /tmp/want-data)
+	qemu-img convert -f raw -O qcow2 /tmp/lvm.raw "$img" &&
+	qemu-img snapshot -c lvm "$img" &&
+	qemu-io -c 'write -P 0x55 0 2M' "$img" > /dev/null
+	rm -f /tmp/lvm.raw
+	before=$(sha_of "$img")
+	# The guest's own vg0, active and mounted.
+	truncate -s 32M /tmp/vg0.raw
+	gloop=$(losetup -f) && losetup "$gloop" /tmp/vg0.raw
+	lvm pvcreate -q "$gloop" > /dev/null 2>>/tmp/lvm.err && lvm vgcreate -q vg0 "$gloop" > /dev/null 2>>/tmp/lvm.err &&
+	lvm lvcreate -q -n root -L 16M vg0 > /dev/null 2>>/tmp/lvm.err &&
+	mkfs.ext4 -q -L guest /dev/mapper/vg0-root && mkdir -p /mnt/guest &&
+	mount /dev/mapper/vg0-root /mnt/guest && echo "the guest's root" > /mnt/guest/marker
+	guest_table=$(dmsetup table vg0-root)
+	guest_uuid=$(dmsetup info -c --noheadings -o uuid vg0-root)
+
+	qsnapctl mount "$img" --snapshot lvm /mnt/snap > /dev/null 2>/tmp/err
+	rc=$?
+	check "lvm: no --partition on a disk with a file system and a physical volume: exit 1, both listed" \
+		"exit $rc: $(cat /tmp/err)" \
+		sh -c "[ $rc = 1 ] && grep -q 'VG/LV for a logical volume' /tmp/err &&
+		       grep -q 'p1 .*ext4 .*boot' /tmp/err && grep -q 'p2 .*LVM2_member' /tmp/err"
+	qsnapctl mount "$img" --snapshot lvm --partition 2 /mnt/snap > /dev/null 2>/tmp/err
+	rc=$?
+	check "lvm: --partition 2, two logical volumes with a file system: exit 1, listed as VG/LV" \
+		"exit $rc: $(cat /tmp/err)" \
+		sh -c "[ $rc = 1 ] && grep -q 'choose one with --partition VG/LV' /tmp/err &&
+		       grep -q 'vg0/root .*ext4 .*root' /tmp/err && grep -q 'vg0/data .*ext4 .*data' /tmp/err &&
+		       grep -q 'vg0/swap .*swap' /tmp/err"
+	check "... and nothing is left: no qsnap device, overlay or logical volume" \
+		"$(leftovers)" settled
+	if out=$(qsnapctl mount "$img" --snapshot lvm --partition vg0/root /mnt/snap 2>/tmp/err); then
+		check "lvm: --partition vg0/root mounts the snapshot's root, renamed (qsnapN_vg0)" \
+			"$out: $(cat /tmp/err); got $(manifest /mnt/snap); want $want_root" \
+			shows /mnt/snap "$want_root" "$out" "/dev/mapper/qsnap*_vg0-root"
+		if qsnapctl mount "$img" --snapshot lvm --partition vg0/data /mnt/snap2 > /dev/null 2>/tmp/err; then
+			check "lvm: ... and vg0/data beside it, from a second copy" \
+				"got $(manifest /mnt/snap2); want $want_data" \
+				shows /mnt/snap2 "$want_data"
+			umount /mnt/snap2
+		else
+			fail "lvm: ... and vg0/data beside it, from a second copy" "$(cat /tmp/err)"
+		fi
+		check "lvm: the guest's own vg0 is untouched while they are mounted" \
+			"$(dmsetup table vg0-root); $(cat /mnt/guest/marker)" \
+			sh -c "[ \"\$(dmsetup table vg0-root)\" = '$guest_table' ] &&
+			       [ \"\$(dmsetup info -c --noheadings -o uuid vg0-root)\" = '$guest_uuid' ] &&
+			       grep -q \"the guest's root\" /mnt/guest/marker"
+		umount /mnt/snap
+		check "lvm: umount leaves no qsnap device, overlay or logical volume of the snapshot" \
+			"$(leftovers)" settled
+	else
+		fail "lvm: --partition vg0/root mounts the snapshot's root" "$(cat /tmp/err)"
+		qsnapctl detach --all
+	fi
+	expect_exit 1 "cannot be mounted with --no-overlay" \
+		qsnapctl mount "$img" --snapshot lvm --partition vg0/root --no-overlay /mnt/snap
+	expect_exit 1 "no volume group nope" \
+		qsnapctl mount "$img" --snapshot lvm --partition nope/root /mnt/snap
+	expect_exit 1 "no file system qsnapctl can mount on vg0/swap" \
+		qsnapctl mount "$img" --snapshot lvm --partition vg0/swap /mnt/snap
+	expect_exit 1 "no logical volume vg0/nope" \
+		qsnapctl mount "$img" --snapshot lvm --partition vg0/nope /mnt/snap
+	check "lvm: ... and the failures leave nothing" "$(leftovers)" settled
+	check "lvm: the guest's vg0 is still active and mounted, only it" \
+		"$(dmsetup ls)" \
+		sh -c "[ \"\$(dmsetup table vg0-root)\" = '$guest_table' ] &&
+		       grep -q ' /mnt/guest ' /proc/mounts"
+	check "lvm: the image is unchanged" "" [ "$(sha_of "$img")" = "$before" ]
+	umount /mnt/guest
+	lvm vgchange -q -an vg0 > /dev/null 2>>/tmp/lvm.err
+	losetup -d "$gloop"
+	rm -f "$img" /tmp/vg0.raw /tmp/want-root /tmp/want-data
+}
+
 # attach --overlay: a writable device whose writes stay in memory; detach
 # of it frees the qsnap device too.  Too many writes fail, the image
 # untouched.
@@ -229,6 +352,7 @@ suite_mount() {
 	mount_crash ext4
 	mount_crash xfs
 	mount_partitions
+	mount_lvm
 	mount_attach_overlay
 	# The only partition holding a file system is found by itself.
 	if qsnapctl mount $D/img/parts-gpt.qcow2 --snapshot parts /mnt/snap > /dev/null 2>/tmp/err; then
