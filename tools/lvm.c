@@ -26,7 +26,7 @@
 #define LVM_CONFIG \
 	"backup { backup = 0 archive = 0 } activation { monitoring = 0 }"
 
-#define LVM_MAX_ARGS	(8 + 2 * LVM_MAX_PVS + LVM_MAX_PVS)
+#define LVM_MAX_ARGS	(16 + 3 * LVM_MAX_PVS)	/* lvm CMD --config C, PVs twice, args */
 
 /* How run_lvm() passes the physical volumes */
 #define PVS_DEVICES	(1 << 0)	/* --devices PV: LVM sees only these */

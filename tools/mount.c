@@ -168,8 +168,12 @@ static char *mount_options(const struct mount_request *rq,
 	return strdup(opts);
 }
 
+/*
+ * Mount @src on @dir; 0, or -1 after saying why.  With @probing, a kernel
+ * without @type (ENODEV) returns 1 and says nothing.
+ */
 static int do_mount(const char *src, const char *type, const char *opts,
-		    const char *dir)
+		    const char *dir, bool probing)
 {
 	struct libmnt_context *cxt = mnt_new_context();
 	char msg[512];
@@ -185,12 +189,34 @@ static int do_mount(const char *src, const char *type, const char *opts,
 	mnt_context_set_options(cxt, opts);
 	rc = mnt_context_mount(cxt);
 	if (rc || mnt_context_get_status(cxt) != 1) {
-		mnt_context_get_excode(cxt, rc, msg, sizeof(msg));
-		warnx("mount %s on %s: %s", src, shown(dir),
-		      msg[0] ? msg : "failed");
-		rc = -1;
+		if (probing && mnt_context_syscall_called(cxt) &&
+		    mnt_context_get_syscall_errno(cxt) == ENODEV) {
+			rc = 1;
+		} else {
+			mnt_context_get_excode(cxt, rc, msg, sizeof(msg));
+			warnx("mount %s on %s: %s", src, shown(dir),
+			      msg[0] ? msg : "failed");
+			rc = -1;
+		}
 	}
 	mnt_free_context(cxt);
+	return rc;
+}
+
+/*
+ * NTFS (Windows guests): the kernel's ntfs3 where it is built (5.15 and
+ * later; not every distribution's kernel has it), else ntfs-3g.
+ */
+static int mount_ntfs(const char *src, const char *opts, const char *dir)
+{
+	int rc = do_mount(src, "ntfs3", opts, dir, true);
+
+	if (rc <= 0)
+		return rc;
+	rc = do_mount(src, "ntfs-3g", opts, dir, false);
+	if (rc)
+		warnx("%s: NTFS needs the kernel's ntfs3 or ntfs-3g (mount.ntfs-3g)",
+		      src);
 	return rc;
 }
 
@@ -212,18 +238,27 @@ static int mount_candidate(const struct mount_request *rq,
 			   const struct fs_candidate *c, const char *src)
 {
 	char *opts = mount_options(rq, c);
-	int ret = -1;
+	bool ntfs = !strcmp(c->type, "ntfs");
+	int ret;
 
-	if (opts && !do_mount(src, c->type, opts, rq->dir)) {
-		if (rq->no_overlay && strcmp(c->type, "vfat"))
-			warnx("mounted without replaying the %s journal: what the guest wrote just before the snapshot may be missing",
-			      c->type);
-		if (!rq->quiet)
-			printf("%s\n", src);
-		ret = 0;
-	}
+	if (!opts)
+		return -1;
+	if (ntfs)
+		ret = mount_ntfs(src, opts, rq->dir);
+	else
+		ret = do_mount(src, c->type, opts, rq->dir, false);
 	free(opts);
-	return ret;
+	if (ret)
+		return -1;
+	/* Neither NTFS driver replays its journal ($LogFile), overlay or not. */
+	if (ntfs)
+		warnx("NTFS's journal is not replayed: if Windows was running or hibernated (Fast Startup) when the snapshot was taken, what it wrote last may be missing");
+	else if (rq->no_overlay && strcmp(c->type, "vfat"))
+		warnx("mounted without replaying the %s journal: what the guest wrote just before the snapshot may be missing",
+		      c->type);
+	if (!rq->quiet)
+		printf("%s\n", src);
+	return 0;
 }
 
 /* The logical volume @rq names (VG/LV), or the only one to mount. */
@@ -572,7 +607,7 @@ static int helper_option(struct mount_request *rq, char *opt)
 /*
  * mount.qsnap SOURCE DIR [-sfnv] [-N NS] [-o OPTIONS] [-t TYPE]: the
  * helper mount(8) runs for "mount -t qsnap" and fstab lines (util-linux's
- * helper protocol).  Options of ours: snapshot=S, partition=N,
+ * helper protocol).  Options of ours: snapshot=S, partition=N or VG/LV,
  * no-overlay, overlay-size=SIZE; the others go to the file system.
  */
 int cmd_mount_helper(int argc, char **argv)
@@ -601,7 +636,7 @@ int cmd_mount_helper(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 2) {
-		warnx("usage: mount.qsnap IMAGE DIR [-o snapshot=S,partition=N,no-overlay,overlay-size=SIZE,...]");
+		warnx("usage: mount.qsnap IMAGE DIR [-o snapshot=S,partition=N|VG/LV,no-overlay,overlay-size=SIZE,...]");
 		free(opts);
 		return EXIT_USAGE;
 	}

@@ -64,7 +64,7 @@ static const struct command {
 	  "  -l, --lazy              a device in use is detached when its last user\n"
 	  "                          closes it (umount -l's idea), not refused\n" },
 	{ "mount", cmd_mount,
-	  "mount IMAGE [--snapshot ID|NAME] [--partition N] [--no-overlay]\n"
+	  "mount IMAGE [--snapshot ID|NAME] [--partition N|VG/LV] [--no-overlay]\n"
 	  "         [--overlay-size SIZE] [-o OPTIONS] DIR",
 	  "mount the file system of a snapshot (default: the current state)\n"
 	  "read-only on DIR and print the device mounted; a throw-away writable\n"
@@ -73,6 +73,9 @@ static const struct command {
 	  "  -s, --snapshot ID|NAME  the snapshot: an id first, then a name\n"
 	  "  -p, --partition N       the file system on partition N (needed when\n"
 	  "                          there are several)\n"
+	  "  -p, --partition VG/LV   the one on logical volume LV of the guest's\n"
+	  "                          volume group VG (renamed: no clash with the\n"
+	  "                          host's)\n"
 	  "      --no-overlay        mount the read-only device itself, without\n"
 	  "                          replaying the journal (ext4 noload, XFS\n"
 	  "                          norecovery, btrfs rescue=nologreplay)\n"

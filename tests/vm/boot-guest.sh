@@ -11,9 +11,10 @@
 #      util-linux's mount runs the installed mount.qsnap for mount -t qsnap
 #      and an fstab line; the module loads when its control node is opened.
 #   3. The DKMS module attaches the "golden" snapshot of a root file system
-#      image, which is mounted read-only under a tmpfs overlay at /newroot;
-#      /init then switch_roots into it, and its /sbin/init reports
-#      "qsnap-boot: ..." lines that the host checks.
+#      image, which is mounted at /newroot, writable: read-only under a
+#      tmpfs overlay (6.1), or through attach --overlay (6.12); /init then
+#      switch_roots into it, and its /sbin/init reports "qsnap-boot: ..."
+#      lines that the host checks.
 . /bin/guest-lib.sh
 section "install and boot"
 
@@ -34,6 +35,22 @@ check "make install: man page and bash completion installed" "" \
 	       [ -s /usr/local/share/bash-completion/completions/qsnapctl ]"
 
 # --- 2. udev and the by-qsnap links ---
+# device-mapper's and LVM's rules run their tools from /sbin.
+ln -sf "$(command -v dmsetup)" /sbin/dmsetup
+ln -sf "$(command -v lvm)" /sbin/lvm
+# A disk holding volume group snapvg, made before udev runs: LVM's rule
+# has never seen it.
+truncate -s 16M /tmp/vg.raw
+l=$(losetup -f) && losetup "$l" /tmp/vg.raw
+nosync='activation { udev_sync = 0 udev_rules = 0 }'
+lvm pvcreate -q --config "$nosync" "$l" > /dev/null 2>&1 &&
+	lvm vgcreate -q --config "$nosync" snapvg "$l" > /dev/null 2>&1 &&
+	lvm lvcreate -q --config "$nosync" -n lv -L 4M snapvg > /dev/null 2>&1 &&
+	lvm vgchange -q --config "$nosync" -an snapvg > /dev/null 2>&1 ||
+	echo "# lvm: snapvg not made"
+losetup -d "$l"
+qemu-img convert -f raw -O qcow2 /tmp/vg.raw /tmp/vg.qcow2
+rm -f /tmp/vg.raw /run/lvm/pvs_online/* /run/lvm/vgs_online/* 2>/dev/null
 mkdir -p /run/udev
 systemd-udevd --daemon --resolve-names=never 2>/tmp/udevd.err
 udevadm settle -t 30
@@ -73,9 +90,35 @@ if p=$($Q attach $D/img/parts-mbr.qcow2 --snapshot parts) &&
 	check "udev: by-uuid stays with a real disk when snapshots have its UUID" \
 		"uuid $uuid -> $(readlink -f /dev/disk/by-uuid/$uuid 2>&1); loop $l, qsnap $a $b" \
 		sh -c "[ -n '$uuid' ] && [ \"\$(readlink -f /dev/disk/by-uuid/$uuid)\" = '$l' ]"
+	# ... and when an overlay over one has it
+	if o=$($Q attach $D/img/ext4.qcow2 --snapshot fs1 --overlay 2>/tmp/err); then
+		udevadm settle -t 30
+		check "udev: by-uuid stays with a real disk when an overlay (attach --overlay) has its UUID" \
+			"uuid $uuid -> $(readlink -f /dev/disk/by-uuid/$uuid 2>&1); loop $l, overlay $o" \
+			sh -c "[ -n '$uuid' ] && [ \"\$(readlink -f /dev/disk/by-uuid/$uuid)\" = '$l' ]"
+		$Q detach "$o"
+	else
+		fail "udev: attach --overlay" "$(cat /tmp/err)"
+	fi
 	losetup -d "$l"
 	rm -f /tmp/same.raw
 	$Q detach "$a" "$b"
+	udevadm settle -t 30
+	# LVM's rule activates the volume groups it finds on a new disk
+	# (device-mapper's rules probe each new dm device): not on the
+	# overlay over a snapshot, which it would then hold for good, and
+	# under the guest's names.
+	if o=$($Q attach /tmp/vg.qcow2 --overlay 2>/tmp/err); then
+		# (an activation would add devices: their events too)
+		udevadm settle -t 30 && sleep 1 && udevadm settle -t 30
+		check "udev: LVM's rule does not activate a volume group found on an overlay" \
+			"$(dmsetup ls 2>&1)" sh -c "! dmsetup ls | grep -q snapvg"
+		check "... and the overlay and its snapshot detach" "$(cat /tmp/err)" \
+			sh -c "$Q detach '$o' 2>/tmp/err"
+		dmsetup remove snapvg-lv 2>/dev/null && $Q detach "$o" 2>/dev/null
+	else
+		fail "udev: attach --overlay of an image with volume group snapvg" "$(cat /tmp/err)"
+	fi
 	udevadm settle -t 30
 else
 	fail "udev: attach" "attach failed"
@@ -134,7 +177,29 @@ rmmod qsnap 2>/dev/null
 check "dkms: the module it built loads" "" insmod /lib/modules/qsnap.ko
 check "dkms: the module's version is dkms.conf's" "$(cat /sys/module/qsnap/version)" \
 	[ "$(cat /sys/module/qsnap/version)" = "$(cat /etc/qsnap-version)" ]
-if dev=$($Q attach $D/img/boot/root.qcow2 --snapshot golden); then
+# Two ways to take the writes of a booted snapshot: 6.1 boots through an
+# overlayfs over the read-only device, 6.12 through the writable device
+# of attach --overlay (device-mapper's snapshot target, in memory).
+case $(uname -r) in
+6.1.*) ;;
+*) boot_via=dm ;;
+esac
+if [ "${boot_via:-}" = dm ]; then
+	if dev=$($Q attach $D/img/boot/root.qcow2 --snapshot golden --overlay 2>/tmp/err); then
+		mkdir -p /newroot
+		mount -t ext4 "$dev" /newroot &&
+		mkdir -p /newroot/run/image-disk &&
+		mount --move $D /newroot/run/image-disk &&
+		mount --move /dev /newroot/dev
+		check "boot: the snapshot's writable overlay is mounted read-write at /newroot" \
+			"$dev: $(cat /proc/mounts)" \
+			sh -c "[ -x /newroot/sbin/init ] && grep -q ' /newroot ext4 rw' /proc/mounts"
+		umount /sys /tmp 2>/dev/null
+		umount /proc
+	else
+		fail "boot: attach --overlay of the root snapshot" "$(cat /tmp/err)"
+	fi
+elif dev=$($Q attach $D/img/boot/root.qcow2 --snapshot golden); then
 	mkdir -p /run/lower /run/rw /newroot
 	mount -t ext4 -o ro "$dev" /run/lower &&
 	mount -t tmpfs -o mode=755 rw /run/rw &&

@@ -123,7 +123,8 @@ vm_install() {
 
 # vm_initramfs KREL QSNAP_KO GUEST_SCRIPT OUT
 # A busybox initramfs: /init runs GUEST_SCRIPT after loading the virtio
-# modules and qsnap.ko, then powers off with reboot -f.  VM_EXTRA_MODULES
+# modules (qsnap.ko, at /lib/modules/qsnap.ko unless QSNAP_KO is "", is
+# the script's to load), then powers off with reboot -f.  VM_EXTRA_MODULES
 # names more modules of the kernel to load first (e.g. "loop nbd"),
 # VM_EXTRA_BINS host programs to copy with their libraries (e.g. fio),
 # VM_SUITES the kinds of tests the guest runs (tests/vm/suites/: "hostile
@@ -159,7 +160,7 @@ vm_initramfs() {
 			vm_copy_libs "$root" "$f"
 		done
 	fi
-	cp "$ko" "$root/lib/modules/qsnap.ko"
+	[ -z "$ko" ] || cp "$ko" "$root/lib/modules/qsnap.ko"
 	cp "$BUILD"/guest-bin/* "$root/bin/"
 	vm_copy_libs "$root" "$BUILD/guest-bin/qsnapctl"	# libmount, libblkid
 	cp "$TOP/tests/vm/guest-lib.sh" "$TOP/tests/vm/guest-manifest.sh" \
@@ -208,7 +209,7 @@ vm_data_disk() {
 # vm_run KREL INITRD DISK CONSOLE-LOG [TIMEOUT]: boot, wait for power-off.
 # VM_KERNEL overrides the kernel image, VM_APPEND adds to its command line,
 # VM_DEBUG_APPEND replaces the SLUB debug/KFENCE options, VM_MEM sets the
-# memory (MiB, 2048).
+# memory (MiB, 2048), VM_EXTRA_DRIVES adds QEMU -drive options.
 vm_run() {
 	local krel=$1 initrd=$2 disk=$3 log=$4 timeout=${5:-1200}
 	local kernel=${VM_KERNEL:-$CACHE/kernels/$krel/vmlinuz}
@@ -235,6 +236,7 @@ vm_run() {
 		-kernel "$kernel" -initrd "$initrd" \
 		-append "$append" \
 		-drive "file=$disk,format=raw,if=virtio,cache=unsafe" \
+		${VM_EXTRA_DRIVES:-} \
 		< /dev/null > "$log" 2>&1 &
 	pid=$!
 	# A kernel that never reaches /init is stopped after VM_BOOT_TIMEOUT

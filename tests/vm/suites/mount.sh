@@ -1,12 +1,13 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
-# qsnapctl mount: crash-consistent snapshots of ext4 and XFS, made here
-# (a file system mounted over a loop device, its disk copied at a point
-# in time under a suspended device-mapper device, as a power cut leaves
-# it), against the oracle: the files a read-write mount of a raw copy
-# shows after its journal replay.  Two copies of one XFS side by side,
-# the partition chosen or listed, and the failures: a partition past
-# the end, no file system, a mount point in use, an overlay too small.
+# qsnapctl mount: crash-consistent snapshots of ext4 and XFS (made by
+# crashing a VM, tests/vm/crash-images.sh), against the oracle: the
+# files a read-write mount of QEMU's export shows after its journal
+# replay.  Two copies of one XFS and of one btrfs side by side, ext4,
+# XFS, vfat, btrfs and NTFS on one GPT disk, the partition chosen or
+# listed, a volume group inside a snapshot beside the guest's own of the
+# same name, and the failures: a partition past the end, no file system,
+# a mount point in use, an overlay too small.
 # umount must leave nothing: no qsnap device, no device-mapper device,
 # no loop device.
 
@@ -41,53 +42,13 @@ settled() {
 	done
 }
 
-# crash_image FSTYPE OUT.qcow2: a file system of FSTYPE made and written
-# to over a loop device, its disk copied while it is mounted (after a
-# sync, with more writes after it that may or may not be on the disk),
-# converted to qcow2 with snapshot "crash" of that disk and the current
-# state overwritten at its start.  Leaves OUT.raw, the disk as copied.
-crash_image() {
-	_fs=$1 _out=$2
-	dmsetup remove cc-lin 2>/dev/null
-	rm -f /tmp/cc.raw "$_out" "${_out%.qcow2}.raw"
-	# mkfs.xfs wants 300 MB at least (the file is sparse: memory is
-	# spent on what is written).
-	_mb=64
-	[ "$_fs" = xfs ] && _mb=320
-	truncate -s ${_mb}M /tmp/cc.raw
-	_loop=$(losetup -f) && losetup "$_loop" /tmp/cc.raw || return 1
-	dmsetup create cc-lin --table "0 $((_mb * 2048)) linear $_loop 0" || return 1
-	dmsetup mknodes cc-lin
-	case $_fs in
-	ext4) mkfs.ext4 -q -L crash /dev/mapper/cc-lin ;;
-	xfs) mkfs.xfs -q -L crash /dev/mapper/cc-lin ;;
-	esac || return 1
-	mkdir -p /mnt/cc
-	mount -t "$_fs" /dev/mapper/cc-lin /mnt/cc || return 1
-	mkdir -p /mnt/cc/etc /mnt/cc/var
-	echo "before the snapshot" > /mnt/cc/etc/app.conf
-	head -c 300000 /dev/urandom > /mnt/cc/var/synced.bin
-	sync
-	echo "written after the sync" > /mnt/cc/etc/late.conf
-	head -c 100000 /dev/urandom > /mnt/cc/var/late.bin
-	# The power cut: I/O held (the file system is not frozen: a freeze
-	# would make the journal clean), the disk copied, I/O released.
-	dmsetup suspend --nolockfs cc-lin
-	cp /tmp/cc.raw "${_out%.qcow2}.raw"
-	dmsetup resume cc-lin
-	umount /mnt/cc
-	dmsetup remove cc-lin
-	losetup -d "$_loop"
-	rm -f /tmp/cc.raw
-	qemu-img convert -f raw -O qcow2 "${_out%.qcow2}.raw" "$_out" &&
-	qemu-img snapshot -c crash "$_out" &&
-	qemu-io -c 'write -P 0x55 0 1M' "$_out" > /dev/null
-}
-
-# oracle RAW: the manifest of RAW after a read-write mount (journal
-# replay) of a copy of it
+# oracle IMAGE: the manifest of snapshot "crash" of IMAGE after a
+# read-write mount (journal replay) of QEMU's export of it
 oracle() {
-	cp "$1" /tmp/oracle.raw
+	cp "$1" /tmp/oracle.qcow2
+	qemu-img snapshot -a crash /tmp/oracle.qcow2 &&
+	qemu-img convert -f qcow2 -O raw /tmp/oracle.qcow2 /tmp/oracle.raw || return 1
+	rm -f /tmp/oracle.qcow2
 	_loop=$(losetup -f) && losetup "$_loop" /tmp/oracle.raw || return 1
 	mkdir -p /mnt/oracle
 	mount "$_loop" /mnt/oracle || { losetup -d "$_loop"; return 1; }
@@ -97,15 +58,16 @@ oracle() {
 	rm -f /tmp/oracle.raw
 }
 
-# mount_crash FSTYPE: the crash-consistent snapshot mounted, as the
-# guest would see it after a reboot; --no-overlay too.
+# mount_crash FSTYPE: the crash-consistent snapshot (a VM crashed with
+# sysrq b, tests/vm/crash-images.sh) mounted, as the guest would see it
+# after a reboot; --no-overlay too.
 mount_crash() {
 	_fs=$1 img=/tmp/crash-$1.qcow2
-	if ! crash_image "$_fs" "$img" 2>/tmp/err; then
-		fail "$_fs crash-consistent image: made" "$(cat /tmp/err)"
-		return
-	fi
-	want=$(oracle "${img%.qcow2}.raw")
+	cp $D/img/crash-$_fs.qcow2 "$img"
+	want=$(oracle "$img")
+	check "$_fs: the crashed VM's synced files are in the oracle's replayed copy" \
+		"$want" sh -c "echo '$want' | grep -q ' ./etc/app.conf\$' &&
+			       echo '$want' | grep -q ' ./var/synced.bin\$'"
 	before=$(sha_of "$img")
 	dev=$(qs_attach "$img" crash)
 	mkdir -p /mnt/snap /mnt/snap2
@@ -161,7 +123,7 @@ mount_crash() {
 	check "$_fs: an overlay too small for the replay (4 KiB): exit 1, nothing left" \
 		"exit $rc: $(cat /tmp/err); left: $(leftovers)" [ "$rc$left" = 10 ]
 	check "$_fs: the image is unchanged" "" [ "$(sha_of "$img")" = "$before" ]
-	rm -f "$img" "${img%.qcow2}.raw"
+	rm -f "$img"
 }
 
 # Two ext4 partitions: without --partition the choice is listed.
@@ -313,6 +275,114 @@ mount_lvm() {
 	rm -f "$img" /tmp/vg0.raw /tmp/want-root /tmp/want-data
 }
 
+# gpt_image RAW: a GPT disk with ext4, XFS, vfat, btrfs and NTFS
+# partitions (1 to 5), labelled g<type>, each with a few files; their
+# manifests in /tmp/want-pN.
+gpt_image() {
+	truncate -s 500M "$1"
+	printf 'label: gpt\n,16M,L\n,320M,L\n,16M,L\n,128M,L\n,,L\n' |
+		sfdisk -q "$1" > /dev/null || return 1
+	_loop=$(losetup -f) && losetup -P "$_loop" "$1" || return 1
+	mkfs.ext4 -q -L gext4 "${_loop}p1" && mkfs.xfs -q -L gxfs "${_loop}p2" &&
+	mkfs.fat -n GVFAT "${_loop}p3" > /dev/null &&
+	mkfs.btrfs -q -L gbtrfs "${_loop}p4" > /dev/null &&
+	mkntfs -q -Q -L gntfs "${_loop}p5" > /dev/null || return 1
+	echo "partition 5" > /tmp/marker
+	head -c 150000 /dev/urandom > /tmp/data.bin
+	# NTFS written with ntfs-3g's ntfscp: no driver needed to make it.
+	ntfscp -q "${_loop}p5" /tmp/marker marker && ntfscp -q "${_loop}p5" /tmp/data.bin data.bin || return 1
+	(cd /tmp && printf '%s ./data.bin\n%s ./marker\n' \
+		"$(sha256sum < data.bin | cut -d' ' -f1)" "$(sha256sum < marker | cut -d' ' -f1)") > /tmp/want-p5
+	rm -f /tmp/marker /tmp/data.bin
+	for _p in 1 2 3 4; do
+		mount "${_loop}p$_p" /mnt/cc || return 1
+		echo "partition $_p" > /mnt/cc/marker
+		mkdir /mnt/cc/sub && head -c 150000 /dev/urandom > /mnt/cc/sub/data.bin
+		manifest /mnt/cc > /tmp/want-p$_p
+		umount /mnt/cc
+	done
+	losetup -d "$_loop"
+}
+
+# One file system of each kind on a GPT disk: listed, then each mounted
+# by --partition; two copies of the btrfs side by side where the kernel
+# mounts them (6.7 and later), a clear refusal before.
+mount_gpt() {
+	img=/tmp/gpt.qcow2
+	mkdir -p /mnt/cc
+	# Where the kernel has no ntfs3 (Debian's 6.1 cloud kernel),
+	# libmount runs ntfs-3g as the mount helper.
+	ln -sf "$(command -v ntfs-3g)" /sbin/mount.ntfs-3g
+	rm -f /tmp/gpt.raw "$img"
+	if ! gpt_image /tmp/gpt.raw 2>/tmp/err; then
+		fail "gpt: disk with ext4, XFS, vfat, btrfs and NTFS made" "$(cat /tmp/err)"
+		return
+	fi
+	qemu-img convert -f raw -O qcow2 /tmp/gpt.raw "$img" &&
+	qemu-img snapshot -c gpt "$img" &&
+	qemu-io -c 'write -P 0x55 0 2M' "$img" > /dev/null
+	rm -f /tmp/gpt.raw
+	before=$(sha_of "$img")
+	qsnapctl mount "$img" --snapshot gpt /mnt/snap > /dev/null 2>/tmp/err
+	rc=$?
+	check "gpt: five file systems, no --partition: exit 1, each listed with type and label" \
+		"exit $rc: $(cat /tmp/err)" \
+		sh -c "[ $rc = 1 ] && grep -q 'p1 .*ext4 .*gext4' /tmp/err && grep -q 'p2 .*xfs .*gxfs' /tmp/err &&
+		       grep -q 'p3 .*vfat .*GVFAT' /tmp/err && grep -q 'p4 .*btrfs .*gbtrfs' /tmp/err &&
+		       grep -q 'p5 .*ntfs .*gntfs' /tmp/err"
+	for p in 1 2 3 4 5; do
+		t=$(echo "ext4 xfs vfat btrfs ntfs" | cut -d' ' -f$p)
+		if qsnapctl mount "$img" --snapshot gpt --partition $p /mnt/snap > /dev/null 2>/tmp/err; then
+			check "gpt: --partition $p mounts the $t file system read-only, every file as written" \
+				"$(cat /tmp/err); got $(manifest /mnt/snap); want $(cat /tmp/want-p$p)" \
+				shows /mnt/snap "$(cat /tmp/want-p$p)"
+			check "gpt: ... read-only" "$(grep ' /mnt/snap ' /proc/mounts)" \
+				grep -q ' /mnt/snap [^ ]* ro,' /proc/mounts
+			if [ $t = ntfs ]; then
+				check "gpt: ... with a note that NTFS's journal is not replayed" \
+					"$(cat /tmp/err)" grep -q "journal is not replayed" /tmp/err
+				# The kernel's ntfs3 where it has one, else ntfs-3g.
+				drv=fuseblk
+				grep -qw ntfs3 /proc/filesystems && drv=ntfs3
+				check "gpt: ... by $drv" "$(grep ' /mnt/snap ' /proc/mounts)" \
+					grep -q " /mnt/snap $drv ro," /proc/mounts
+			fi
+			umount /mnt/snap
+			check "gpt: ... umount leaves nothing" "$(leftovers)" settled
+		else
+			fail "gpt: --partition $p mounts the $t file system" "$(cat /tmp/err)"
+			qsnapctl detach --all
+		fi
+	done
+	# Two copies of one btrfs: a temporary fsid for the second on 6.7+.
+	qsnapctl mount "$img" --snapshot gpt --partition 4 /mnt/snap > /dev/null 2>&1
+	qsnapctl mount "$img" --snapshot gpt --partition 4 /mnt/snap2 > /dev/null 2>/tmp/err
+	rc=$?
+	case $(uname -r) in
+	[0-5].* | 6.[0-6].*)
+		check "btrfs: a second copy is refused before 6.7, naming the clash" \
+			"exit $rc: $(cat /tmp/err)" \
+			sh -c "[ $rc = 1 ] && grep -q 'same UUID .* is mounted on /mnt/snap' /tmp/err" ;;
+	*)
+		check "btrfs: a second copy mounts beside the first (temporary fsid, 6.7+)" \
+			"exit $rc: $(cat /tmp/err)" \
+			shows /mnt/snap2 "$(cat /tmp/want-p4)" ;;
+	esac
+	grep -q ' /mnt/snap2 ' /proc/mounts && umount /mnt/snap2
+	umount /mnt/snap
+	if qsnapctl mount "$img" --snapshot gpt --partition 4 --no-overlay /mnt/snap > /dev/null 2>/tmp/err; then
+		check "btrfs: --no-overlay mounts with rescue=nologreplay" \
+			"$(grep ' /mnt/snap ' /proc/mounts)" \
+			sh -c "grep ' /mnt/snap ' /proc/mounts | grep -q nologreplay"
+		umount /mnt/snap
+	else
+		fail "btrfs: --no-overlay mounts" "$(cat /tmp/err)"
+	fi
+	check "gpt: ... and nothing is left" "$(leftovers)" settled
+	check "gpt: the image is unchanged" "" [ "$(sha_of "$img")" = "$before" ]
+	rm -f "$img" /tmp/want-p[1-5]
+}
+
 # attach --overlay: a writable device whose writes stay in memory; detach
 # of it frees the qsnap device too.  Too many writes fail, the image
 # untouched.
@@ -350,10 +420,17 @@ suite_mount() {
 	section "qsnapctl mount"
 	mkdir -p /mnt/snap /mnt/snap2
 	mount_crash ext4
+	mount_attach_overlay
+	mount_lvm
+	# The sanitizer kernel has device-mapper, loop and ext4 only: the
+	# overlay's and the volume group's lifecycle is what it is here for.
+	if [ "$QSNAP_PROFILE" = sanitizer ]; then
+		check "failed mounts leave nothing attached" "$(leftovers)" settled
+		return
+	fi
 	mount_crash xfs
 	mount_partitions
-	mount_lvm
-	mount_attach_overlay
+	mount_gpt
 	# The only partition holding a file system is found by itself.
 	if qsnapctl mount $D/img/parts-gpt.qcow2 --snapshot parts /mnt/snap > /dev/null 2>/tmp/err; then
 		check "gpt, one ext4 partition of two: found without --partition, every file matches" \
