@@ -420,7 +420,6 @@ suite_mount() {
 	section "qsnapctl mount"
 	mkdir -p /mnt/snap /mnt/snap2
 	mount_crash ext4
-	mount_attach_overlay
 	mount_lvm
 	# The sanitizer kernel has device-mapper, loop and ext4 only: the
 	# overlay's and the volume group's lifecycle is what it is here for.
@@ -428,6 +427,7 @@ suite_mount() {
 		check "failed mounts leave nothing attached" "$(leftovers)" settled
 		return
 	fi
+	mount_attach_overlay
 	mount_crash xfs
 	mount_partitions
 	mount_gpt
