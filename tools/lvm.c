@@ -187,8 +187,9 @@ int lvm_volumes(const struct lvm_vg *vg, struct fs_candidate **out)
 			return -1;
 		}
 		v = nv;
-		if (probe_filesystem(f[1], &v[n]))
-			continue;	/* said nothing: listed as unknown */
+		memset(&v[n], 0, sizeof(v[n]));
+		/* Unreadable: listed with no type, never mounted. */
+		probe_filesystem(f[1], &v[n]);
 		v[n].partno = 0;
 		snprintf(v[n].lv, sizeof(v[n].lv), "%.127s/%.127s", vg->name,
 			 f[0]);

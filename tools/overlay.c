@@ -187,10 +187,7 @@ int overlay_name_of(const char *dev, char *name, size_t len)
 
 int dm_remove(const char *name, bool deferred)
 {
-	struct overlay ov = { .loop_fd = -1, .created = true };
-
-	snprintf(ov.name, sizeof(ov.name), "%s", name);
 	return run_dmsetup((char *const[]){ "dmsetup", "remove",
 					    deferred ? "--deferred" : "--retry",
-					    ov.name, NULL }) ? -1 : 0;
+					    (char *)name, NULL }) ? -1 : 0;
 }
