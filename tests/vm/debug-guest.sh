@@ -6,13 +6,15 @@
 # image of the differential suite, the ioctl ABI, every allocation of an
 # attach failed in turn, the lifecycle races, parallel readers and
 # attach/detach, 300 attach/detach cycles, the trust tests, shared image
-# objects and a snapshot of an image in use being deleted; then kmemleak
-# must find nothing of qsnap's.
+# objects and a snapshot of an image in use being deleted, qsnapctl mount's
+# overlay and volume group lifecycle; then kmemleak must find nothing of
+# qsnap's.
 # Any sanitizer report on the console fails the run (host side).
 . /bin/guest-lib.sh
 . /bin/guest-manifest.sh
 . /bin/guest-lifecycle.sh
 . /bin/guest-trust.sh
+. /bin/guest-cli.sh
 
 TAB=$(printf '\t')
 D=/data
@@ -24,7 +26,7 @@ insmod /lib/modules/qsnap.ko || { echo "Bail out! insmod qsnap.ko failed"; exit 
 # Forget what boot left behind: only what follows counts.
 echo clear > $KML
 
-run_suites hostile differential ioctl failnth lifecycle trust
+run_suites hostile differential ioctl failnth lifecycle trust mount
 
 # kmemleak reports objects unreferenced for two scans and older than ~5 s.
 sleep 6

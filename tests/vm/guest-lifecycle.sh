@@ -5,16 +5,21 @@
 # attach/detach cycles.  Needs guest-lib.sh and D (the data disk mount).
 
 # Detach while 4 processes read: refused (EBUSY) until they are done; the
-# reads complete and return what they should.
+# reads complete and return what they should.  Each reader is held in the
+# middle of the device, blocked on a full pipe, until the detach attempts
+# are over: how fast the kernel reads must not decide what is tested.
 lifecycle_detach_under_io() {
 	dev=$(qs_attach $D/img/chain/top3.qcow2 s2) || {
 		fail "detach under I/O: attach" "attach failed"; return; }
 	want=$(sha_of "$dev")
+	rm -f /tmp/readers-go
 	for i in 1 2 3 4; do
-		(dd if="$dev" bs=65536 iflag=direct 2>/dev/null | sha256sum |
+		(dd if="$dev" bs=65536 iflag=direct 2>/dev/null |
+		 { until [ -e /tmp/readers-go ]; do sleep 0.1; done; sha256sum; } |
 		 cut -d' ' -f1 > /tmp/reader$i) &
 	done
-	sleep 1
+	held=$(openers_of "$dev" 4)
+	check "4 readers hold the device open mid-read" "$held of 4" [ "$held" = 4 ]
 	early=0
 	for i in $(seq 1 20); do
 		if qsnapctl detach "$dev" 2>/dev/null; then
@@ -23,17 +28,31 @@ lifecycle_detach_under_io() {
 		fi
 	done
 	check "detach while 4 processes read: refused while they run" "" [ $early = 0 ]
+	check "rmmod while a device is open is refused" "" \
+		sh -c "! rmmod qsnap 2>/dev/null"
+	touch /tmp/readers-go
 	wait
 	ok=1
 	for i in 1 2 3 4; do
 		[ "$(cat /tmp/reader$i)" = "$want" ] || ok=0
 	done
 	check "the 4 readers read the whole device correctly" "" [ $ok = 1 ]
-	check "rmmod while a device is open is refused" "" \
-		sh -c "exec 3< $dev; ! rmmod qsnap 2>/dev/null"
 	if [ $early = 0 ]; then
 		check "detach once the readers are done" "" qsnapctl detach "$dev"
 	fi
+	rm -f /tmp/readers-go
+}
+
+# How many processes have block device $1 open, waiting up to 10 s for
+# $2 of them.
+openers_of() {
+	n=0
+	for t in $(seq 1 100); do
+		n=$(ls -l /proc/[0-9]*/fd/ 2>/dev/null | grep -c " -> $1\$")
+		[ "$n" -ge "$2" ] && break
+		sleep 0.1
+	done
+	echo "$n"
 }
 
 # The image truncated, then overwritten, under an attached device: every

@@ -199,7 +199,7 @@ run_sanitizer_tier() {
 			# keeps its default sampling).
 			VM_KERNEL=$tree/arch/x86/boot/bzImage VM_DEBUG_APPEND= \
 			VM_APPEND="pci=noacpi kasan_multi_shot" VM_TIMEOUT=3000 \
-			VM_EXTRA_BINS="jq qemu-io qemu-img sha256sum" \
+			VM_EXTRA_BINS="jq qemu-io qemu-img sha256sum dmsetup sfdisk mkfs.ext4 lvm" \
 				run_guest debug debug "$ko" "$TOP/tests/vm/debug-guest.sh"
 		else
 			emit 1 "[debug] module builds without warnings"
