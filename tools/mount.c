@@ -8,13 +8,17 @@
  * device detaches itself when the overlay (or the mount) lets it go.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <libmount.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include "lvm.h"
 #include "overlay.h"
@@ -220,6 +224,27 @@ static int mount_ntfs(const char *src, const char *opts, const char *dir)
 	return rc;
 }
 
+/*
+ * Windows hibernated, or shut down with Fast Startup (a hibernation of
+ * the kernel session), leaves "hibr" at the start of hiberfil.sys; it is
+ * what ntfs-3g checks before a read-write mount.
+ */
+static bool ntfs_hibernated(const char *dir)
+{
+	char path[PATH_MAX], sig[4];
+	ssize_t n;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/hiberfil.sys", dir) >= (int)sizeof(path))
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	n = pread(fd, sig, sizeof(sig), 0);
+	close(fd);
+	return n == sizeof(sig) && !strncasecmp(sig, "hibr", sizeof(sig));
+}
+
 /* A mount point that is already one would hide what is there. */
 static bool is_mount_point(const char *dir)
 {
@@ -251,7 +276,9 @@ static int mount_candidate(const struct mount_request *rq,
 	if (ret)
 		return -1;
 	/* Neither NTFS driver replays its journal ($LogFile), overlay or not. */
-	if (ntfs)
+	if (ntfs && ntfs_hibernated(rq->dir))
+		warnx("Windows was hibernated (or shut down with Fast Startup) when the snapshot was taken: the files are as they were before it hibernated, and what it wrote since is only in hiberfil.sys");
+	else if (ntfs)
 		warnx("NTFS's journal is not replayed: if Windows was running or hibernated (Fast Startup) when the snapshot was taken, what it wrote last may be missing");
 	else if (rq->no_overlay && strcmp(c->type, "vfat"))
 		warnx("mounted without replaying the %s journal: what the guest wrote just before the snapshot may be missing",

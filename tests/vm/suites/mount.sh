@@ -27,7 +27,7 @@ shows() {
 
 # leftovers: what a qsnapctl mount may leave behind, "" if nothing
 leftovers() {
-	qsnapctl list | tail -n +2
+	[ -e /dev/qsnap-control ] && qsnapctl list | tail -n +2
 	dmsetup ls 2>/dev/null | grep -v '^No devices found' | grep qsnap
 	grep -l memfd:qsnap-overlay /sys/block/loop*/loop/backing_file 2>/dev/null
 }
@@ -293,7 +293,8 @@ gpt_image() {
 	ntfscp -q "${_loop}p5" /tmp/marker marker && ntfscp -q "${_loop}p5" /tmp/data.bin data.bin || return 1
 	(cd /tmp && printf '%s ./data.bin\n%s ./marker\n' \
 		"$(sha256sum < data.bin | cut -d' ' -f1)" "$(sha256sum < marker | cut -d' ' -f1)") > /tmp/want-p5
-	rm -f /tmp/marker /tmp/data.bin
+	mv /tmp/marker /tmp/want-marker5
+	rm -f /tmp/data.bin
 	for _p in 1 2 3 4; do
 		mount "${_loop}p$_p" /mnt/cc || return 1
 		echo "partition $_p" > /mnt/cc/marker
@@ -302,6 +303,26 @@ gpt_image() {
 		umount /mnt/cc
 	done
 	losetup -d "$_loop"
+}
+
+# ntfs_hibernate RAW IMAGE: hiberfil.sys as Windows leaves it when it
+# hibernates written into RAW's NTFS (partition 5), that partition copied
+# into IMAGE's current state, and snapshot "hibernated" of it taken
+ntfs_hibernate() {
+	_loop=$(losetup -f) && losetup -P "$_loop" "$1" || return 1
+	_p=/sys/block/${_loop#/dev/}/${_loop#/dev/}p5
+	{ printf HIBR; head -c 4092 /dev/zero; } > /tmp/hiberfil.sys
+	ntfscp -q "${_loop}p5" /tmp/hiberfil.sys hiberfil.sys &&
+		dd if="${_loop}p5" of=/tmp/p5.raw bs=1M 2>/dev/null
+	_rc=$?
+	_start=$(($(cat $_p/start) * 512)) _size=$(($(cat $_p/size) * 512))
+	losetup -d "$_loop"
+	rm -f /tmp/hiberfil.sys
+	[ $_rc = 0 ] && qemu-io -c "write -s /tmp/p5.raw $_start $_size" "$2" > /dev/null &&
+		qemu-img snapshot -c hibernated "$2"
+	_rc=$?
+	rm -f /tmp/p5.raw
+	return $_rc
 }
 
 # One file system of each kind on a GPT disk: listed, then each mounted
@@ -320,7 +341,9 @@ mount_gpt() {
 	fi
 	qemu-img convert -f raw -O qcow2 /tmp/gpt.raw "$img" &&
 	qemu-img snapshot -c gpt "$img" &&
-	qemu-io -c 'write -P 0x55 0 2M' "$img" > /dev/null
+	ntfs_hibernate /tmp/gpt.raw "$img" &&
+	qemu-io -c 'write -P 0x55 0 2M' "$img" > /dev/null ||
+		fail "gpt: snapshots gpt and hibernated made" ""
 	rm -f /tmp/gpt.raw
 	before=$(sha_of "$img")
 	qsnapctl mount "$img" --snapshot gpt /mnt/snap > /dev/null 2>/tmp/err
@@ -341,6 +364,8 @@ mount_gpt() {
 			if [ $t = ntfs ]; then
 				check "gpt: ... with a note that NTFS's journal is not replayed" \
 					"$(cat /tmp/err)" grep -q "journal is not replayed" /tmp/err
+				check "gpt: ... and no word of hibernation" \
+					"$(cat /tmp/err)" sh -c "! grep -q hibernated /tmp/err"
 				# The kernel's ntfs3 where it has one, else ntfs-3g.
 				drv=fuseblk
 				grep -qw ntfs3 /proc/filesystems && drv=ntfs3
@@ -354,6 +379,17 @@ mount_gpt() {
 			qsnapctl detach --all
 		fi
 	done
+	# Windows hibernated in the snapshot: read-only, with a note.
+	if qsnapctl mount "$img" --snapshot hibernated --partition 5 /mnt/snap > /dev/null 2>/tmp/err; then
+		check "ntfs: a hibernated Windows mounts read-only, saying it was hibernated" \
+			"$(cat /tmp/err); $(grep ' /mnt/snap ' /proc/mounts)" \
+			sh -c "grep -q 'Windows was hibernated' /tmp/err &&
+			       grep -q ' /mnt/snap [^ ]* ro,' /proc/mounts &&
+			       cmp -s /mnt/snap/marker /tmp/want-marker5"
+		umount /mnt/snap
+	else
+		fail "ntfs: a hibernated Windows mounts read-only" "$(cat /tmp/err)"
+	fi
 	# Two copies of one btrfs: a temporary fsid for the second on 6.7+.
 	qsnapctl mount "$img" --snapshot gpt --partition 4 /mnt/snap > /dev/null 2>&1
 	qsnapctl mount "$img" --snapshot gpt --partition 4 /mnt/snap2 > /dev/null 2>/tmp/err
@@ -380,7 +416,7 @@ mount_gpt() {
 	fi
 	check "gpt: ... and nothing is left" "$(leftovers)" settled
 	check "gpt: the image is unchanged" "" [ "$(sha_of "$img")" = "$before" ]
-	rm -f "$img" /tmp/want-p[1-5]
+	rm -f "$img" /tmp/want-p[1-5] /tmp/want-marker5
 }
 
 # attach --overlay: a writable device whose writes stay in memory; detach
@@ -416,6 +452,22 @@ mount_attach_overlay() {
 	rm -f /tmp/ov.qcow2 /tmp/w
 }
 
+# qsnapctl mount while the module is not loaded: exit 1 saying so, and
+# nothing mounted or left behind.
+mount_no_module() {
+	if ! rmmod qsnap; then
+		fail "mount without the module: rmmod qsnap" "$(qsnapctl list)"
+		return
+	fi
+	expect_exit 1 "is the qsnap module loaded?" \
+		qsnapctl mount $D/img/ext4.qcow2 --snapshot fs1 /mnt/snap
+	check "... nothing is mounted on /mnt/snap" "" \
+		sh -c "! grep -q ' /mnt/snap ' /proc/mounts"
+	check "... no device-mapper or loop device is left" "$(leftovers)" \
+		[ -z "$(leftovers)" ]
+	insmod /lib/modules/qsnap.ko
+}
+
 suite_mount() {
 	section "qsnapctl mount"
 	mkdir -p /mnt/snap /mnt/snap2
@@ -448,4 +500,5 @@ suite_mount() {
 		qsnapctl mount $D/img/ext4.qcow2 --snapshot fs1 /mnt/busy
 	umount /mnt/busy
 	check "failed mounts leave nothing attached" "$(leftovers)" settled
+	mount_no_module
 }
