@@ -56,6 +56,7 @@ enum qsnap_state {
 
 struct qsnap_zcache;
 struct iov_iter;
+struct crypto_skcipher;
 
 /**
  * struct qsnap_l2cache - cached L2 tables of one layer (qsnap_l2cache.c)
@@ -116,6 +117,8 @@ struct qsnap_l2cache {
  * @zcache_lock: serialises @zcache and @zstat
  * @zcache:	decompression state, set up on the first compressed cluster
  * @zstat:	compressed clusters decompressed, served from @zcache, failed
+ * @tfm:	an encrypted image: its cipher, keyed (qsnap_crypt.c); such an
+ *		image is never shared, as its key is the attaching caller's
  */
 struct qsnap_image {
 	struct list_head node;
@@ -141,6 +144,7 @@ struct qsnap_image {
 		u64 hits;
 		u64 errors;
 	} zstat;
+	struct crypto_skcipher *tfm;
 };
 
 /**
@@ -352,6 +356,13 @@ int qsnap_read_compressed(struct qsnap_device *qs, struct qsnap_layer *layer,
 			  const struct qcow2_mapping *map);
 void qsnap_compress_exit(struct qsnap_image *im);
 size_t qsnap_compress_bytes(const struct qsnap_image *im);
+
+/* qsnap_crypt.c */
+int qsnap_crypt_alg_name(const struct qcow2_crypto *c, char *buf, size_t size);
+int qsnap_crypt_init(struct qsnap_image *im, const u8 *key, u32 key_size);
+void qsnap_crypt_exit(struct qsnap_image *im);
+int qsnap_crypt_decrypt(struct qsnap_image *im, const struct iov_iter *iter,
+			u64 len, u64 sector);
 
 /* qsnap_image.c */
 struct qsnap_image *qsnap_image_alloc(void);

@@ -26,6 +26,7 @@ static_assert(sizeof(struct qsnap_detach) == 32);
 static_assert(sizeof(struct qsnap_info) == 1640);
 static_assert(sizeof(struct qsnap_features) == 64);
 static_assert(sizeof(struct qsnap_backing) == 32);
+static_assert(sizeof(struct qsnap_key) == 88);
 
 static bool qsnap_all_zero(const void *p, size_t len)
 {
@@ -47,26 +48,75 @@ static int qsnap_ctl_validate_backing(const struct qsnap_backing *b)
 }
 
 /*
+ * The keys: each for a layer of the chain, no layer twice, of a size a
+ * key can have, with nothing past that size and no reserved bits set.
+ */
+static int qsnap_ctl_validate_keys(const struct qsnap_attach *arg,
+				   const struct qsnap_key *keys)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < arg->nr_keys; i++) {
+		const struct qsnap_key *k = &keys[i];
+
+		if (k->layer > arg->nr_backing || !k->size ||
+		    k->size > QSNAP_KEY_MAX ||
+		    !qsnap_all_zero(k->key + k->size, QSNAP_KEY_MAX - k->size) ||
+		    !qsnap_all_zero(k->__reserved, sizeof(k->__reserved)))
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (keys[j].layer == k->layer)
+				return -EINVAL;
+	}
+	return 0;
+}
+
+/* A copy of the caller's keys, or NULL when there are none. */
+static struct qsnap_key *qsnap_ctl_copy_keys(const struct qsnap_attach *arg)
+{
+	size_t bytes = arg->nr_keys * sizeof(struct qsnap_key);
+	struct qsnap_key *keys;
+
+	if (!arg->nr_keys)
+		return NULL;
+	keys = kmalloc(bytes, GFP_KERNEL);
+	if (!keys)
+		return ERR_PTR(-ENOMEM);
+	if (copy_from_user(keys, u64_to_user_ptr(arg->keys), bytes)) {
+		kfree_sensitive(keys);
+		return ERR_PTR(-EFAULT);
+	}
+	return keys;
+}
+
+/*
  * Check everything the caller passed that can be checked without opening
  * a file (as ublk_validate_params() does before ublk_apply_params()):
  * flags, reserved fields, the snapshot string, the settings and every
- * entry of the backing array, of which *@backing gets a copy (NULL when
- * there is none; the caller frees it).  Nothing is opened or allocated
- * for the device before this succeeds.
+ * entry of the backing and key arrays, of which *@backing and *@keys get
+ * copies (NULL when there are none; the caller frees them, the keys with
+ * kfree_sensitive()).  Nothing is opened or allocated for the device
+ * before this succeeds.
  */
 static int qsnap_ctl_validate_attach(void __user *argp,
 				     struct qsnap_attach *arg,
 				     struct qsnap_settings *set,
-				     struct qsnap_backing **backing)
+				     struct qsnap_backing **backing,
+				     struct qsnap_key **keys)
 {
 	unsigned int i;
 	int ret;
 
 	*backing = NULL;
+	*keys = NULL;
 	if (copy_from_user(arg, argp, sizeof(*arg)))
 		return -EFAULT;
 	if ((arg->flags & ~QSNAP_ATTACH_SETTABLE_FLAGS) || arg->__pad ||
-	    arg->size || !qsnap_all_zero(arg->__reserved, sizeof(arg->__reserved)))
+	    arg->__pad3 || arg->size ||
+	    !qsnap_all_zero(arg->__reserved, sizeof(arg->__reserved)))
+		return -EINVAL;
+	if (arg->nr_keys > 1 + QSNAP_MAX_BACKING ||
+	    (!arg->nr_keys && arg->keys))
 		return -EINVAL;
 	if (strnlen(arg->snapshot, sizeof(arg->snapshot)) == sizeof(arg->snapshot))
 		return -EINVAL;
@@ -90,6 +140,15 @@ static int qsnap_ctl_validate_attach(void __user *argp,
 	 */
 	if (copy_to_user(argp, arg, sizeof(*arg)))
 		return -EFAULT;
+	*keys = qsnap_ctl_copy_keys(arg);
+	if (IS_ERR(*keys)) {
+		ret = PTR_ERR(*keys);
+		*keys = NULL;
+		return ret;
+	}
+	ret = qsnap_ctl_validate_keys(arg, *keys);
+	if (ret)
+		return ret;
 	if (!arg->nr_backing)
 		return 0;
 	*backing = memdup_user(u64_to_user_ptr(arg->backing),
@@ -108,13 +167,59 @@ static int qsnap_ctl_validate_attach(void __user *argp,
 }
 
 /*
+ * Key each encrypted layer with the key passed for it (qsnap_crypt.c):
+ * every encrypted layer needs one, and a key for a layer that is not
+ * encrypted is a mistake of the caller's.
+ */
+static int qsnap_ctl_apply_keys(struct qsnap_device *qs,
+				const struct qsnap_key *keys, u32 nr_keys)
+{
+	const struct qsnap_key *key;
+	struct qsnap_image *im;
+	char name[LUKS1_NAME_LEN * 3];
+	unsigned int i, k;
+	bool encrypted;
+	int ret;
+
+	for (i = 0; i < qs->nr_layers; i++) {
+		im = qs->layers[i].im;
+		encrypted = im->format == QSNAP_FORMAT_QCOW2 &&
+			    im->qcow2.crypt_method != QCOW2_CRYPT_NONE;
+		key = NULL;
+		for (k = 0; k < nr_keys; k++)
+			if (keys[k].layer == i)
+				key = &keys[k];
+		if (!encrypted && key) {
+			pr_err("%s: a key was passed, but the image is not encrypted\n",
+			       im->log_path);
+			return -EINVAL;
+		}
+		if (!encrypted)
+			continue;
+		qcow2_crypto_name(&im->qcow2.crypto, name, sizeof(name));
+		if (!key) {
+			pr_err("%s: the image is encrypted (%s %s): its key is needed\n",
+			       im->log_path,
+			       im->qcow2.crypt_method == QCOW2_CRYPT_LUKS ?
+			       "LUKS" : "legacy AES", name);
+			return -ENOKEY;
+		}
+		ret = qsnap_crypt_init(im, key->key, key->size);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
  * Build the device the validated arguments describe: open and check its
- * layers (qsnap_layer.c), then set up their caches.  Every refusal of a
- * file logs one line.
+ * layers (qsnap_layer.c), key the encrypted ones, then set up their
+ * caches.  Every refusal of a file logs one line.
  */
 static struct qsnap_device *qsnap_ctl_build(const struct qsnap_attach *arg,
 					    const struct qsnap_settings *set,
-					    const struct qsnap_backing *backing)
+					    const struct qsnap_backing *backing,
+					    const struct qsnap_key *keys)
 {
 	struct qsnap_device *qs;
 	struct qsnap_layer *top;
@@ -157,6 +262,9 @@ static struct qsnap_device *qsnap_ctl_build(const struct qsnap_attach *arg,
 	ret = qsnap_layers_check_chain(qs, arg->flags & QSNAP_ATTACH_F_NO_BACKING);
 	if (ret)
 		goto out_free;
+	ret = qsnap_ctl_apply_keys(qs, keys, arg->nr_keys);
+	if (ret)
+		goto out_free;
 	if (top->im->qcow2.incompatible_features & QCOW2_INCOMPAT_CORRUPT)
 		pr_warn("%s: image is marked corrupt; reading it anyway (read-only)\n",
 			top->im->log_path);
@@ -176,14 +284,17 @@ static int qsnap_ctl_attach(void __user *argp)
 	struct qsnap_settings set;
 	struct qsnap_attach arg;
 	struct qsnap_device *qs;
+	struct qsnap_key *keys;
 	int ret;
 
-	ret = qsnap_ctl_validate_attach(argp, &arg, &set, &backing);
+	ret = qsnap_ctl_validate_attach(argp, &arg, &set, &backing, &keys);
 	if (!ret) {
-		qs = qsnap_ctl_build(&arg, &set, backing);
+		qs = qsnap_ctl_build(&arg, &set, backing, keys);
 		ret = PTR_ERR_OR_ZERO(qs);
 	}
 	kfree(backing);
+	/* The keys live on in the ciphers' state only. */
+	kfree_sensitive(keys);
 	if (ret)
 		return ret;
 
@@ -247,7 +358,8 @@ static int qsnap_ctl_get_features(void __user *argp)
 				  QSNAP_FEATURE_DEFLATE | QSNAP_FEATURE_ZSTD |
 				  QSNAP_FEATURE_EXTENDED_L2 |
 				  QSNAP_FEATURE_BACKING |
-				  QSNAP_FEATURE_DATA_FILE,
+				  QSNAP_FEATURE_DATA_FILE |
+				  QSNAP_FEATURE_LUKS | QSNAP_FEATURE_AES,
 		.attach_flags	= QSNAP_ATTACH_SETTABLE_FLAGS,
 		.attach_set	= QSNAP_SETTABLE,
 		.detach_flags	= QSNAP_DETACH_F_LAZY,

@@ -542,6 +542,7 @@ int qsnap_get_info(u32 index, struct qsnap_info *info)
 	const struct qcow2_snapshot *sn;
 	struct qsnap_device *qs;
 	struct qsnap_layer *top;
+	unsigned int i;
 	int ret = 0;
 
 	mutex_lock(&qsnap_index_mutex);
@@ -574,6 +575,14 @@ int qsnap_get_info(u32 index, struct qsnap_info *info)
 		info->flags |= QSNAP_INFO_F_GONE;
 	if (READ_ONCE(qs->autoclear))
 		info->flags |= QSNAP_INFO_F_AUTOCLEAR;
+	for (i = 0; i < qs->nr_layers; i++) {
+		if (!qs->layers[i].im->tfm)
+			continue;
+		info->flags |= QSNAP_INFO_F_ENCRYPTED;
+		qcow2_crypto_name(&qs->layers[i].im->qcow2.crypto, info->cipher,
+				  sizeof(info->cipher));
+		break;
+	}
 	qsnap_copy_str(info->image, sizeof(info->image), top->im->path);
 out_unlock:
 	mutex_unlock(&qsnap_index_mutex);

@@ -108,6 +108,7 @@ static void qsnap_image_release(struct kref *ref)
 	mutex_unlock(&qsnap_images_mutex);
 
 	qsnap_compress_exit(im);
+	qsnap_crypt_exit(im);
 	qsnap_l2c_exit(&im->l2);
 	qcow2_close(&im->qcow2);
 	if (im->direct)

@@ -169,6 +169,36 @@ static int qsnap_read_data(struct qsnap_device *qs, struct qsnap_walk *w,
 	return qsnap_read_data_sync(qs, layer, iter, pos, len);
 }
 
+/*
+ * Read and decrypt a data run of an encrypted layer: synchronously, as the
+ * pages are decrypted once the read is done, in the worker (process
+ * context) that read them.  @guest and @host are where the run starts in
+ * the disk and in the file that holds the data.
+ */
+static int qsnap_read_encrypted(struct qsnap_device *qs, struct qsnap_walk *w,
+				struct qsnap_layer *layer, struct iov_iter *iter,
+				u64 guest, u64 host, u64 len)
+{
+	struct iov_iter pages = *iter;
+	u64 sector;
+	int ret;
+
+	if (w->nowait)
+		return -EAGAIN;
+	/* Data clusters are cluster-aligned and requests whole sectors. */
+	if ((guest | host | len) & (SECTOR_SIZE - 1))
+		return -EIO;
+	ret = qsnap_read_data_sync(qs, layer, iter, host, len);
+	if (ret)
+		return ret;
+	sector = (layer->im->qcow2.crypto.guest_iv ? guest : host) >> SECTOR_SHIFT;
+	ret = qsnap_crypt_decrypt(layer->im, &pages, len, sector);
+	if (ret)
+		qsnap_io_err(qs, layer, "cannot decrypt %llu bytes at offset %llu (error %d)\n",
+			     len, host, ret);
+	return ret;
+}
+
 static int qsnap_zero(struct iov_iter *iter, u64 len)
 {
 	return iov_iter_zero(len, iter) == len ? 0 : -EIO;
@@ -226,8 +256,12 @@ static int qsnap_read_range(struct qsnap_device *qs, struct qsnap_walk *w,
 				ret = qsnap_zero(iter, n);
 				break;
 			case QCOW2_MAP_DATA:
-				ret = qsnap_read_data(qs, w, layer, iter,
-						      ext.host_offset, n);
+				if (layer->im->tfm)
+					ret = qsnap_read_encrypted(qs, w, layer, iter, pos,
+								   ext.host_offset, n);
+				else
+					ret = qsnap_read_data(qs, w, layer, iter,
+							      ext.host_offset, n);
 				break;
 			case QCOW2_MAP_COMPRESSED:
 				if (w->nowait) {

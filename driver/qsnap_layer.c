@@ -257,7 +257,7 @@ static int qsnap_layer_init(struct qsnap_layer *layer,
 {
 	size_t l1_bytes = (size_t)layer->view.l1_used * sizeof(__be64);
 	struct qsnap_image *im = layer->im, *shared = NULL;
-	bool share = layer->view.snapshot && set->share_images;
+	bool share = layer->view.snapshot && set->share_images && !im->tfm;
 	int ret;
 
 	im->set = *set;

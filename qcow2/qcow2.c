@@ -227,10 +227,6 @@ static int qcow2_check_features(struct qcow2_image *img,
 		return qcow2_error(img, EOPNOTSUPP,
 				   "unknown encryption method (crypt_method %u)",
 				   img->crypt_method);
-	if (img->crypt_method != QCOW2_CRYPT_NONE && !io->tables_only)
-		return qcow2_error(img, EOPNOTSUPP,
-				   "image is encrypted (crypt_method %u); qsnap reads unencrypted images only",
-				   img->crypt_method);
 
 	if (img->backing_file_offset > img->cluster_size ||
 	    img->backing_file_size > QCOW2_MAX_BACKING_FILE_NAME ||
@@ -262,9 +258,40 @@ static int qcow2_read_backing_name(struct qcow2_image *img,
 }
 
 /*
+ * Where the LUKS header is (QEMU's checks in qcow2_read_extensions()):
+ * the extension is 16 bytes and the header starts on a cluster boundary.
+ */
+static int qcow2_read_crypto_ext(struct qcow2_image *img,
+				 const struct qcow2_io *io, u64 offset, u32 len)
+{
+	struct qcow2_crypto_ext ext;
+	int ret;
+
+	if (img->crypt_method != QCOW2_CRYPT_LUKS)
+		return qcow2_error(img, EINVAL,
+				   "crypto header extension in an image not encrypted with LUKS");
+	if (len != sizeof(ext))
+		return qcow2_error(img, EINVAL,
+				   "crypto header extension of %u bytes (not %zu)",
+				   len, sizeof(ext));
+	ret = qcow2_pread(img, io, &ext, sizeof(ext), offset,
+			  "crypto header extension");
+	if (ret)
+		return ret;
+	img->crypto.header_offset = be64_to_cpu(ext.offset);
+	img->crypto.header_length = be64_to_cpu(ext.length);
+	if (qcow2_offset_into_cluster(img, img->crypto.header_offset))
+		return qcow2_error(img, EINVAL,
+				   "LUKS header offset %llu is not a multiple of the cluster size",
+				   (unsigned long long)img->crypto.header_offset);
+	return 0;
+}
+
+/*
  * Walk the header extensions between the header and the backing file name
- * (or the end of the first cluster).  None of them changes how qsnap reads
- * an image it accepts, but a malformed one means a malformed image.
+ * (or the end of the first cluster): the backing format, the data file and
+ * the LUKS header's place are read; the others change nothing in how qsnap
+ * reads an image, but a malformed one means a malformed image.
  */
 static int qcow2_walk_extensions(struct qcow2_image *img,
 				 const struct qcow2_io *io)
@@ -293,12 +320,10 @@ static int qcow2_walk_extensions(struct qcow2_image *img,
 			return qcow2_error(img, EINVAL,
 					   "header extension %#010x: length %u runs past the header cluster",
 					   magic, len);
-		if (magic == QCOW2_EXT_CRYPTO &&
-		    img->crypt_method == QCOW2_CRYPT_NONE)
-			return qcow2_error(img, EINVAL,
-					   "crypto header extension in an unencrypted image");
 		ret = 0;
-		if (magic == QCOW2_EXT_BACKING_FORMAT)
+		if (magic == QCOW2_EXT_CRYPTO)
+			ret = qcow2_read_crypto_ext(img, io, offset, len);
+		else if (magic == QCOW2_EXT_BACKING_FORMAT)
 			ret = qcow2_read_name(img, io, offset, len,
 					      img->backing_format,
 					      sizeof(img->backing_format),
@@ -344,6 +369,11 @@ int qcow2_open(struct qcow2_image *img, const struct qcow2_io *io)
 	ret = qcow2_read_backing_name(img, io);
 	if (ret)
 		return ret;
+	if (img->crypt_method != QCOW2_CRYPT_NONE) {
+		ret = qcow2_crypto_open(img, io);
+		if (ret)
+			return ret;
+	}
 	if (img->has_data_file && !img->data_file[0])
 		return qcow2_error(img, EINVAL,
 				   "image needs an external data file but names none");

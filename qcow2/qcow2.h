@@ -78,6 +78,45 @@ struct qcow2_snapshot {
 	u64 entry_offset;
 };
 
+/* Bytes of a volume key, at most: LUKS1 with a 512-bit XTS key. */
+#define QCOW2_KEY_MAX		64
+
+/* How the IV of a 512-byte sector is made from its number. */
+enum qcow2_ivgen {
+	QCOW2_IV_NONE,		/* ecb: no IV */
+	QCOW2_IV_PLAIN,		/* the low 32 bits, little-endian */
+	QCOW2_IV_PLAIN64,	/* all 64 bits, little-endian */
+	QCOW2_IV_ESSIV,		/* plain64, encrypted with a hash of the key */
+};
+
+/**
+ * struct qcow2_crypto - how an encrypted image's data clusters are
+ *	encrypted (crypt_method 1 or 2), decoded from its header and, for
+ *	LUKS, from the LUKS1 header it embeds
+ * @header_offset: LUKS: file offset of the LUKS header (the crypto
+ *		header extension's), cluster-aligned
+ * @header_length: LUKS: bytes the extension reserves for it
+ * @cipher:	the block cipher, as the kernel and LUKS name it ("aes")
+ * @mode:	"xts", "cbc", "ecb" or "ctr"
+ * @ivgen:	how sector numbers become IVs
+ * @ivhash:	QCOW2_IV_ESSIV: the hash of the key ("sha256")
+ * @hash:	LUKS: the key slots' PBKDF2 hash (for userspace)
+ * @key_bytes:	bytes of the volume key
+ * @guest_iv:	IVs count guest sectors (legacy AES); else host sectors
+ *		of the file holding the data (LUKS)
+ */
+struct qcow2_crypto {
+	u64 header_offset;
+	u64 header_length;
+	char cipher[LUKS1_NAME_LEN];
+	char mode[LUKS1_NAME_LEN];
+	enum qcow2_ivgen ivgen;
+	char ivhash[LUKS1_NAME_LEN];
+	char hash[LUKS1_NAME_LEN];
+	u32 key_bytes;
+	bool guest_iv;
+};
+
 /**
  * struct qcow2_image - a decoded, validated qcow2 header
  * @version:	2 or 3.
@@ -90,6 +129,7 @@ struct qcow2_snapshot {
  * @header_length: bytes of the header (72 for version 2).
  * @refcount_order: log2 of the refcount width in bits.
  * @crypt_method: QCOW2_CRYPT_* (0: not encrypted).
+ * @crypto:	with @crypt_method: how the data is encrypted.
  * @compression_type: QCOW2_COMPRESSION_ZLIB (deflate) or _ZSTD.
  * @extended_l2: L2 entries have subcluster bitmaps (incompatible bit 4).
  * @subcluster_bits: log2 of the subcluster size: @cluster_bits - 5 with
@@ -123,6 +163,7 @@ struct qcow2_image {
 	u32 header_length;
 	u32 refcount_order;
 	u32 crypt_method;
+	struct qcow2_crypto crypto;
 	u32 compression_type;
 	bool extended_l2;
 	u32 subcluster_bits;
@@ -204,6 +245,9 @@ int qcow2_reread_snapshot(const struct qcow2_io *io, u64 table, u64 offset,
 			  u64 disk_size, struct qcow2_snapshot *sn);
 int qcow2_select(struct qcow2_image *img, int snapshot_index,
 		 struct qcow2_view *view);
+
+int qcow2_crypto_open(struct qcow2_image *img, const struct qcow2_io *io);
+void qcow2_crypto_name(const struct qcow2_crypto *c, char *buf, size_t size);
 
 int qcow2_decode_l1_entry(struct qcow2_image *img, u64 l1_entry,
 			  u32 l1_index, u64 *l2_offset);

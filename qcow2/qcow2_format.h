@@ -129,6 +129,53 @@ struct qcow2_snapshot_extra {
 	__be64 icount;
 };
 
+/* The crypto header extension: where LUKS's header is (method 2). */
+struct qcow2_crypto_ext {
+	__be64 offset;		/* a multiple of the cluster size */
+	__be64 length;
+};
+
+/*
+ * LUKS version 1 (cryptsetup's docs/on-disk-format.pdf), as QEMU embeds it
+ * at the crypto extension's offset: key material offsets count in 512-byte
+ * sectors from the start of this header, and must lie inside the
+ * extension's length.
+ */
+#define LUKS1_MAGIC		"LUKS\xba\xbe"
+#define LUKS1_MAGIC_LEN		6
+#define LUKS1_NAME_LEN		32	/* cipher name, mode and hash spec */
+#define LUKS1_DIGEST_LEN	20
+#define LUKS1_SALT_LEN		32
+#define LUKS1_UUID_LEN		40
+#define LUKS1_KEY_SLOTS		8
+#define LUKS1_STRIPES		4000
+#define LUKS1_SLOT_ENABLED	0x00ac71f3U
+#define LUKS1_SLOT_DISABLED	0x0000deadU
+#define LUKS1_SECTOR_SIZE	512U
+
+struct luks1_key_slot {
+	__be32 active;
+	__be32 iterations;
+	u8 salt[LUKS1_SALT_LEN];
+	__be32 key_offset;	/* sectors from the header's start */
+	__be32 stripes;
+};
+
+struct luks1_header {
+	char magic[LUKS1_MAGIC_LEN];
+	__be16 version;
+	char cipher_name[LUKS1_NAME_LEN];
+	char cipher_mode[LUKS1_NAME_LEN];
+	char hash_spec[LUKS1_NAME_LEN];
+	__be32 payload_offset;	/* sectors */
+	__be32 key_bytes;
+	u8 mk_digest[LUKS1_DIGEST_LEN];
+	u8 mk_digest_salt[LUKS1_SALT_LEN];
+	__be32 mk_digest_iterations;
+	char uuid[LUKS1_UUID_LEN];
+	struct luks1_key_slot key_slots[LUKS1_KEY_SLOTS];
+};
+
 static_assert(sizeof(struct qcow2_header_v2) == 72, "qcow2 v2 header layout");
 static_assert(sizeof(struct qcow2_header_v3) == 104, "qcow2 v3 header layout");
 static_assert(sizeof(struct qcow2_ext_header) == 8, "qcow2 extension layout");
@@ -136,5 +183,9 @@ static_assert(sizeof(struct qcow2_snapshot_header) == 40,
 	      "qcow2 snapshot header layout");
 static_assert(sizeof(struct qcow2_snapshot_extra) == 24,
 	      "qcow2 snapshot extra data layout");
+static_assert(sizeof(struct qcow2_crypto_ext) == 16,
+	      "qcow2 crypto extension layout");
+static_assert(sizeof(struct luks1_key_slot) == 48, "LUKS1 key slot layout");
+static_assert(sizeof(struct luks1_header) == 592, "LUKS1 header layout");
 
 #endif /* QSNAP_QCOW2_FORMAT_H */

@@ -15,6 +15,7 @@
 
 #include "chain.h"
 #include "json.h"
+#include "keys.h"
 #include "qcow2.h"
 #include "overlay.h"
 #include "qsnapctl.h"
@@ -80,6 +81,10 @@ static bool module_takes(int ctl, const struct qsnap_attach *arg)
 		warnx("the loaded qsnap module has no --autoclear: it is older than 0.6");
 		return false;
 	}
+	if (arg->nr_keys && !(f.features & QSNAP_FEATURE_LUKS)) {
+		warnx("the loaded qsnap module reads no encrypted images: it is older than 0.7");
+		return false;
+	}
 	return true;
 }
 
@@ -92,6 +97,7 @@ int attach_image(const char *image, struct qsnap_attach *arg,
 		 bool no_backing, bool verbose)
 {
 	struct qsnap_backing backing[QSNAP_MAX_BACKING];
+	struct qsnap_key keys[1 + QSNAP_MAX_BACKING];
 	const char *snapshot = arg->flags & QSNAP_ATTACH_F_SNAPSHOT ?
 			       arg->snapshot : NULL;
 	struct chain *chain;
@@ -139,6 +145,14 @@ int attach_image(const char *image, struct qsnap_attach *arg,
 	arg->nr_backing = chain->n - 1;
 	if (arg->nr_backing)
 		arg->backing = (uintptr_t)backing;
+	if (keys_for_chain(chain, image, keys, &arg->nr_keys)) {
+		explicit_bzero(keys, sizeof(keys));
+		chain_close(chain);
+		free(chain);
+		return -1;
+	}
+	if (arg->nr_keys)
+		arg->keys = (uintptr_t)keys;
 
 	if (access(CONTROL_PATH, F_OK) && errno == ENOENT &&
 	    (chain->top_err[0] ||
@@ -155,8 +169,8 @@ int attach_image(const char *image, struct qsnap_attach *arg,
 		ret = -1;
 	} else if ((ctl = open_control()) < 0) {
 		ret = -1;
-	} else if ((arg->set || arg->flags & QSNAP_ATTACH_F_AUTOCLEAR) &&
-		   !module_takes(ctl, arg)) {
+	} else if ((arg->set || arg->flags & QSNAP_ATTACH_F_AUTOCLEAR ||
+		    arg->nr_keys) && !module_takes(ctl, arg)) {
 		ret = -1;
 		close(ctl);
 	} else {
@@ -174,6 +188,10 @@ int attach_image(const char *image, struct qsnap_attach *arg,
 			explain_attach_error(errno, image, snapshot);
 		close(ctl);
 	}
+	explicit_bzero(keys, sizeof(keys));
+	keys_forget();
+	arg->keys = 0;
+	arg->nr_keys = 0;
 	chain_close(chain);
 	free(chain);
 	return ret < 0 ? -1 : 0;
@@ -218,6 +236,8 @@ int cmd_attach(int argc, char **argv)
 		{ "l2-cache-kb", required_argument, NULL, 'L' },
 		{ "recheck-ms",	required_argument, NULL, 'R' },
 		{ "json",	no_argument,	   NULL, 'J' },
+		{ "key-file",	required_argument, NULL, 'k' },
+		{ "key-desc",	required_argument, NULL, 'K' },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ }
 	};
@@ -234,6 +254,13 @@ int cmd_attach(int argc, char **argv)
 		switch (c) {
 		case 's':
 			snapshot = optarg;
+			break;
+		case 'k':
+			if (keys_add_file(optarg))
+				return usage_error("attach", "too many --key-file");
+			break;
+		case 'K':
+			keys_set_desc(optarg);
 			break;
 		case 'i':
 			if (parse_index(optarg, &index))

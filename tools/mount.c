@@ -20,6 +20,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "keys.h"
 #include "lvm.h"
 #include "overlay.h"
 #include "probe.h"
@@ -524,6 +525,8 @@ int cmd_mount(int argc, char **argv)
 		{ "no-overlay",	no_argument,	   NULL, 'N' },
 		{ "overlay-size", required_argument, NULL, 'S' },
 		{ "options",	required_argument, NULL, 'o' },
+		{ "key-file",	required_argument, NULL, 'k' },
+		{ "key-desc",	required_argument, NULL, 'K' },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ }
 	};
@@ -552,6 +555,13 @@ int cmd_mount(int argc, char **argv)
 			break;
 		case 'o':
 			rq.options = optarg;
+			break;
+		case 'k':
+			if (keys_add_file(optarg))
+				return usage_error("mount", "too many --key-file");
+			break;
+		case 'K':
+			keys_set_desc(optarg);
 			break;
 		case 'h':
 			cmd_help("mount", stdout);
@@ -622,6 +632,11 @@ static int helper_option(struct mount_request *rq, char *opt)
 	} else if (!strncmp(opt, "overlay-size=", 13)) {
 		if (parse_size(opt + 13, &rq->overlay_bytes))
 			return -1;
+	} else if (!strncmp(opt, "key-file=", 9)) {
+		if (keys_add_file(opt + 9))
+			return -1;
+	} else if (!strncmp(opt, "key-desc=", 9)) {
+		keys_set_desc(opt + 9);
 	} else if (!strcmp(opt, "ro") || !strcmp(opt, "rw") ||
 		   !strcmp(opt, "defaults")) {
 		/* always read-only (the overlay is what takes writes) */
@@ -635,7 +650,8 @@ static int helper_option(struct mount_request *rq, char *opt)
  * mount.qsnap SOURCE DIR [-sfnv] [-N NS] [-o OPTIONS] [-t TYPE]: the
  * helper mount(8) runs for "mount -t qsnap" and fstab lines (util-linux's
  * helper protocol).  Options of ours: snapshot=S, partition=N or VG/LV,
- * no-overlay, overlay-size=SIZE; the others go to the file system.
+ * no-overlay, overlay-size=SIZE, key-file=FILE, key-desc=DESC; the others
+ * go to the file system.
  */
 int cmd_mount_helper(int argc, char **argv)
 {
@@ -663,7 +679,7 @@ int cmd_mount_helper(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 2) {
-		warnx("usage: mount.qsnap IMAGE DIR [-o snapshot=S,partition=N|VG/LV,no-overlay,overlay-size=SIZE,...]");
+		warnx("usage: mount.qsnap IMAGE DIR [-o snapshot=S,partition=N|VG/LV,no-overlay,overlay-size=SIZE,key-file=FILE,...]");
 		free(opts);
 		return EXIT_USAGE;
 	}

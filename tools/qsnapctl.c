@@ -32,7 +32,8 @@ static const struct command {
 	{ "attach", cmd_attach,
 	  "attach IMAGE [--snapshot ID|NAME] [--index N] [--no-backing]\n"
 	  "         [--no-partscan] [--autoclear] [--overlay[=SIZE]] [--direct-io=on|off]\n"
-	  "         [--no-share] [--l2-cache-kb KB] [--recheck-ms MS] [--json]",
+	  "         [--no-share] [--l2-cache-kb KB] [--recheck-ms MS] [--json]\n"
+	  "         [--key-file FILE]... [--key-desc DESC]",
 	  "attach a snapshot (default: the current state) of a qcow2 image as\n"
 	  "a read-only /dev/qsnapN and print its path; the backing chain it\n"
 	  "follows is printed on stderr",
@@ -53,6 +54,12 @@ static const struct command {
 	  "      --recheck-ms MS     re-read the snapshot table at most every MS while\n"
 	  "                          reading (default: recheck_ms; 0: every read)\n"
 	  "  -J, --json              describe the new device in JSON (as info --json)\n"
+	  "      --key-file FILE     an encrypted image's passphrase: FILE's bytes\n"
+	  "                          (- for standard input); repeat it for several,\n"
+	  "                          each is tried on every encrypted image of the\n"
+	  "                          chain (default: asked on the terminal)\n"
+	  "      --key-desc DESC     the passphrase in the kernel keyring: the user\n"
+	  "                          key DESC\n"
 	  "      --show              print the device path (always done; losetup's)\n"
 	  "  -r, --read-only         accepted; qsnap devices are always read-only\n" },
 	{ "detach", cmd_detach,
@@ -65,7 +72,7 @@ static const struct command {
 	  "                          closes it (umount -l's idea), not refused\n" },
 	{ "mount", cmd_mount,
 	  "mount IMAGE [--snapshot ID|NAME] [--partition N|VG/LV] [--no-overlay]\n"
-	  "         [--overlay-size SIZE] [-o OPTIONS] DIR",
+	  "         [--overlay-size SIZE] [-o OPTIONS] [--key-file FILE]... DIR",
 	  "mount the file system of a snapshot (default: the current state)\n"
 	  "read-only on DIR and print the device mounted; a throw-away writable\n"
 	  "layer in memory takes the journal replay of a crash-consistent\n"
@@ -80,7 +87,9 @@ static const struct command {
 	  "                          replaying the journal (ext4 noload, XFS\n"
 	  "                          norecovery, btrfs rescue=nologreplay)\n"
 	  "      --overlay-size SIZE memory for the layer's writes (default 1G)\n"
-	  "  -o, --options OPTIONS   more mount options\n" },
+	  "  -o, --options OPTIONS   more mount options\n"
+	  "      --key-file FILE     an encrypted image's passphrase (as attach's)\n"
+	  "      --key-desc DESC     the passphrase in the kernel keyring (as attach's)\n" },
 	{ "list", cmd_list,
 	  "list [--json]",
 	  "show the attached devices: size, snapshot, date, image, backing chain",

@@ -266,6 +266,10 @@ static void json_desc(struct json *j, const struct device_desc *d)
 	json_bool(j, "corrupt", in->flags & QSNAP_INFO_F_CORRUPT);
 	json_bool(j, "snapshot_gone", in->flags & QSNAP_INFO_F_GONE);
 	json_bool(j, "autoclear", in->flags & QSNAP_INFO_F_AUTOCLEAR);
+	if (in->flags & QSNAP_INFO_F_ENCRYPTED)
+		json_string(j, "encryption", in->cipher);
+	else
+		json_null(j, "encryption");
 	if (d->set.recheck_ms >= 0) {
 		json_open_object(j, "settings");
 		json_bool(j, "direct_io", d->set.direct_io > 0);
@@ -322,6 +326,9 @@ static void text_info(const struct device_desc *d)
 		       d->set.share_images > 0 ? "shared" : "not shared",
 		       d->set.l2_cache_kb, d->set.recheck_ms,
 		       d->set.partscan > 0 ? "scanned" : "not scanned");
+	if (in->flags & QSNAP_INFO_F_ENCRYPTED)
+		printf("  encrypted:     %s, decrypted by the module\n",
+		       shown(in->cipher));
 	if (in->flags & QSNAP_INFO_F_AUTOCLEAR)
 		printf("  autoclear:     detaches by itself when its last user closes it\n");
 	for (i = 0; i < d->backing.n; i++)
@@ -364,7 +371,8 @@ static void text_list_row(const struct device_desc *d)
 		     is_snapshot(d) ? shown(in->snapshot_name) : "(current)",
 		     date, shown(in->image), in->flags & QSNAP_INFO_F_GONE ?
 		     " (snapshot gone: reads fail)" :
-		     in->flags & QSNAP_INFO_F_AUTOCLEAR ? " (autoclear)" : "");
+		     in->flags & QSNAP_INFO_F_AUTOCLEAR ? " (autoclear)" :
+		     in->flags & QSNAP_INFO_F_ENCRYPTED ? " (encrypted)" : "");
 	for (i = 0; i < d->backing.n; i++)
 		list_columns("", "", "", "", "", "<- ", shown(d->backing.v[i]));
 }

@@ -24,7 +24,7 @@ emit() {	# RC NAME [OUTPUT]
 out=$(clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-I"$TOP/qcow2" -I"$TOP/include/uapi" -D_GNU_SOURCE \
 	-o "$BUILD/fuzz_qcow2" "$TOP/tests/fuzz/fuzz_qcow2.c" \
-	"$TOP/qcow2/qcow2.c" "$TOP/qcow2/qcow2_snapshot.c" 2>&1)
+	"$TOP/qcow2/qcow2.c" "$TOP/qcow2/qcow2_snapshot.c" "$TOP/qcow2/qcow2_crypto.c" 2>&1)
 emit $? "harness builds (clang, ASan, UBSan)" "$out"
 if [ ! -x "$BUILD/fuzz_qcow2" ]; then
 	tap_end

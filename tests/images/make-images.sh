@@ -624,7 +624,12 @@ corrupt "cluster_bits 22" cbits22.qcow2 20 "$(be32 22)" "Invalid argument" "clus
 corrupt "header_length 100" hlen100.qcow2 100 "$(be32 100)" "Invalid argument" "header_length 100"
 corrupt "header_length past the cluster" hlenbig.qcow2 100 "$(be32 65537)" "Invalid argument" "exceeds the cluster size"
 corrupt "unknown incompatible bit 5" incompat5.qcow2 72 "$(be64 32)" "Operation not supported" "unknown incompatible feature bits 0x20"
-corrupt "crypt_method 1" crypt.qcow2 32 "$(be32 1)" "Operation not supported" "encrypted"
+# crypt_method 1 is legacy AES: qsnapctl wants its passphrase.
+cp "$base" "$IMG/crypt.qcow2"
+poke "$IMG/crypt.qcow2" 32 "$(be32 1)"
+toolrefuse "crypt_method 1 (legacy AES) without a passphrase" crypt.qcow2 - \
+	"is encrypted (legacy AES aes-cbc-plain64): give its passphrase"
+corrupt "crypt_method 3" crypt3.qcow2 32 "$(be32 3)" "Operation not supported" "unknown encryption method"
 corrupt "too many snapshots" nbsnap.qcow2 60 "$(be32 65537)" "Invalid argument" "too many snapshots"
 corrupt "refcount_order 7" rorder.qcow2 96 "$(be32 7)" "Invalid argument" "refcount_order 7"
 corrupt "L1 table offset unaligned" l1unaligned.qcow2 40 "$(be64 $((0x30200)))" "Invalid argument" "active L1 table offset"
@@ -676,7 +681,8 @@ poke "$IMG/extl2-8k.qcow2" 20 "$(be32 13)"
 refuse "extended L2 with 8 KiB clusters" extl2-8k.qcow2 - "Invalid argument" "extended L2 entries need clusters of at least 16384 bytes"
 qemu-img create -q -f qcow2 --object secret,id=sec0,data=123456 \
 	-o encrypt.format=luks,encrypt.key-secret=sec0 "$IMG/luks.qcow2" 16M
-refuse "LUKS-encrypted image" luks.qcow2 - "Operation not supported" "encrypted"
+toolrefuse "LUKS-encrypted image without a passphrase" luks.qcow2 - \
+	"is encrypted (LUKS aes-xts-plain64): give its passphrase"
 
 # --- ten snapshots of one image attached at once share one image object ---
 # 4 KiB clusters: an L2 table maps 2 MiB, so each snapshot's small write
@@ -706,6 +712,9 @@ same "image in use: snapshot s2 before the writer starts" live/live.qcow2 s2
 
 # --- qsnapctl diff: images and QEMU's exports of both sides ---
 bash "$(dirname "$0")/make-diff-images.sh" "$IMG/diff"
+
+# --- encrypted images ---
+. "$(dirname "$0")/crypt.sh"
 
 # --- the hostile-image suite ---
 . "$(dirname "$0")/hostile.sh"

@@ -3,10 +3,12 @@
  * The /dev/qsnap-control ABI: every refusal the kernel promises, and the
  * attach/info/detach round trip.  Runs as root inside the test VM.
  *
- *   qsnap_ioctl_test IMAGE OVERLAY BASE
+ *   qsnap_ioctl_test IMAGE OVERLAY BASE LUKS NOCIPHER
  *
  * IMAGE: a valid qcow2 without backing file, with a snapshot "one";
- * OVERLAY: a qcow2 whose backing file is BASE (format qcow2, named).
+ * OVERLAY: a qcow2 whose backing file is BASE (format qcow2, named);
+ * LUKS: an aes-256-xts-plain64 image; NOCIPHER: one encrypted with a
+ * cipher the kernel has not got.
  *
  * Prints TAP.
  */
@@ -100,6 +102,93 @@ static void expect_attach(struct qsnap_attach *a, const char *name)
 	memset(&d, 0, sizeof(d));
 	d.index = a->index;
 	check(ioctl(ctl, QSNAP_IOC_DETACH, &d) == 0, name, strerror(errno));
+}
+
+/*
+ * The key array: validated as a whole before anything is opened, then
+ * matched with the chain: a key for each encrypted image, none for the
+ * others.  @luks_path is an aes-256-xts-plain64 image, @nocipher_path
+ * one whose cipher is anubis, which the test kernels do not have.
+ * Then 1,000 attach/detach cycles of the encrypted image, for kmemleak.
+ */
+static void test_keys(int plain, const char *luks_path,
+		      const char *nocipher_path)
+{
+	struct qsnap_key k[2];
+	struct qsnap_attach a;
+	struct qsnap_detach d;
+	int luks, nocipher, i, failed = 0;
+
+	memset(k, 0, sizeof(k));
+	k[0].size = 64;
+#define KEY_CASE(setup, want, name)				\
+	do {							\
+		init_attach(&a, plain);				\
+		a.keys = (unsigned long)k;			\
+		a.nr_keys = 1;					\
+		setup;						\
+		expect_errno(QSNAP_IOC_ATTACH, &a, want, name);	\
+		memset(k, 0, sizeof(k));			\
+		k[0].size = 64;					\
+	} while (0)
+	KEY_CASE(a.__pad3 = 1, EINVAL, "keys: nonzero padding");
+	KEY_CASE(a.nr_keys = 2 + QSNAP_MAX_BACKING, EINVAL, "keys: too many");
+	KEY_CASE(a.nr_keys = 0, EINVAL, "keys: a pointer and no count");
+	KEY_CASE(a.keys = 1, EFAULT, "keys: a bad pointer: EFAULT");
+	KEY_CASE(k[0].layer = 1, EINVAL, "keys: a layer past the chain");
+	KEY_CASE(k[0].size = 0, EINVAL, "keys: size 0");
+	KEY_CASE(k[0].size = QSNAP_KEY_MAX + 1, EINVAL, "keys: a size over QSNAP_KEY_MAX");
+	KEY_CASE((k[0].size = 32, k[0].key[40] = 1), EINVAL,
+		 "keys: a byte set past the key's size");
+	KEY_CASE(k[0].__reserved[1] = 1, EINVAL, "keys: nonzero reserved");
+	KEY_CASE((a.nr_keys = 2, k[1].size = 64), EINVAL, "keys: one layer twice");
+
+	init_attach(&a, plain);
+	a.keys = (unsigned long)k;
+	a.nr_keys = 1;
+	expect_refusal(&a, EINVAL, "a key was passed, but the image is not encrypted",
+		       "keys: a key for an image that is not encrypted");
+
+	luks = open(luks_path, O_RDONLY);
+	if (luks < 0) {
+		check(0, "keys: the LUKS image opens", strerror(errno));
+		return;
+	}
+	init_attach(&a, luks);
+	a.flags = 0;
+	memset(a.snapshot, 0, sizeof(a.snapshot));
+	expect_refusal(&a, ENOKEY, "the image is encrypted (LUKS aes-xts-plain64): its key is needed",
+		       "keys: an encrypted image without its key: ENOKEY");
+	a.keys = (unsigned long)k;
+	a.nr_keys = 1;
+	k[0].size = 32;
+	expect_refusal(&a, EINVAL, "a key of 32 bytes was passed; the image's is 64",
+		       "keys: a key of the wrong size");
+	k[0].size = 64;
+	expect_attach(&a, "keys: the encrypted image attaches with a key of its size");
+	for (i = 0; i < 1000 && !failed; i++) {
+		a.index = QSNAP_INDEX_ANY;
+		memset(&d, 0, sizeof(d));
+		failed = ioctl(ctl, QSNAP_IOC_ATTACH, &a) < 0;
+		d.index = a.index;
+		failed |= !failed && ioctl(ctl, QSNAP_IOC_DETACH, &d) < 0;
+	}
+	check(!failed, "keys: 1000 attach/detach cycles of an encrypted image",
+	      strerror(errno));
+	close(luks);
+
+	nocipher = open(nocipher_path, O_RDONLY);
+	if (nocipher < 0) {
+		check(0, "keys: the image with a missing cipher opens", strerror(errno));
+		return;
+	}
+	init_attach(&a, nocipher);
+	a.keys = (unsigned long)k;
+	a.nr_keys = 1;
+	strcpy(a.snapshot, "s1");
+	expect_refusal(&a, EOPNOTSUPP, "the kernel has no xts(anubis) cipher",
+		       "keys: a cipher the kernel does not have: EOPNOTSUPP");
+	close(nocipher);
 }
 
 static void init_overlay(struct qsnap_attach *a, int fd,
@@ -350,8 +439,8 @@ int main(int argc, char **argv)
 	int fd, rw, wo, dir, dev, status;
 	pid_t pid;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s IMAGE OVERLAY BASE\n", argv[0]);
+	if (argc != 6) {
+		fprintf(stderr, "usage: %s IMAGE OVERLAY BASE LUKS NOCIPHER\n", argv[0]);
 		return 2;
 	}
 	image = argv[1];
@@ -370,7 +459,8 @@ int main(int argc, char **argv)
 	      sizeof(struct qsnap_detach) == 32 &&
 	      sizeof(struct qsnap_info) == 1640 &&
 	      sizeof(struct qsnap_features) == 64 &&
-	      sizeof(struct qsnap_backing) == 32,
+	      sizeof(struct qsnap_backing) == 32 &&
+	      sizeof(struct qsnap_key) == 88,
 	      "uapi struct sizes are the frozen ones", "size mismatch");
 
 	memset(&feat, 0xff, sizeof(feat));
@@ -387,7 +477,7 @@ int main(int argc, char **argv)
 	a.flags |= 1U << 7;
 	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "attach: unknown flag bit");
 	init_attach(&a, fd);
-	a.__reserved[3] = 1;
+	a.__reserved[1] = 1;
 	expect_errno(QSNAP_IOC_ATTACH, &a, EINVAL, "attach: nonzero reserved");
 	init_attach(&a, fd);
 	a.__pad = 1;
@@ -507,6 +597,7 @@ int main(int argc, char **argv)
 
 	test_backing_fds(fd, argv[2], argv[3], wo, dir);
 	test_settings(fd);
+	test_keys(fd, argv[4], argv[5]);
 
 	return tap_finish();
 }

@@ -2,7 +2,8 @@
 /*
  * Unit tests of the qcow2 format code on in-memory images: header
  * validation, the snapshot table, snapshot lookup, L1/L2 decoding, the
- * compressed cluster descriptor and extended L2 entries.
+ * compressed cluster descriptor, extended L2 entries and the LUKS header
+ * of encrypted images.
  * Prints TAP.
  */
 #include "qcow2.h"
@@ -12,7 +13,7 @@
 #define FILE_SIZE	(5 * CLUSTER)
 
 /* Most tests see FILE_SIZE bytes; the big snapshot table needs more. */
-static unsigned char file[8 * CLUSTER];
+static unsigned char file[24 * CLUSTER];
 
 static int mem_pread(void *opaque, void *buf, size_t len, u64 off)
 {
@@ -132,7 +133,10 @@ static void test_header(void)
 	     (put64(72, QCOW2_INCOMPAT_EXTL2), put64(24, 1ULL << 29)), 0);
 	CASE("extended L2: the L1 table covers half as much",
 	     put64(72, QCOW2_INCOMPAT_EXTL2), -EINVAL);
-	CASE("crypt_method 2: EOPNOTSUPP", put32(32, 2), -EOPNOTSUPP);
+	CASE("crypt_method 2 without a crypto header extension: EINVAL",
+	     put32(32, 2), -EINVAL);
+	CASE("crypt_method 1 (legacy AES) is accepted", put32(32, 1), 0);
+	CASE("crypt_method 3: EOPNOTSUPP", put32(32, 3), -EOPNOTSUPP);
 	CASE("refcount_order 7: EINVAL", put32(96, 7), -EINVAL);
 	CASE("no refcount table: EINVAL", put32(56, 0), -EINVAL);
 	CASE("refcount table past EOF: EINVAL", put32(56, 100), -EINVAL);
@@ -512,6 +516,142 @@ static void test_snapshot_identity(void)
 	check(open_err() == -EFBIG, "virtual size 2^63: EFBIG", "");
 }
 
+/*
+ * LUKS as QEMU lays it out in a qcow2: the crypto header extension after
+ * the header points at cluster 5, which holds the LUKS1 header, then eight
+ * key slots of 16-byte keys (125 sectors each) 128 sectors apart.
+ */
+#define LUKS_AT		(5 * CLUSTER)
+#define LUKS_SLOT(i)	(LUKS_AT + 208 + (i) * 48)
+#define LUKS_LEN	((8 + 8 * 128) * 512ULL)
+
+static void put_str(u64 off, const char *s) { memcpy(file + off, s, strlen(s) + 1); }
+
+static void make_luks(void)
+{
+	int i;
+
+	make_image();
+	put32(32, QCOW2_CRYPT_LUKS);
+	put32(104, QCOW2_EXT_CRYPTO);
+	put32(108, 16);
+	put64(112, LUKS_AT);
+	put64(120, LUKS_LEN);
+	memcpy(file + LUKS_AT, "LUKS\xba\xbe", 6);
+	put16(LUKS_AT + 6, 1);
+	put_str(LUKS_AT + 8, "aes");
+	put_str(LUKS_AT + 40, "xts-plain64");
+	put_str(LUKS_AT + 72, "sha256");
+	put32(LUKS_AT + 104, LUKS_LEN / 512);	/* payload offset */
+	put32(LUKS_AT + 108, 16);		/* key bytes */
+	for (i = 0; i < 8; i++) {
+		put32(LUKS_SLOT(i), i ? LUKS1_SLOT_DISABLED : LUKS1_SLOT_ENABLED);
+		put32(LUKS_SLOT(i) + 4, 1000);
+		put32(LUKS_SLOT(i) + 40, 8 + i * 128);
+		put32(LUKS_SLOT(i) + 44, LUKS1_STRIPES);
+	}
+}
+
+static void test_luks(void)
+{
+	const struct qcow2_io luks_io = { .pread = mem_pread,
+					  .file_size = sizeof(file) };
+	struct qcow2_image img;
+	char name[96];
+	int ret;
+
+	make_luks();
+	ret = qcow2_open(&img, &luks_io);
+	qcow2_crypto_name(&img.crypto, name, sizeof(name));
+	check(ret == 0 && img.crypto.header_offset == LUKS_AT &&
+	      img.crypto.key_bytes == 16 && !img.crypto.guest_iv &&
+	      img.crypto.ivgen == QCOW2_IV_PLAIN64 && !strcmp(name, "aes-xts-plain64") &&
+	      !strcmp(img.crypto.hash, "sha256"),
+	      "LUKS: a valid header decodes (aes-xts-plain64, 16-byte key)", img.err);
+	qcow2_close(&img);
+
+	make_luks();
+	put_str(LUKS_AT + 40, "cbc-essiv:sha256");
+	ret = qcow2_open(&img, &luks_io);
+	qcow2_crypto_name(&img.crypto, name, sizeof(name));
+	check(ret == 0 && img.crypto.ivgen == QCOW2_IV_ESSIV &&
+	      !strcmp(img.crypto.ivhash, "sha256") && !strcmp(name, "aes-cbc-essiv:sha256"),
+	      "LUKS: cbc-essiv:sha256 decodes", img.err);
+	qcow2_close(&img);
+
+	make_image();
+	put32(32, QCOW2_CRYPT_AES);
+	ret = qcow2_open(&img, &io);
+	qcow2_crypto_name(&img.crypto, name, sizeof(name));
+	check(ret == 0 && img.crypto.guest_iv && img.crypto.key_bytes == 16 &&
+	      !strcmp(name, "aes-cbc-plain64"),
+	      "legacy AES: AES-128-CBC, plain64 IVs of guest sectors", img.err);
+	qcow2_close(&img);
+
+#define LUKS_CASE(desc, setup, want)				\
+	do {							\
+		make_luks();					\
+		setup;						\
+		ret = qcow2_open(&img, &luks_io);		\
+		check(ret == (want), "LUKS: " desc, img.err);	\
+		qcow2_close(&img);				\
+	} while (0)
+
+	LUKS_CASE("bad magic: EINVAL", file[LUKS_AT] = 'X', -EINVAL);
+	LUKS_CASE("version 2: EOPNOTSUPP", put16(LUKS_AT + 6, 2), -EOPNOTSUPP);
+	LUKS_CASE("key size 0: EINVAL", put32(LUKS_AT + 108, 0), -EINVAL);
+	LUKS_CASE("key size 65: EINVAL", put32(LUKS_AT + 108, 65), -EINVAL);
+	LUKS_CASE("key size 2^32 - 1: EINVAL", put32(LUKS_AT + 108, ~0U), -EINVAL);
+	LUKS_CASE("64-byte keys make the slots overlap: EINVAL",
+		  put32(LUKS_AT + 108, 64), -EINVAL);
+	LUKS_CASE("a cipher name with template syntax: EINVAL",
+		  put_str(LUKS_AT + 8, "aes),ecb(aes"), -EINVAL);
+	LUKS_CASE("an unterminated cipher name: EINVAL",
+		  memset(file + LUKS_AT + 8, 'a', 32), -EINVAL);
+	LUKS_CASE("an empty cipher name: EINVAL", file[LUKS_AT + 8] = 0, -EINVAL);
+	LUKS_CASE("a hash spec with a space: EINVAL",
+		  put_str(LUKS_AT + 72, "sha 256"), -EINVAL);
+	LUKS_CASE("mode without an IV generator: EINVAL",
+		  put_str(LUKS_AT + 40, "xts"), -EINVAL);
+	LUKS_CASE("mode gcm: EOPNOTSUPP", put_str(LUKS_AT + 40, "gcm-plain64"),
+		  -EOPNOTSUPP);
+	LUKS_CASE("IV generator benbi: EOPNOTSUPP",
+		  put_str(LUKS_AT + 40, "cbc-benbi"), -EOPNOTSUPP);
+	LUKS_CASE("essiv without a hash: EINVAL", put_str(LUKS_AT + 40, "cbc-essiv"),
+		  -EINVAL);
+	LUKS_CASE("an IV hash with template syntax: EINVAL",
+		  put_str(LUKS_AT + 40, "cbc-essiv:sha256)"), -EINVAL);
+	LUKS_CASE("an unterminated cipher mode: EINVAL",
+		  memset(file + LUKS_AT + 40, 'a', 32), -EINVAL);
+	LUKS_CASE("3999 stripes: EINVAL", put32(LUKS_SLOT(3) + 44, 3999), -EINVAL);
+	LUKS_CASE("a slot neither enabled nor disabled: EINVAL",
+		  put32(LUKS_SLOT(2), 1), -EINVAL);
+	LUKS_CASE("an enabled slot with 0 iterations: EINVAL",
+		  put32(LUKS_SLOT(0) + 4, 0), -EINVAL);
+	LUKS_CASE("no enabled slot: EINVAL",
+		  put32(LUKS_SLOT(0), LUKS1_SLOT_DISABLED), -EINVAL);
+	LUKS_CASE("key material over the LUKS header: EINVAL",
+		  put32(LUKS_SLOT(0) + 40, 0), -EINVAL);
+	LUKS_CASE("two slots' key material overlapping: EINVAL",
+		  put32(LUKS_SLOT(5) + 40, 8 + 4 * 128 + 100), -EINVAL);
+	LUKS_CASE("key material past the extension: EINVAL",
+		  put64(120, (8 + 7 * 128 + 124) * 512ULL), -EINVAL);
+	LUKS_CASE("key material over the payload: EINVAL",
+		  put32(LUKS_AT + 104, 100), -EINVAL);
+	LUKS_CASE("key material offset near 2^32: EINVAL",
+		  put32(LUKS_SLOT(7) + 40, ~0U - 10), -EINVAL);
+	LUKS_CASE("extension of 8 bytes: EINVAL", put32(108, 8), -EINVAL);
+	LUKS_CASE("header offset not cluster-aligned: EINVAL",
+		  put64(112, LUKS_AT + 512), -EINVAL);
+	LUKS_CASE("extension too short for a LUKS header: EINVAL",
+		  put64(120, 512), -EINVAL);
+	LUKS_CASE("header past the end of the file: EINVAL",
+		  put64(112, 64 * CLUSTER), -EINVAL);
+	LUKS_CASE("length near 2^64: EINVAL", put64(120, ~0ULL - 4096), -EINVAL);
+	LUKS_CASE("the extension in a legacy AES image: EINVAL",
+		  put32(32, QCOW2_CRYPT_AES), -EINVAL);
+}
+
 int main(void)
 {
 	tap_prefix = "unit: ";
@@ -521,5 +661,6 @@ int main(void)
 	test_compressed_descriptor();
 	test_extended_l2();
 	test_snapshot_identity();
+	test_luks();
 	return tap_finish();
 }

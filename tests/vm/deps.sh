@@ -24,7 +24,8 @@ HOST_PKGS=(qemu-system-x86 qemu-utils busybox-static sparse make gcc libc6-dev
 	   pkg-config libblkid-dev libmount-dev	# qsnapctl mount
 	   dmsetup xfsprogs	# the overlay, and XFS made in the guests
 	   lvm2			# volume groups inside snapshots
-	   btrfs-progs dosfstools ntfs-3g)	# more file systems made in the guests
+	   btrfs-progs dosfstools ntfs-3g	# more file systems made in the guests
+	   libcryptsetup-dev cryptsetup-bin keyutils)	# encrypted images
 BPO_LIST=/etc/apt/sources.list.d/qsnap-bookworm-backports.sources
 
 log() { echo "deps: $*" >&2; }

@@ -6,6 +6,8 @@
 # Host programs copied in by VM_EXTRA_BINS live in /usr/local/bin.
 PATH=$PATH:/usr/local/bin
 export PATH
+# The console is a terminal: nothing may wait there for a passphrase.
+exec < /dev/null
 
 pass() { echo "ok - $1"; }
 
@@ -111,6 +113,7 @@ run_c_test() {
 run_ioctl_test() {
 	cp "$D/img/v3-64k.qcow2" /tmp/v3-64k.qcow2
 	run_c_test "ioctl ABI test" qsnap_ioctl_test /tmp/v3-64k.qcow2 \
-		"$D/img/overlay.qcow2" "$D/img/backing-base.qcow2"
+		"$D/img/overlay.qcow2" "$D/img/backing-base.qcow2" "$D/img/luks.qcow2" \
+		"$D/img/crypt/no-cipher.qcow2"
 	rm -f /tmp/v3-64k.qcow2
 }

@@ -73,6 +73,28 @@
 					 QSNAP_SET_L2_CACHE_KB | \
 					 QSNAP_SET_RECHECK_MS)
 
+/* Bytes of a volume key, at most (LUKS1 with a 512-bit XTS key) */
+#define QSNAP_KEY_MAX			64
+
+/**
+ * struct qsnap_key - the key of one encrypted image of the chain, as
+ *	passed to QSNAP_IOC_ATTACH
+ * @layer:	0 for the image, i for backing file i (@backing[i - 1]).
+ * @size:	bytes of @key: the LUKS header's key size, or 16 for legacy AES.
+ * @key:	LUKS: the volume key, which the caller unlocked from a key
+ *		slot; legacy AES: the passphrase's first 16 bytes, zero-padded.
+ *		The kernel keeps it only in the cipher's state, for as long as
+ *		the device lives, and never shows it.  It does not check it
+ *		(as dm-crypt does not): a wrong key reads as garbage.
+ * @__reserved:	must be zero.
+ */
+struct qsnap_key {
+	__u32 layer;
+	__u32 size;
+	__u8 key[QSNAP_KEY_MAX];
+	__u64 __reserved[2];
+};
+
 /* Formats of backing files */
 #define QSNAP_FORMAT_QCOW2		1
 #define QSNAP_FORMAT_RAW		2
@@ -133,6 +155,11 @@ struct qsnap_backing {
  *		their caches with other devices showing snapshots of the
  *		same image (1) or not (0).
  * @__pad2:	must be zero.
+ * @keys:	in: a pointer to @nr_keys struct qsnap_key: one for each
+ *		encrypted image of the chain, none for the others (an
+ *		encrypted image without one is ENOKEY).
+ * @nr_keys:	in: at most 1 + QSNAP_MAX_BACKING.
+ * @__pad3:	must be zero.
  * @__reserved:	must be zero.
  */
 struct qsnap_attach {
@@ -151,7 +178,10 @@ struct qsnap_attach {
 	__u8 direct_io;
 	__u8 share_images;
 	__u16 __pad2;
-	__u64 __reserved[4];
+	__u64 keys;
+	__u32 nr_keys;
+	__u32 __pad3;
+	__u64 __reserved[2];
 };
 
 /*
@@ -181,6 +211,8 @@ struct qsnap_detach {
 #define QSNAP_INFO_F_GONE	(1U << 3)
 /* it detaches itself at its last close (QSNAP_ATTACH_F_AUTOCLEAR, or lazy) */
 #define QSNAP_INFO_F_AUTOCLEAR	(1U << 4)
+/* an image of the chain is encrypted: @cipher says how (the top one's) */
+#define QSNAP_INFO_F_ENCRYPTED	(1U << 5)
 
 /**
  * struct qsnap_info - argument of QSNAP_IOC_GET_INFO
@@ -196,6 +228,9 @@ struct qsnap_detach {
  * @image:	out: path of the image file, NUL-terminated (may be truncated).
  * @snapshot_id: out: snapshot id, empty for the current state.
  * @snapshot_name: out: snapshot name, empty for the current state.
+ * @cipher:	out: with QSNAP_INFO_F_ENCRYPTED, the cipher of the first
+ *		encrypted image of the chain, as LUKS names it
+ *		("aes-xts-plain64"), NUL-terminated (empty before version 0.7).
  * @__reserved: zero.
  */
 struct qsnap_info {
@@ -210,7 +245,8 @@ struct qsnap_info {
 	char image[QSNAP_PATH_MAX];
 	char snapshot_id[QSNAP_NAME_MAX];
 	char snapshot_name[QSNAP_NAME_MAX];
-	__u64 __reserved[8];
+	char cipher[32];
+	__u64 __reserved[4];
 };
 
 /* QSNAP_IOC_GET_FEATURES: what this module supports */
@@ -221,6 +257,8 @@ struct qsnap_info {
 #define QSNAP_FEATURE_EXTENDED_L2	(1ULL << 4) /* subclusters */
 #define QSNAP_FEATURE_BACKING		(1ULL << 5) /* backing chains */
 #define QSNAP_FEATURE_DATA_FILE		(1ULL << 6) /* external data files */
+#define QSNAP_FEATURE_LUKS		(1ULL << 7) /* LUKS-encrypted images (0.7) */
+#define QSNAP_FEATURE_AES		(1ULL << 8) /* legacy AES-encrypted images */
 
 /**
  * struct qsnap_features - argument of QSNAP_IOC_GET_FEATURES
