@@ -74,11 +74,11 @@ int qsnap_crypt_init(struct qsnap_image *im, const u8 *key, u32 key_size)
 	tfm = crypto_alloc_skcipher(name, 0, 0);
 	if (IS_ERR(tfm)) {
 		ret = PTR_ERR(tfm);
-		if (ret == -ENOENT)
-			ret = -EOPNOTSUPP;
+		if (ret == -ENOMEM)
+			return ret;
 		pr_err("%s: the kernel has no %s cipher (error %d)\n",
 		       im->log_path, name, ret);
-		return ret;
+		return ret == -ENOENT ? -EOPNOTSUPP : ret;
 	}
 	if (crypto_skcipher_ivsize(tfm) > QSNAP_CRYPT_IV_MAX ||
 	    (c->ivgen != QCOW2_IV_NONE && crypto_skcipher_ivsize(tfm) < 8)) {

@@ -57,7 +57,7 @@ echo "guest: memory $(awk '/MemTotal/ { print $2 }' /proc/meminfo) KiB, $(nproc)
 # The data disk is a file on the host: its first read comes from the
 # host's disk, every later one from the host's page cache.  Read each
 # file once first, so that no device pays for going first.
-for f in bench.qcow2 s1.raw deflate.qcow2 zstd.qcow2; do
+for f in bench.qcow2 s1.raw deflate.qcow2 zstd.qcow2 luks.qcow2; do
 	dd if=$D/$f of=/dev/null bs=1M iflag=direct 2> /dev/null
 done
 
@@ -77,6 +77,11 @@ for c in deflate zstd; do
 	nbd_attach /dev/nbd$n $D/$c.qcow2 s1 && add qemu-nbd-$c /dev/nbd$n
 	n=$((n + 1))
 done
+add qsnap-luks "$(qsnapctl attach $D/luks.qcow2 --snapshot s1 --key-file $D/luks.pw)"
+$X/qemu-nbd --fork -r --object "secret,id=s,file=$D/luks.pw" --image-opts -l s1 \
+	-c /dev/nbd$n "driver=qcow2,file.filename=$D/luks.qcow2,encrypt.key-secret=s" &&
+	sleep 1 && [ "$(blockdev --getsize64 /dev/nbd$n)" -gt 0 ] &&
+	add qemu-nbd-luks /dev/nbd$n
 
 # REPS rounds; in each, every mode is measured on every device back to
 # back, every other round in reverse order.  Under TCG on a shared host

@@ -11,6 +11,8 @@
 # DISKDIR/bench/s1.raw        QEMU's raw export of s1 (what loop reads)
 # DISKDIR/bench/{deflate,zstd}.qcow2
 #                            256 MiB of text, qemu-img convert -c, snapshot s1
+# DISKDIR/bench/luks.qcow2    s1.raw LUKS-encrypted (aes-256-xts-plain64, 64 KiB
+#                            clusters), snapshot s1; its passphrase in luks.pw
 # DISKDIR/bench/many.qcow2    1 TiB, a few MiB written, SNAPSHOTS (10000)
 #                            internal snapshots (see below)
 set -euo pipefail
@@ -18,7 +20,7 @@ set -euo pipefail
 OUT=$1/bench
 N=${2:-10000}
 WORK=$1/../work
-STAMP=$OUT/.made-v2-$N
+STAMP=$OUT/.made-v3-$N
 [ -f "$STAMP" ] && exit 0
 rm -rf "$OUT" "$WORK"
 mkdir -p "$OUT" "$WORK"
@@ -40,6 +42,19 @@ cp "$OUT/bench.qcow2" "$WORK/copy.qcow2"
 qemu-img snapshot -a s1 "$WORK/copy.qcow2"
 qemu-img convert -f qcow2 -O raw "$WORK/copy.qcow2" "$OUT/s1.raw"
 cmp "$OUT/s1.raw" "$WORK/data.raw"
+
+log "the same data LUKS-encrypted"
+printf %s 'bench passphrase' > "$OUT/luks.pw"
+sec=(--object "secret,id=s,file=$OUT/luks.pw")
+# QEMU gives up timing PBKDF2 now and then ("Unable to get accurate CPU
+# usage"): again.
+for _ in $(seq 1 30); do
+	qemu-img convert "${sec[@]}" -f raw -O qcow2 \
+		-o cluster_size=64k,encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10 \
+		"$OUT/s1.raw" "$OUT/luks.qcow2" 2> /dev/null && break
+done
+qemu-img snapshot "${sec[@]}" --image-opts -c s1 \
+	"driver=qcow2,file.filename=$OUT/luks.qcow2,encrypt.key-secret=s"
 
 log "compressed images (deflate, zstd)"
 (seq 1 99999999 || true) | head -c 256M > "$WORK/text.raw"

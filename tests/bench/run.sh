@@ -31,7 +31,8 @@ ko=$(vm_build_module "$krel")
 	echo "REPS=${BENCH_REPS:-10} RUNTIME=${BENCH_RUNTIME:-4}"
 	cat "$TOP/tests/bench/bench-guest.sh"
 } > "$B/bench-guest.sh"
-VM_EXTRA_MODULES="loop nbd" VM_EXTRA_BINS="fio qemu-nbd losetup" \
+VM_EXTRA_MODULES="loop nbd xts gf128mul cryptd crypto_simd aesni-intel" \
+VM_EXTRA_BINS="fio qemu-nbd losetup" \
 	vm_initramfs "$krel" "$ko" "$B/bench-guest.sh" "$B/initrd.gz"
 # The data disk is served from host memory (tmpfs) where it fits: hosts
 # that reclaim cold page cache proactively (DAMON pageout, on the machines
@@ -109,6 +110,8 @@ END {
 	row("qsnap-current", "loop-dio")
 	row("qsnap-deflate", "qemu-nbd-deflate")
 	row("qsnap-zstd", "qemu-nbd-zstd")
+	row("qsnap-luks", "qemu-nbd-luks")
+	row("qsnap-luks", "qsnap-snapshot")
 	# MemFree moves by more than ten devices sharing one image take.
 	memtxt = mem > 0 ? sprintf("%d KiB per device", mem) : "MemFree per device below its noise"
 	printf "\n1 TiB image, %d snapshots: attach %d ms, detach %d ms, %s (mean of 10 devices of the last snapshot)\n", snaps, att, det, memtxt

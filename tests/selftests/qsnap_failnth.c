@@ -11,6 +11,8 @@
  * kernel that runs this, judge the rest.
  *
  *   qsnap_failnth IMAGE SNAPSHOT [BASE]   (BASE: IMAGE's qcow2 backing file)
+ *   qsnap_failnth IMAGE SNAPSHOT --key=N  (IMAGE encrypted with an N-byte key:
+ *                                          attached with a key of zeros)
  *
  * Prints TAP.
  */
@@ -79,10 +81,11 @@ static int read_kmsg(int kfd, const char *needle, char *out, size_t size)
 int main(int argc, char **argv)
 {
 	struct qsnap_backing b;
+	struct qsnap_key key;
 	struct qsnap_attach a;
 	struct qsnap_detach d;
 	int ctl, img, base = -1, fnth, n, failed = 0, succeeded = 0;
-	int odd = 0, leftover = 0, kfd;
+	int odd = 0, leftover = 0, kfd, key_size = 0;
 	char buf[32], detail[400] = "", log[256];
 
 	if (argc < 3 || argc > 4) {
@@ -91,15 +94,19 @@ int main(int argc, char **argv)
 	}
 	ctl = open("/dev/" QSNAP_CONTROL_NAME, O_RDWR);
 	img = open(argv[1], O_RDONLY);
-	if (argc == 4)
+	if (argc == 4 && !strncmp(argv[3], "--key=", 6))
+		key_size = atoi(argv[3] + 6);
+	else if (argc == 4)
 		base = open(argv[3], O_RDONLY);
 	/* Let the injected faults hit sleeping allocations too. */
-	if (ctl < 0 || img < 0 || (argc == 4 && base < 0) ||
+	if (ctl < 0 || img < 0 || (argc == 4 && base < 0 && !key_size) ||
 	    write_str("/sys/kernel/debug/failslab/ignore-gfp-wait", "N")) {
 		printf("Bail out! setup: %s\n", strerror(errno));
 		return 1;
 	}
 	write_str("/sys/kernel/debug/failslab/verbose", "0");
+	if (key_size)
+		tap_prefix = "encrypted: ";
 	kfd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
 
 	for (n = 1; n < MAX_POINTS; n++) {
@@ -116,6 +123,12 @@ int main(int argc, char **argv)
 			b.format = QSNAP_FORMAT_QCOW2;
 			a.backing = (unsigned long)&b;
 			a.nr_backing = 1;
+		}
+		if (key_size) {
+			memset(&key, 0, sizeof(key));
+			key.size = key_size;
+			a.keys = (unsigned long)&key;
+			a.nr_keys = 1;
 		}
 		fnth = open("/proc/thread-self/fail-nth", O_RDWR);
 		if (fnth < 0) {
