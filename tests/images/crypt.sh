@@ -16,17 +16,6 @@ SECRETS=(--object "secret,id=s1,file=$C/pw1" --object "secret,id=s2,file=$C/pw2"
 # A short iteration time: the images are made and opened many times.
 LUKS="encrypt.format=luks,encrypt.key-secret=s1,encrypt.iter-time=10"
 
-# QEMU times PBKDF2 to pick iteration counts, and gives up ("Unable to get
-# accurate CPU usage") when a round took no measurable CPU time, which
-# on a fast CPU with tick-based accounting is a third of the time: again.
-retry() {
-	local i
-	for i in $(seq 1 30); do
-		"$@" 2> "$WORK/retry.err" && return 0
-	done
-	cat "$WORK/retry.err" >&2
-	return 1
-}
 # ccreate FILE SIZE [OPTIONS] [qemu-img create args...]: a LUKS image
 ccreate() {
 	local f=$1 size=$2 opts=${3:+,$3}
