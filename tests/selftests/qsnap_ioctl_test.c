@@ -168,6 +168,7 @@ static void test_keys(int plain, const char *luks_path,
 	expect_attach(&a, "keys: the encrypted image attaches with a key of its size");
 	for (i = 0; i < 1000 && !failed; i++) {
 		a.index = QSNAP_INDEX_ANY;
+		a.size = 0;	/* an output of the last attach */
 		memset(&d, 0, sizeof(d));
 		failed = ioctl(ctl, QSNAP_IOC_ATTACH, &a) < 0;
 		d.index = a.index;
