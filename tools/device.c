@@ -49,7 +49,8 @@ static bool control_is_qsnaps(int fd)
 
 /*
  * The control node; opening it loads the module where kmod's static-nodes
- * made it at boot (devname: alias).
+ * made it at boot (devname: alias).  A node left without its driver (a
+ * static node whose module did not load, or was removed) is ENODEV.
  */
 int open_control(void)
 {
@@ -57,7 +58,8 @@ int open_control(void)
 
 	if (fd < 0) {
 		warnx("%s: %s%s", CONTROL_PATH, strerror(errno),
-		      errno == ENOENT ? " (is the qsnap module loaded?)" :
+		      errno == ENOENT || errno == ENODEV || errno == ENXIO ?
+		      " (is the qsnap module loaded?)" :
 		      errno == EACCES ? " (qsnapctl needs root)" : "");
 		return fd;
 	}

