@@ -37,7 +37,8 @@ struct passphrase {
 	size_t len;
 };
 
-static struct passphrase pw[MAX_PASSPHRASES];
+/* The key files', and one more: --key-desc's or the prompt's. */
+static struct passphrase pw[MAX_PASSPHRASES + 1];
 static unsigned int nr_pw;
 static const char *key_files[MAX_PASSPHRASES];
 static unsigned int nr_key_files;
