@@ -358,7 +358,6 @@ void qsnap_compress_exit(struct qsnap_image *im);
 size_t qsnap_compress_bytes(const struct qsnap_image *im);
 
 /* qsnap_crypt.c */
-int qsnap_crypt_alg_name(const struct qcow2_crypto *c, char *buf, size_t size);
 int qsnap_crypt_init(struct qsnap_image *im, const u8 *key, u32 key_size);
 void qsnap_crypt_exit(struct qsnap_image *im);
 int qsnap_crypt_decrypt(struct qsnap_image *im, const struct iov_iter *iter,

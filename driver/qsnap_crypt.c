@@ -22,15 +22,13 @@
 #define QSNAP_CRYPT_SG	4
 #define QSNAP_CRYPT_IV_MAX	16
 
-/**
- * qsnap_crypt_alg_name() - the crypto API name of an image's cipher
- * @c: the image's cipher, as decoded (names checked by qcow2_crypto.c)
- * @buf: out: "xts(aes)", "essiv(cbc(aes),sha256)", ...
- * @size: bytes of @buf
- *
- * Return: 0, or -EOPNOTSUPP when the name does not fit.
+/*
+ * The crypto API name of an image's cipher (its names checked by
+ * qcow2_crypto.c): "xts(aes)", "essiv(cbc(aes),sha256)", ...; 0, or
+ * -EOPNOTSUPP when it does not fit @size.
  */
-int qsnap_crypt_alg_name(const struct qcow2_crypto *c, char *buf, size_t size)
+static int qsnap_crypt_alg_name(const struct qcow2_crypto *c, char *buf,
+				size_t size)
 {
 	int n;
 

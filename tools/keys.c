@@ -277,54 +277,17 @@ static int luks_header_copy(const struct chain_layer *l)
 }
 
 /*
- * Unlock layer @l's volume key with passphrase @p into @key (of the
- * image's key size): 0, -EPERM when no key slot takes @p, else -errno
- * after saying why.
+ * Unlock encrypted layer @l's key into @k with one of the passphrases:
+ * its LUKS header is copied and loaded once, then each passphrase tried
+ * on every key slot.  0, or -errno after saying why (-EPERM: none fits).
  */
-static int luks_unlock(const struct chain_layer *l, const struct passphrase *p,
-		       unsigned char *key)
-{
-	struct crypt_device *cd = NULL;
-	size_t size = l->img.crypto.key_bytes;
-	char path[64];
-	int fd, ret;
-
-	fd = luks_header_copy(l);
-	if (fd < 0)
-		return fd;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	crypt_set_log_callback(NULL, cryptsetup_log, NULL);
-	ret = crypt_init(&cd, path);
-	if (!ret) {
-		crypt_set_log_callback(cd, cryptsetup_log, NULL);
-		ret = crypt_load(cd, CRYPT_LUKS1, NULL);
-		if (ret)
-			warnx("%s: libcryptsetup cannot load its LUKS header: %s",
-			      shown(l->path), strerror(-ret));
-	} else {
-		warnx("%s: libcryptsetup: %s", shown(l->path), strerror(-ret));
-	}
-	if (!ret) {
-		ret = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *)key, &size,
-					   p->buf, p->len);
-		if (ret >= 0 && size != l->img.crypto.key_bytes)
-			ret = -EINVAL;
-		else if (ret >= 0)
-			ret = 0;
-		else if (ret != -EPERM)
-			warnx("%s: unlocking a key slot: %s", shown(l->path),
-			      strerror(-ret));
-	}
-	crypt_free(cd);
-	close(fd);
-	return ret;
-}
-
-/* The key of encrypted layer @l from one of the passphrases, into @k. */
 static int unlock_layer(const struct chain_layer *l, struct qsnap_key *k)
 {
+	struct crypt_device *cd = NULL;
+	size_t size;
+	char path[64];
 	unsigned int i;
-	int ret;
+	int fd, ret;
 
 	k->size = l->img.crypto.key_bytes;
 	if (l->img.crypt_method == QCOW2_CRYPT_AES) {
@@ -332,14 +295,40 @@ static int unlock_layer(const struct chain_layer *l, struct qsnap_key *k)
 		memcpy(k->key, pw[0].buf, pw[0].len < 16 ? pw[0].len : 16);
 		return 0;
 	}
-	for (i = 0; i < nr_pw; i++) {
-		ret = luks_unlock(l, &pw[i], k->key);
-		if (ret != -EPERM)
-			return ret;
+	fd = luks_header_copy(l);
+	if (fd < 0)
+		return fd;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	crypt_set_log_callback(NULL, cryptsetup_log, NULL);
+	ret = crypt_init(&cd, path);
+	if (ret) {
+		warnx("%s: libcryptsetup: %s", shown(l->path), strerror(-ret));
+		goto out;
 	}
-	warnx("no key slot of %s matches the passphrase%s", shown(l->path),
-	      nr_pw > 1 ? "s" : "");
-	return -EPERM;
+	crypt_set_log_callback(cd, cryptsetup_log, NULL);
+	ret = crypt_load(cd, CRYPT_LUKS1, NULL);
+	if (ret) {
+		warnx("%s: libcryptsetup cannot load its LUKS header: %s",
+		      shown(l->path), strerror(-ret));
+		goto out;
+	}
+	ret = -EPERM;
+	for (i = 0; i < nr_pw && ret == -EPERM; i++) {
+		size = k->size;
+		ret = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *)k->key,
+					   &size, pw[i].buf, pw[i].len);
+		if (ret >= 0)
+			ret = size == k->size ? 0 : -EINVAL;
+	}
+	if (ret == -EPERM)
+		warnx("no key slot of %s matches the passphrase%s", shown(l->path),
+		      nr_pw > 1 ? "s" : "");
+	else if (ret)
+		warnx("%s: unlocking a key slot: %s", shown(l->path), strerror(-ret));
+out:
+	crypt_free(cd);
+	close(fd);
+	return ret;
 }
 
 /**
