@@ -358,7 +358,7 @@ void qsnap_compress_exit(struct qsnap_image *im);
 size_t qsnap_compress_bytes(const struct qsnap_image *im);
 
 /* qsnap_crypt.c */
-int qsnap_crypt_init(struct qsnap_image *im, const u8 *key, u32 key_size);
+int qsnap_crypt_init(struct qsnap_image *im, const struct qsnap_key *k);
 void qsnap_crypt_exit(struct qsnap_image *im);
 int qsnap_crypt_decrypt(struct qsnap_image *im, const struct iov_iter *iter,
 			u64 len, u64 sector);

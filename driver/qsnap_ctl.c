@@ -49,7 +49,9 @@ static int qsnap_ctl_validate_backing(const struct qsnap_backing *b)
 
 /*
  * The keys: each for a layer of the chain, no layer twice, of a size a
- * key can have, with nothing past that size and no reserved bits set.
+ * key can have, with nothing past that size and no unknown flags or
+ * reserved bits set; a logon key's description has no NUL inside and
+ * room for the one after it.
  */
 static int qsnap_ctl_validate_keys(const struct qsnap_attach *arg,
 				   const struct qsnap_key *keys)
@@ -62,7 +64,11 @@ static int qsnap_ctl_validate_keys(const struct qsnap_attach *arg,
 		if (k->layer > arg->nr_backing || !k->size ||
 		    k->size > QSNAP_KEY_MAX ||
 		    !qsnap_all_zero(k->key + k->size, QSNAP_KEY_MAX - k->size) ||
-		    !qsnap_all_zero(k->__reserved, sizeof(k->__reserved)))
+		    (k->flags & ~QSNAP_KEY_F_KEYRING) || k->__pad ||
+		    k->__reserved)
+			return -EINVAL;
+		if ((k->flags & QSNAP_KEY_F_KEYRING) &&
+		    (k->size == QSNAP_KEY_MAX || memchr(k->key, 0, k->size)))
 			return -EINVAL;
 		for (j = 0; j < i; j++)
 			if (keys[j].layer == k->layer)
@@ -204,7 +210,7 @@ static int qsnap_ctl_apply_keys(struct qsnap_device *qs,
 			       "LUKS" : "legacy AES", name);
 			return -ENOKEY;
 		}
-		ret = qsnap_crypt_init(im, key->key, key->size);
+		ret = qsnap_crypt_init(im, key);
 		if (ret)
 			return ret;
 	}
@@ -359,7 +365,8 @@ static int qsnap_ctl_get_features(void __user *argp)
 				  QSNAP_FEATURE_EXTENDED_L2 |
 				  QSNAP_FEATURE_BACKING |
 				  QSNAP_FEATURE_DATA_FILE |
-				  QSNAP_FEATURE_LUKS | QSNAP_FEATURE_AES,
+				  QSNAP_FEATURE_LUKS | QSNAP_FEATURE_AES |
+				  QSNAP_FEATURE_KEYRING,
 		.attach_flags	= QSNAP_ATTACH_SETTABLE_FLAGS,
 		.attach_set	= QSNAP_SETTABLE,
 		.detach_flags	= QSNAP_DETACH_F_LAZY,

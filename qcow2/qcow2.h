@@ -100,10 +100,13 @@ enum qcow2_ivgen {
  * @mode:	"xts", "cbc", "ecb" or "ctr"
  * @ivgen:	how sector numbers become IVs
  * @ivhash:	QCOW2_IV_ESSIV: the hash of the key ("sha256")
- * @hash:	LUKS: the key slots' PBKDF2 hash (for userspace)
+ * @hash:	LUKS: the PBKDF2 hash of the key slots and of the digest
  * @key_bytes:	bytes of the volume key
  * @guest_iv:	IVs count guest sectors (legacy AES); else host sectors
  *		of the file holding the data (LUKS)
+ * @mk_digest:	LUKS: PBKDF2-@hash of the volume key, which checks a key
+ * @mk_digest_salt: its salt
+ * @mk_digest_iterations: its iteration count (not zero)
  */
 struct qcow2_crypto {
 	u64 header_offset;
@@ -115,6 +118,9 @@ struct qcow2_crypto {
 	char hash[LUKS1_NAME_LEN];
 	u32 key_bytes;
 	bool guest_iv;
+	u8 mk_digest[LUKS1_DIGEST_LEN];
+	u8 mk_digest_salt[LUKS1_SALT_LEN];
+	u32 mk_digest_iterations;
 };
 
 /**

@@ -194,6 +194,13 @@ static int qcow2_luks_open(struct qcow2_image *img, const struct qcow2_io *io)
 				   "LUKS key size %u bytes (at most %u)",
 				   key_bytes, QCOW2_KEY_MAX);
 	c->key_bytes = key_bytes;
+	/* What a volume key is checked against (PBKDF2 of it, as LUKS1 makes it). */
+	c->mk_digest_iterations = be32_to_cpu(h.mk_digest_iterations);
+	if (!c->mk_digest_iterations)
+		return qcow2_error(img, EINVAL,
+				   "LUKS volume key digest iteration count is zero");
+	memcpy(c->mk_digest, h.mk_digest, sizeof(c->mk_digest));
+	memcpy(c->mk_digest_salt, h.mk_digest_salt, sizeof(c->mk_digest_salt));
 	payload = be32_to_cpu(h.payload_offset);
 	return luks_check_slots(img, &h, payload);
 }

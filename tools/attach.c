@@ -57,16 +57,21 @@ static void explain_attach_error(int err, const char *image,
 		warnx("%s: attach failed: %s (no free device index)", image,
 		      strerror(err));
 		return;
+	case EKEYREJECTED:
+		warnx("%s: attach failed: the key is not the image's volume key (see dmesg)",
+		      image);
+		return;
 	}
 	warnx("%s: attach failed: %s (see dmesg for details)", image,
 	      strerror(err));
 }
 
-/* Settings the module does not know would be EINVAL: say what instead. */
 /* Whether the loaded module knows @arg's flags and settings; says if not. */
 static bool module_takes(int ctl, const struct qsnap_attach *arg)
 {
+	const struct qsnap_key *keys = (const void *)(uintptr_t)arg->keys;
 	struct qsnap_features f;
+	unsigned int i;
 
 	memset(&f, 0, sizeof(f));
 	if (ioctl(ctl, QSNAP_IOC_GET_FEATURES, &f) < 0) {
@@ -84,6 +89,13 @@ static bool module_takes(int ctl, const struct qsnap_attach *arg)
 	if (arg->nr_keys && !(f.features & QSNAP_FEATURE_LUKS)) {
 		warnx("the loaded qsnap module reads no encrypted images: it is older than 0.7");
 		return false;
+	}
+	for (i = 0; i < arg->nr_keys; i++) {
+		if ((keys[i].flags & QSNAP_KEY_F_KEYRING) &&
+		    !(f.features & QSNAP_FEATURE_KEYRING)) {
+			warnx("the loaded qsnap module reads no logon keys (--key-desc): it is older than 0.8");
+			return false;
+		}
 	}
 	return true;
 }

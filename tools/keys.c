@@ -8,6 +8,11 @@
  * loads as it is.  Legacy AES has no key check: its key is the
  * passphrase's first 16 bytes, zero-padded, as in QEMU.
  *
+ * --key-desc names a key of the kernel keyring: a "user" key holds a
+ * passphrase, read here; a "logon" key holds a volume key, which no
+ * process can read: the module takes its description and reads it
+ * itself, as dm-crypt does, and checks it against the LUKS header.
+ *
  * Passphrases and keys stay in memory that is wiped before it is freed,
  * and go to the kernel in the attach ioctl only.
  */
@@ -43,6 +48,8 @@ static unsigned int nr_pw;
 static const char *key_files[MAX_PASSPHRASES];
 static unsigned int nr_key_files;
 static const char *key_desc;
+/* --key-desc named a logon key: a volume key only the kernel can read. */
+static bool logon_key;
 
 int keys_add_file(const char *path)
 {
@@ -72,6 +79,7 @@ void keys_forget(void)
 	for (i = 0; i < nr_pw; i++)
 		wipe_free(pw[i].buf, pw[i].len + 1);
 	nr_pw = 0;
+	logon_key = false;
 }
 
 /* Take ownership of a passphrase of @len bytes at @buf. */
@@ -143,15 +151,31 @@ static int read_key_file(const char *path)
 	return ret;
 }
 
-/* A "user" key of the kernel keyring, found by its description. */
+/*
+ * The key --key-desc names: a "user" key's passphrase, read; else a
+ * "logon" key (whose descriptions have a "prefix:"), only found.
+ */
 static int read_key_desc(const char *desc)
 {
 	long id, len;
 	char *buf;
 
 	id = syscall(SYS_request_key, "user", desc, NULL, 0);
+	if (id < 0 && errno == ENOKEY && strchr(desc, ':')) {
+		id = syscall(SYS_request_key, "logon", desc, NULL, 0);
+		if (id >= 0 && strlen(desc) >= QSNAP_KEY_MAX) {
+			warnx("key '%s' (type logon): a description of at most %u bytes, please",
+			      shown(desc), QSNAP_KEY_MAX - 1);
+			return -EINVAL;
+		}
+		if (id >= 0) {
+			logon_key = true;
+			return 0;
+		}
+	}
 	if (id < 0) {
-		warnx("key '%s' (type user): %s", shown(desc), strerror(errno));
+		warnx("key '%s': %s (neither a user key holding a passphrase nor a logon key holding a volume key)",
+		      shown(desc), strerror(errno));
 		return -errno;
 	}
 	len = syscall(SYS_keyctl, KEYCTL_READ, id, NULL, 0);
@@ -221,7 +245,7 @@ static int load_passphrases(const char *image)
 	unsigned int i;
 	int ret;
 
-	if (nr_pw)
+	if (nr_pw || logon_key)
 		return 0;
 	for (i = 0; i < nr_key_files; i++) {
 		ret = read_key_file(key_files[i]);
@@ -233,7 +257,7 @@ static int load_passphrases(const char *image)
 		if (ret)
 			return ret;
 	}
-	if (!nr_pw && isatty(STDIN_FILENO))
+	if (!nr_pw && !logon_key && isatty(STDIN_FILENO))
 		return prompt_passphrase(image);
 	return 0;
 }
@@ -279,7 +303,8 @@ static int luks_header_copy(const struct chain_layer *l)
 /*
  * Unlock encrypted layer @l's key into @k with one of the passphrases:
  * its LUKS header is copied and loaded once, then each passphrase tried
- * on every key slot.  0, or -errno after saying why (-EPERM: none fits).
+ * on every key slot.  0, -EPERM when none fits (unsaid), or -errno after
+ * saying why.
  */
 static int unlock_layer(const struct chain_layer *l, struct qsnap_key *k)
 {
@@ -320,10 +345,7 @@ static int unlock_layer(const struct chain_layer *l, struct qsnap_key *k)
 		if (ret >= 0)
 			ret = size == k->size ? 0 : -EINVAL;
 	}
-	if (ret == -EPERM)
-		warnx("no key slot of %s matches the passphrase%s", shown(l->path),
-		      nr_pw > 1 ? "s" : "");
-	else if (ret)
+	if (ret && ret != -EPERM)
 		warnx("%s: unlocking a key slot: %s", shown(l->path), strerror(-ret));
 out:
 	crypt_free(cd);
@@ -345,6 +367,7 @@ int keys_for_chain(const struct chain *c, const char *image,
 {
 	char name[96];
 	unsigned int i;
+	int ret;
 
 	*n = 0;
 	/* An image that does not parse goes to the kernel to be refused. */
@@ -357,7 +380,7 @@ int keys_for_chain(const struct chain *c, const char *image,
 			continue;
 		if (load_passphrases(image))
 			return -1;
-		if (!nr_pw) {
+		if (!nr_pw && !logon_key) {
 			qcow2_crypto_name(&l->img.crypto, name, sizeof(name));
 			warnx("%s is encrypted (%s %s): give its passphrase with --key-file FILE (- for standard input) or --key-desc DESC",
 			      shown(l->path), l->img.crypt_method == QCOW2_CRYPT_LUKS ?
@@ -366,8 +389,21 @@ int keys_for_chain(const struct chain *c, const char *image,
 		}
 		memset(&keys[*n], 0, sizeof(keys[*n]));
 		keys[*n].layer = i;
-		if (unlock_layer(l, &keys[*n]))
+		ret = nr_pw ? unlock_layer(l, &keys[*n]) : -EPERM;
+		if (ret == -EPERM && logon_key) {
+			/* The kernel reads it, and checks it is this layer's. */
+			explicit_bzero(&keys[*n], sizeof(keys[*n]));
+			keys[*n].layer = i;
+			keys[*n].flags = QSNAP_KEY_F_KEYRING;
+			keys[*n].size = strlen(key_desc);
+			memcpy(keys[*n].key, key_desc, keys[*n].size);
+		} else if (ret == -EPERM) {
+			warnx("no key slot of %s matches the passphrase%s",
+			      shown(l->path), nr_pw > 1 ? "s" : "");
 			return -1;
+		} else if (ret) {
+			return -1;
+		}
 		(*n)++;
 	}
 	return 0;

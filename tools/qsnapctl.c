@@ -58,8 +58,9 @@ static const struct command {
 	  "                          (- for standard input); repeat it for several,\n"
 	  "                          each is tried on every encrypted image of the\n"
 	  "                          chain (default: asked on the terminal)\n"
-	  "      --key-desc DESC     the passphrase in the kernel keyring: the user\n"
-	  "                          key DESC\n"
+	  "      --key-desc DESC     a key of the kernel keyring: the user key DESC\n"
+	  "                          (a passphrase), else the logon key DESC (the\n"
+	  "                          volume key, read and checked by the module)\n"
 	  "      --show              print the device path (always done; losetup's)\n"
 	  "  -r, --read-only         accepted; qsnap devices are always read-only\n" },
 	{ "detach", cmd_detach,
@@ -89,7 +90,7 @@ static const struct command {
 	  "      --overlay-size SIZE memory for the layer's writes (default 1G)\n"
 	  "  -o, --options OPTIONS   more mount options\n"
 	  "      --key-file FILE     an encrypted image's passphrase (as attach's)\n"
-	  "      --key-desc DESC     the passphrase in the kernel keyring (as attach's)\n" },
+	  "      --key-desc DESC     a key of the kernel keyring (as attach's)\n" },
 	{ "list", cmd_list,
 	  "list [--json]",
 	  "show the attached devices: size, snapshot, date, image, backing chain",

@@ -4,7 +4,9 @@
 # Seed corpus for the qcow2 fuzzer, made by QEMU: small images (512-byte to
 # 16 KiB clusters) covering v2/v3, snapshots, zero and compressed clusters
 # (deflate, zstd), extended L2 entries, backing file names and formats, and
-# an external data file name.
+# an external data file name, legacy AES encryption.  (A LUKS image is
+# not among them: QEMU reserves key material for 8 slots, more than
+# -max_len; tests/unit covers the LUKS header's checks.)
 #
 #   make-seeds.sh OUTDIR
 set -euo pipefail
@@ -44,3 +46,10 @@ qio -c 'write -P 0x51 1k 1k' overlay.qcow2
 mk datafile.qcow2 cluster_size=512,data_file=seed-data.raw 64k
 qio -c 'write -P 0x61 0 2k' datafile.qcow2
 rm -f seed-data.raw
+
+printf %s seed-pass > seed-pass
+qemu-img create -q -f qcow2 --object secret,id=s,file=seed-pass \
+	-o cluster_size=512,encrypt.format=aes,encrypt.key-secret=s aes.qcow2 64k 2> /dev/null
+qemu-io --object secret,id=s,file=seed-pass --image-opts \
+	-c 'write -P 0x71 0 2k' "driver=qcow2,file.filename=aes.qcow2,encrypt.key-secret=s" > /dev/null
+rm -f seed-pass

@@ -162,6 +162,9 @@ cryptsetup luksDump --dump-volume-key --batch-mode --key-file "$C/pw1" "$WORK/lu
 	echo "make-images: cannot dump the volume key of xts-64k.qcow2" >&2
 	exit 1
 }
+# ... in binary, for logon keys (keyctl padd), and a key that is not it
+perl -e 'local $/; print pack("H*", <STDIN>)' < "$C/xts-64k.key" > "$C/xts-64k.vk"
+head -c 64 /dev/urandom > "$C/wrong.vk"
 rm -f "$WORK/luks-header"
 
 # Damaged LUKS headers: the image does not parse, so qsnapctl asks the
@@ -181,6 +184,8 @@ lcorrupt "LUKS: a key slot's material past the header" slot-past.qcow2 \
 	$((L + 208 + 7 * 48 + 40)) "$(be32 $((1 << 24)))" "Invalid argument" "LUKS key slot 7"
 lcorrupt "LUKS: 3999 stripes" stripes.qcow2 $((L + 208 + 44)) "$(be32 3999)" \
 	"Invalid argument" "LUKS key slot 0: 3999 stripes"
+lcorrupt "LUKS: a volume key digest of zero iterations" mk-iter0.qcow2 $((L + 164)) 00000000 \
+	"Invalid argument" "LUKS volume key digest iteration count is zero"
 lcorrupt "LUKS: a cipher name with template syntax" template.qcow2 $((L + 8)) 6165732900 \
 	"Invalid argument" "LUKS cipher name is not a cipher name"
 lcorrupt "LUKS: header offset not cluster-aligned" unaligned.qcow2 $((E + 8)) \
@@ -188,7 +193,7 @@ lcorrupt "LUKS: header offset not cluster-aligned" unaligned.qcow2 $((E + 8)) \
 lcorrupt "LUKS: header past the end of the file" header-eof.qcow2 $((E + 16)) \
 	"$(be64 $((1 << 40)))" "Invalid argument" "runs past the end of the file"
 # A cipher the kernel has not got (anubis is in none of the guests): the
-# ioctl test attaches it with a key of the right size.
+# ioctl test attaches it with its volume key.
 cp "$C/xts-64k.qcow2" "$C/no-cipher.qcow2"
 poke "$C/no-cipher.qcow2" $((L + 8)) 616e7562697300
 

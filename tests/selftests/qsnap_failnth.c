@@ -11,8 +11,8 @@
  * kernel that runs this, judge the rest.
  *
  *   qsnap_failnth IMAGE SNAPSHOT [BASE]   (BASE: IMAGE's qcow2 backing file)
- *   qsnap_failnth IMAGE SNAPSHOT --key=N  (IMAGE encrypted with an N-byte key:
- *                                          attached with a key of zeros)
+ *   qsnap_failnth IMAGE SNAPSHOT --key=FILE  (IMAGE encrypted: its volume
+ *                                             key in hex in FILE)
  *
  * Prints TAP.
  */
@@ -27,6 +27,7 @@
 #include <linux/qsnap.h>
 
 #include "../tap.h"
+#include "hexkey.h"
 
 #define MAX_POINTS	20000
 
@@ -86,20 +87,22 @@ int main(int argc, char **argv)
 	struct qsnap_detach d;
 	int ctl, img, base = -1, fnth, n, failed = 0, succeeded = 0;
 	int odd = 0, leftover = 0, kfd, key_size = 0;
+	__u8 key_bytes[QSNAP_KEY_MAX] = { 0 };
 	char buf[32], detail[400] = "", log[256];
 
 	if (argc < 3 || argc > 4) {
-		fprintf(stderr, "usage: %s IMAGE SNAPSHOT [BASE]\n", argv[0]);
+		fprintf(stderr, "usage: %s IMAGE SNAPSHOT [BASE | --key=FILE]\n", argv[0]);
 		return 2;
 	}
 	ctl = open("/dev/" QSNAP_CONTROL_NAME, O_RDWR);
 	img = open(argv[1], O_RDONLY);
 	if (argc == 4 && !strncmp(argv[3], "--key=", 6))
-		key_size = atoi(argv[3] + 6);
+		key_size = read_hex_key(argv[3] + 6, key_bytes);
 	else if (argc == 4)
 		base = open(argv[3], O_RDONLY);
 	/* Let the injected faults hit sleeping allocations too. */
-	if (ctl < 0 || img < 0 || (argc == 4 && base < 0 && !key_size) ||
+	if (ctl < 0 || img < 0 || key_size < 0 ||
+	    (argc == 4 && base < 0 && !key_size) ||
 	    write_str("/sys/kernel/debug/failslab/ignore-gfp-wait", "N")) {
 		printf("Bail out! setup: %s\n", strerror(errno));
 		return 1;
@@ -127,6 +130,7 @@ int main(int argc, char **argv)
 		if (key_size) {
 			memset(&key, 0, sizeof(key));
 			key.size = key_size;
+			memcpy(key.key, key_bytes, key_size);
 			a.keys = (unsigned long)&key;
 			a.nr_keys = 1;
 		}

@@ -3,12 +3,13 @@
  * The /dev/qsnap-control ABI: every refusal the kernel promises, and the
  * attach/info/detach round trip.  Runs as root inside the test VM.
  *
- *   qsnap_ioctl_test IMAGE OVERLAY BASE LUKS NOCIPHER
+ *   qsnap_ioctl_test IMAGE OVERLAY BASE LUKS LUKSKEY NOCIPHER
  *
  * IMAGE: a valid qcow2 without backing file, with a snapshot "one";
  * OVERLAY: a qcow2 whose backing file is BASE (format qcow2, named);
- * LUKS: an aes-256-xts-plain64 image; NOCIPHER: one encrypted with a
- * cipher the kernel has not got.
+ * LUKS: an aes-256-xts-plain64 image with a snapshot "s1", LUKSKEY its
+ * volume key in hex; NOCIPHER: one encrypted with a cipher the kernel has
+ * not got.
  *
  * Prints TAP.
  */
@@ -20,12 +21,15 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/keyctl.h>
 #include <linux/qsnap.h>
 
 #include "../tap.h"
+#include "hexkey.h"
 
 static int ctl;
 static const char *image;
@@ -104,15 +108,73 @@ static void expect_attach(struct qsnap_attach *a, const char *name)
 	check(ioctl(ctl, QSNAP_IOC_DETACH, &d) == 0, name, strerror(errno));
 }
 
+/* A "logon" key @desc in the user keyring holding @len bytes of @data. */
+static long add_logon_key(const char *desc, const void *data, size_t len)
+{
+	return syscall(SYS_add_key, "logon", desc, data, len,
+		       KEY_SPEC_USER_KEYRING);
+}
+
+/* Name logon key @desc in key @k. */
+static void set_keyring_key(struct qsnap_key *k, const char *desc)
+{
+	memset(k, 0, sizeof(*k));
+	k->flags = QSNAP_KEY_F_KEYRING;
+	k->size = strlen(desc);
+	memcpy(k->key, desc, k->size);
+}
+
+/*
+ * Volume keys from the caller's keyrings (QSNAP_KEY_F_KEYRING): a logon
+ * key holding the image's key attaches, a missing, short or wrong one is
+ * refused.  @a is set up for the LUKS image.
+ */
+static void test_keyring_keys(struct qsnap_attach *a, const __u8 *vk, int vk_size)
+{
+	__u8 zeros[QSNAP_KEY_MAX] = { 0 };
+	struct qsnap_key k;
+	long id[3];
+	int i;
+
+	a->keys = (unsigned long)&k;
+	a->nr_keys = 1;
+	set_keyring_key(&k, "qsnap:absent");
+	expect_refusal(a, ENOKEY, "no logon key 'qsnap:absent' can be read",
+		       "keyring: a logon key that is not there: ENOKEY");
+	id[0] = add_logon_key("qsnap:short", vk, 32);
+	id[1] = add_logon_key("qsnap:zeros", zeros, vk_size);
+	id[2] = add_logon_key("qsnap:right", vk, vk_size);
+	if (id[0] < 0 || id[1] < 0 || id[2] < 0) {
+		check(0, "keyring: logon keys can be added", strerror(errno));
+		return;
+	}
+	set_keyring_key(&k, "qsnap:short");
+	expect_refusal(a, EINVAL, "logon key 'qsnap:short' holds 32 bytes; the image's key has 64",
+		       "keyring: a logon key of the wrong size");
+	set_keyring_key(&k, "qsnap:zeros");
+	expect_refusal(a, EKEYREJECTED, "the key does not match the LUKS header's digest",
+		       "keyring: a logon key that is not the image's: EKEYREJECTED");
+	set_keyring_key(&k, "qsnap:right");
+	expect_attach(a, "keyring: the image attaches with the logon key holding its key");
+	a->index = QSNAP_INDEX_ANY;
+	a->size = 0;
+	for (i = 0; i < 3; i++)
+		syscall(SYS_keyctl, KEYCTL_INVALIDATE, id[i]);
+	expect_refusal(a, ENOKEY, "no logon key 'qsnap:right' can be read",
+		       "keyring: ... and is refused once the key is gone");
+}
+
 /*
  * The key array: validated as a whole before anything is opened, then
  * matched with the chain: a key for each encrypted image, none for the
- * others.  @luks_path is an aes-256-xts-plain64 image, @nocipher_path
- * one whose cipher is anubis, which the test kernels do not have.
- * Then 1,000 attach/detach cycles of the encrypted image, for kmemleak.
+ * others, and a LUKS key checked against the header's digest.
+ * @luks_path is an aes-256-xts-plain64 image with volume key @vk,
+ * @nocipher_path one whose cipher is anubis, which the test kernels do
+ * not have.  Then 1,000 attach/detach cycles of the encrypted image, for
+ * kmemleak.
  */
-static void test_keys(int plain, const char *luks_path,
-		      const char *nocipher_path)
+static void test_keys(int plain, const char *luks_path, const __u8 *vk,
+		      int vk_size, const char *nocipher_path)
 {
 	struct qsnap_key k[2];
 	struct qsnap_attach a;
@@ -140,7 +202,14 @@ static void test_keys(int plain, const char *luks_path,
 	KEY_CASE(k[0].size = QSNAP_KEY_MAX + 1, EINVAL, "keys: a size over QSNAP_KEY_MAX");
 	KEY_CASE((k[0].size = 32, k[0].key[40] = 1), EINVAL,
 		 "keys: a byte set past the key's size");
-	KEY_CASE(k[0].__reserved[1] = 1, EINVAL, "keys: nonzero reserved");
+	KEY_CASE(k[0].flags = 1U << 1, EINVAL, "keys: an unknown flag");
+	KEY_CASE(k[0].__pad = 1, EINVAL, "keys: nonzero key padding");
+	KEY_CASE(k[0].__reserved = 1, EINVAL, "keys: nonzero reserved");
+	KEY_CASE((k[0].flags = QSNAP_KEY_F_KEYRING, memset(k[0].key, 'a', 64)),
+		 EINVAL, "keys: a key description with no room for its NUL");
+	KEY_CASE((k[0].flags = QSNAP_KEY_F_KEYRING, k[0].size = 4,
+		  memcpy(k[0].key, "a\0bc", 4)),
+		 EINVAL, "keys: a key description with a NUL inside");
 	KEY_CASE((a.nr_keys = 2, k[1].size = 64), EINVAL, "keys: one layer twice");
 
 	init_attach(&a, plain);
@@ -150,13 +219,12 @@ static void test_keys(int plain, const char *luks_path,
 		       "keys: a key for an image that is not encrypted");
 
 	luks = open(luks_path, O_RDONLY);
-	if (luks < 0) {
-		check(0, "keys: the LUKS image opens", strerror(errno));
+	if (luks < 0 || vk_size != 64) {
+		check(0, "keys: the LUKS image opens and its key is read", strerror(errno));
 		return;
 	}
 	init_attach(&a, luks);
-	a.flags = 0;
-	memset(a.snapshot, 0, sizeof(a.snapshot));
+	strcpy(a.snapshot, "s1");
 	expect_refusal(&a, ENOKEY, "the image is encrypted (LUKS aes-xts-plain64): its key is needed",
 		       "keys: an encrypted image without its key: ENOKEY");
 	a.keys = (unsigned long)k;
@@ -165,7 +233,14 @@ static void test_keys(int plain, const char *luks_path,
 	expect_refusal(&a, EINVAL, "a key of 32 bytes was passed; the image's is 64",
 		       "keys: a key of the wrong size");
 	k[0].size = 64;
-	expect_attach(&a, "keys: the encrypted image attaches with a key of its size");
+	expect_refusal(&a, EKEYREJECTED, "the key does not match the LUKS header's digest",
+		       "keys: a key that is not the image's: EKEYREJECTED");
+	memcpy(k[0].key, vk, 64);
+	k[0].key[63] ^= 1;
+	expect_refusal(&a, EKEYREJECTED, "the key does not match the LUKS header's digest",
+		       "keys: the image's key with one bit flipped: EKEYREJECTED");
+	k[0].key[63] ^= 1;
+	expect_attach(&a, "keys: the encrypted image attaches with its key");
 	for (i = 0; i < 1000 && !failed; i++) {
 		a.index = QSNAP_INDEX_ANY;
 		a.size = 0;	/* an output of the last attach */
@@ -176,6 +251,9 @@ static void test_keys(int plain, const char *luks_path,
 	}
 	check(!failed, "keys: 1000 attach/detach cycles of an encrypted image",
 	      strerror(errno));
+	a.index = QSNAP_INDEX_ANY;
+	a.size = 0;
+	test_keyring_keys(&a, vk, vk_size);
 	close(luks);
 
 	nocipher = open(nocipher_path, O_RDONLY);
@@ -437,11 +515,13 @@ int main(int argc, char **argv)
 	struct qsnap_attach a, *ro;
 	struct qsnap_detach d;
 	struct qsnap_info info;
-	int fd, rw, wo, dir, dev, status;
+	int fd, rw, wo, dir, dev, status, vk_size;
+	__u8 vk[QSNAP_KEY_MAX] = { 0 };
 	pid_t pid;
 
-	if (argc != 6) {
-		fprintf(stderr, "usage: %s IMAGE OVERLAY BASE LUKS NOCIPHER\n", argv[0]);
+	if (argc != 7) {
+		fprintf(stderr, "usage: %s IMAGE OVERLAY BASE LUKS LUKSKEY NOCIPHER\n",
+			argv[0]);
 		return 2;
 	}
 	image = argv[1];
@@ -598,7 +678,8 @@ int main(int argc, char **argv)
 
 	test_backing_fds(fd, argv[2], argv[3], wo, dir);
 	test_settings(fd);
-	test_keys(fd, argv[4], argv[5]);
+	vk_size = read_hex_key(argv[5], vk);
+	test_keys(fd, argv[4], vk, vk_size, argv[6]);
 
 	return tap_finish();
 }

@@ -544,6 +544,9 @@ static void make_luks(void)
 	put_str(LUKS_AT + 72, "sha256");
 	put32(LUKS_AT + 104, LUKS_LEN / 512);	/* payload offset */
 	put32(LUKS_AT + 108, 16);		/* key bytes */
+	memset(file + LUKS_AT + 112, 0xd1, 20);	/* the volume key's digest */
+	memset(file + LUKS_AT + 132, 0x5a, 32);	/* ... its salt */
+	put32(LUKS_AT + 164, 1000);		/* ... its iterations */
 	for (i = 0; i < 8; i++) {
 		put32(LUKS_SLOT(i), i ? LUKS1_SLOT_DISABLED : LUKS1_SLOT_ENABLED);
 		put32(LUKS_SLOT(i) + 4, 1000);
@@ -566,8 +569,11 @@ static void test_luks(void)
 	check(ret == 0 && img.crypto.header_offset == LUKS_AT &&
 	      img.crypto.key_bytes == 16 && !img.crypto.guest_iv &&
 	      img.crypto.ivgen == QCOW2_IV_PLAIN64 && !strcmp(name, "aes-xts-plain64") &&
-	      !strcmp(img.crypto.hash, "sha256"),
-	      "LUKS: a valid header decodes (aes-xts-plain64, 16-byte key)", img.err);
+	      !strcmp(img.crypto.hash, "sha256") &&
+	      img.crypto.mk_digest_iterations == 1000 &&
+	      img.crypto.mk_digest[19] == 0xd1 && img.crypto.mk_digest_salt[31] == 0x5a,
+	      "LUKS: a valid header decodes (aes-xts-plain64, 16-byte key, the key's digest)",
+	      img.err);
 	qcow2_close(&img);
 
 	make_luks();
@@ -600,6 +606,8 @@ static void test_luks(void)
 	LUKS_CASE("bad magic: EINVAL", file[LUKS_AT] = 'X', -EINVAL);
 	LUKS_CASE("version 2: EOPNOTSUPP", put16(LUKS_AT + 6, 2), -EOPNOTSUPP);
 	LUKS_CASE("key size 0: EINVAL", put32(LUKS_AT + 108, 0), -EINVAL);
+	LUKS_CASE("a volume key digest of 0 iterations: EINVAL",
+		  put32(LUKS_AT + 164, 0), -EINVAL);
 	LUKS_CASE("key size 65: EINVAL", put32(LUKS_AT + 108, 65), -EINVAL);
 	LUKS_CASE("key size 2^32 - 1: EINVAL", put32(LUKS_AT + 108, ~0U), -EINVAL);
 	LUKS_CASE("64-byte keys make the slots overlap: EINVAL",

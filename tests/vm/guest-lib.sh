@@ -113,7 +113,8 @@ run_c_test() {
 run_ioctl_test() {
 	cp "$D/img/v3-64k.qcow2" /tmp/v3-64k.qcow2
 	run_c_test "ioctl ABI test" qsnap_ioctl_test /tmp/v3-64k.qcow2 \
-		"$D/img/overlay.qcow2" "$D/img/backing-base.qcow2" "$D/img/luks.qcow2" \
+		"$D/img/overlay.qcow2" "$D/img/backing-base.qcow2" \
+		"$D/img/crypt/xts-64k.qcow2" "$D/img/crypt/xts-64k.key" \
 		"$D/img/crypt/no-cipher.qcow2"
 	rm -f /tmp/v3-64k.qcow2
 }

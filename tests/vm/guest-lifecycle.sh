@@ -274,7 +274,7 @@ lifecycle_failnth() {
 	run_c_test "attach with each allocation failing in turn" qsnap_failnth \
 		$D/img/chain/sub-over-packed.qcow2 s1 $D/img/chain/packed.qcow2
 	run_c_test "encrypted attach with each allocation failing in turn" qsnap_failnth \
-		$D/img/crypt/xts-64k.qcow2 s1 --key=64
+		$D/img/crypt/xts-64k.qcow2 s1 --key=$D/img/crypt/xts-64k.key
 	echo 7 > /proc/sys/kernel/printk
 	dmesg | grep -E 'BUG:|WARNING:|KASAN|UBSAN|KFENCE|Oops|general protection|circular locking|INFO: ' > /tmp/reports
 	check "... no kernel reports among them" "$(head -n 3 /tmp/reports)" \

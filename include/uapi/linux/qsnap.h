@@ -76,23 +76,36 @@
 /* Bytes of a volume key, at most (LUKS1 with a 512-bit XTS key) */
 #define QSNAP_KEY_MAX			64
 
+/* struct qsnap_key.flags */
+#define QSNAP_KEY_F_KEYRING		(1U << 0) /* @key names a logon key (0.8) */
+
 /**
  * struct qsnap_key - the key of one encrypted image of the chain, as
  *	passed to QSNAP_IOC_ATTACH
  * @layer:	0 for the image, i for backing file i (@backing[i - 1]).
- * @size:	bytes of @key: the LUKS header's key size, or 16 for legacy AES.
+ * @size:	bytes of @key: the LUKS header's key size, or 16 for legacy AES;
+ *		with QSNAP_KEY_F_KEYRING the length of the description.
  * @key:	LUKS: the volume key, which the caller unlocked from a key
  *		slot; legacy AES: the passphrase's first 16 bytes, zero-padded.
- *		The kernel keeps it only in the cipher's state, for as long as
- *		the device lives, and never shows it.  It does not check it
- *		(as dm-crypt does not): a wrong key reads as garbage.
+ *		With QSNAP_KEY_F_KEYRING: the description of a "logon" key of
+ *		the caller's keyrings whose payload is that key, as dm-crypt
+ *		takes ":SIZE:logon:DESC" (no terminating NUL counted in @size).
+ *		The kernel keeps the key only in the cipher's state, for as
+ *		long as the device lives, and never shows it.  A LUKS key is
+ *		checked against the header's digest of the volume key (a wrong
+ *		one is refused with EKEYREJECTED); a legacy AES key cannot be
+ *		checked, and a wrong one reads as garbage.
+ * @flags:	QSNAP_KEY_F_*.
+ * @__pad:	must be zero.
  * @__reserved:	must be zero.
  */
 struct qsnap_key {
 	__u32 layer;
 	__u32 size;
 	__u8 key[QSNAP_KEY_MAX];
-	__u64 __reserved[2];
+	__u32 flags;
+	__u32 __pad;
+	__u64 __reserved;
 };
 
 /* Formats of backing files */
@@ -259,6 +272,7 @@ struct qsnap_info {
 #define QSNAP_FEATURE_DATA_FILE		(1ULL << 6) /* external data files */
 #define QSNAP_FEATURE_LUKS		(1ULL << 7) /* LUKS-encrypted images (0.7) */
 #define QSNAP_FEATURE_AES		(1ULL << 8) /* legacy AES-encrypted images */
+#define QSNAP_FEATURE_KEYRING		(1ULL << 9) /* QSNAP_KEY_F_KEYRING (0.8) */
 
 /**
  * struct qsnap_features - argument of QSNAP_IOC_GET_FEATURES

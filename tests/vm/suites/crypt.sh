@@ -2,10 +2,47 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Encrypted images beyond the differential cases (tests/images/crypt.sh):
 # the ways to give a passphrase (key files, standard input, the kernel
-# keyring), a wrong one, what info, list and JSON say, the tables read
-# without a key, and that the volume key shows nowhere: not in the kernel
-# log, sysfs or debugfs.
+# keyring: a user key's passphrase or a logon key's volume key), a wrong
+# one, what info, list and JSON say, the tables read without a key, and
+# that the volume key shows nowhere: not in the kernel log, sysfs or
+# debugfs.
 # Needs guest-lib.sh, D, TAB; jq and keyctl in the guest.
+
+# A logon key holding the volume key (as dm-crypt takes one): the module
+# reads it and checks it against the LUKS header; a passphrase that fits
+# no key slot falls back to it.
+crypt_logon_keys() {
+	if ! keyctl padd logon qsnap:vk @u < $C/xts-64k.vk > /dev/null 2>/tmp/err ||
+	   ! keyctl padd logon qsnap:wrong @u < $C/wrong.vk > /dev/null 2>>/tmp/err; then
+		fail "--key-desc: logon keys in the keyring" "$(cat /tmp/err)"
+		return
+	fi
+	if dev=$(qsnapctl attach "$img" --snapshot s1 --key-desc qsnap:vk 2>/tmp/err); then
+		check "--key-desc: a logon key holding the volume key" \
+			"$(sha_of "$dev") vs $want" [ "$(sha_of "$dev")" = "$want" ]
+		qsnapctl detach "$dev"
+	else
+		fail "--key-desc: a logon key holding the volume key" "$(cat /tmp/err)"
+	fi
+	if dev=$(qsnapctl attach "$img" --snapshot s1 --key-file $C/pw-wrong \
+		 --key-desc qsnap:vk 2>/tmp/err); then
+		check "... after a passphrase that fits no key slot" \
+			"$(sha_of "$dev") vs $want" [ "$(sha_of "$dev")" = "$want" ]
+		qsnapctl detach "$dev"
+	else
+		fail "... after a passphrase that fits no key slot" "$(cat /tmp/err)"
+	fi
+	dmesg -c > /dev/null
+	expect_exit 1 "attach failed: the key is not the image's volume key" \
+		qsnapctl attach "$img" --snapshot s1 --key-desc qsnap:wrong
+	check "... and the kernel says why, in one line" "$(dmesg)" \
+		sh -c "[ \"\$(dmesg | grep -c 'qsnap: ')\" = 1 ] &&
+		       dmesg | grep -q \"the key does not match the LUKS header's digest\""
+	check "... and no device is left" "$(qsnapctl list)" \
+		[ -z "$(qsnapctl list | tail -n +2)" ]
+	keyctl purge -s logon qsnap:vk > /dev/null 2>&1
+	keyctl purge -s logon qsnap:wrong > /dev/null 2>&1
+}
 
 # crypt_want NAME: the sha256 of "same" case NAME
 crypt_want() {
@@ -61,8 +98,9 @@ suite_crypt() {
 	else
 		fail "--key-desc: a user key in the keyring" "$(cat /tmp/err)"
 	fi
-	expect_exit 1 "key 'qsnap-nokey' (type user)" \
+	expect_exit 1 "key 'qsnap-nokey': Required key not available (neither a user key" \
 		qsnapctl attach "$img" --snapshot s1 --key-desc qsnap-nokey
+	crypt_logon_keys
 
 	check "snapshots without a key" "$(qsnapctl snapshots "$img" 2>&1)" \
 		sh -c "qsnapctl snapshots $img --json | jq -e '[.snapshots[].name] == [\"s1\", \"s2\"] and .encryption == \"luks\"' > /dev/null"
