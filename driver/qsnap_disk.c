@@ -119,6 +119,47 @@ static ssize_t backing_show(struct device *dev, struct device_attribute *attr,
 	return len;
 }
 
+/*
+ * "MAJ:MIN INODE" of @f, as stat(2) gives st_dev and st_ino, and for a
+ * block device " MAJ:MIN" of the device itself (st_rdev): its nodes in
+ * /dev and /dev/mapper are different inodes of one device.
+ */
+static int qsnap_emit_inode(char *buf, int len, const struct file *f)
+{
+	const struct inode *inode = file_inode(f);
+	int n;
+
+	n = sysfs_emit_at(buf, len, "%u:%u %lu", MAJOR(inode->i_sb->s_dev),
+			  MINOR(inode->i_sb->s_dev), inode->i_ino);
+	if (S_ISBLK(inode->i_mode))
+		n += sysfs_emit_at(buf, len + n, " %u:%u", MAJOR(inode->i_rdev),
+				   MINOR(inode->i_rdev));
+	return n + sysfs_emit_at(buf, len + n, "\n");
+}
+
+/*
+ * Every file the device reads, one a line: the image, its data file,
+ * then each backing file and its data file, by file system and inode:
+ * what qsnapctl list --image matches, as losetup -j matches loop's
+ * lo_device and lo_inode, whatever path the file was opened by.
+ */
+static ssize_t inodes_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	struct qsnap_device *qs = dev_to_qsnap(dev);
+	const struct qsnap_image *im;
+	unsigned int i;
+	int len = 0;
+
+	for (i = 0; i < qs->nr_layers; i++) {
+		im = qs->layers[i].im;
+		len += qsnap_emit_inode(buf, len, im->file);
+		if (im->data_file)
+			len += qsnap_emit_inode(buf, len, im->data_file);
+	}
+	return len;
+}
+
 static ssize_t snapshot_id_show(struct device *dev,
 				struct device_attribute *attr, char *buf)
 {
@@ -253,6 +294,7 @@ static ssize_t direct_io_show(struct device *dev,
 
 static DEVICE_ATTR_RO(image);
 static DEVICE_ATTR_RO(backing);
+static DEVICE_ATTR_RO(inodes);
 static DEVICE_ATTR_RO(snapshot_id);
 static DEVICE_ATTR_RO(snapshot_name);
 static DEVICE_ATTR_RO(snapshot_date);
@@ -270,6 +312,7 @@ static DEVICE_ATTR_RO(autoclear);
 static struct attribute *qsnap_attrs[] = {
 	&dev_attr_image.attr,
 	&dev_attr_backing.attr,
+	&dev_attr_inodes.attr,
 	&dev_attr_snapshot_id.attr,
 	&dev_attr_snapshot_name.attr,
 	&dev_attr_snapshot_date.attr,

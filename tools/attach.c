@@ -157,6 +157,10 @@ int attach_image(const char *image, struct qsnap_attach *arg,
 	arg->nr_backing = chain->n - 1;
 	if (arg->nr_backing)
 		arg->backing = (uintptr_t)backing;
+	/* A snapshot is stable; the current state of a running VM is not. */
+	if (!snapshot && image_written_by_qemu(arg->image_fd) > 0)
+		warnx("warning: %s is open for writing by another process (QEMU's lock): the current state of a running VM changes under you; attach a snapshot",
+		      shown(image));
 	if (keys_for_chain(chain, image, keys, &arg->nr_keys)) {
 		explicit_bzero(keys, sizeof(keys));
 		chain_close(chain);

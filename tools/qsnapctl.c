@@ -92,8 +92,11 @@ static const struct command {
 	  "      --key-file FILE     an encrypted image's passphrase (as attach's)\n"
 	  "      --key-desc DESC     a key of the kernel keyring (as attach's)\n" },
 	{ "list", cmd_list,
-	  "list [--json]",
+	  "list [--image FILE] [--json]",
 	  "show the attached devices: size, snapshot, date, image, backing chain",
+	  "  -j, --image FILE        only the devices that read FILE (the image, a\n"
+	  "                          backing or data file), whatever path it was\n"
+	  "                          attached by (losetup -j)\n"
 	  "  -J, --json              JSON: {\"qsnapdevices\": [ ... ]}\n" },
 	{ "info", cmd_info,
 	  "info DEVICE [--json]",

@@ -92,4 +92,7 @@ int cmd_info(int argc, char **argv);
 int cmd_udev_env(int argc, char **argv);
 void explain_busy(const char *dev, uint32_t index);
 
+/* inuse.c: images a running QEMU writes */
+int image_written_by_qemu(int fd);
+
 #endif /* QSNAPCTL_H */

@@ -6,12 +6,15 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "json.h"
@@ -27,9 +30,21 @@ struct device_settings {
 	long long direct_io, share_images, l2_cache_kb, recheck_ms, partscan;
 };
 
+/*
+ * A file by file system and inode, as stat(2) and sysfs's inodes give it;
+ * @rdev: a block device's number, else 0.
+ */
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+	dev_t rdev;
+};
+
 struct device_desc {
 	struct qsnap_info info;
 	struct device_settings set;
+	/* The image is open for writing by a QEMU: 1, 0, -1 unknown. */
+	int written;
 	struct strlist backing;		/* top-down, below the image */
 	struct strlist partitions;	/* "/dev/qsnapNpM" */
 	struct strlist mount_dev;	/* what is mounted ... */
@@ -98,6 +113,57 @@ static long long read_number_attr(uint32_t index, const char *name)
 		v = -1;
 	fclose(f);
 	return v;
+}
+
+/*
+ * The files device @index reads (sysfs's inodes: the image first) into
+ * @ids, at most @max.  Return: how many, or -1 when the module does not
+ * show them (older than 0.8) or the device is gone.
+ */
+static int read_inodes(uint32_t index, struct file_id *ids, int max)
+{
+	unsigned int maj, min, rmaj, rmin;
+	char path[64], line[128];
+	unsigned long ino;
+	FILE *f;
+	int n = 0, got;
+
+	snprintf(path, sizeof(path), QSNAP_SYSFS_FMT "/qsnap/inodes", index);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		got = sscanf(line, "%u:%u %lu %u:%u", &maj, &min, &ino, &rmaj, &rmin);
+		if (got < 3)
+			continue;
+		ids[n].dev = makedev(maj, min);
+		ids[n].ino = ino;
+		ids[n].rdev = got == 5 ? makedev(rmaj, rmin) : 0;
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * Whether a QEMU writes the device's image: opened by the path the kernel
+ * shows, and only believed if that is still the file the device reads.
+ */
+static int read_written(const struct device_desc *d)
+{
+	struct file_id id;
+	struct stat st;
+	int fd, ret = -1;
+
+	if (read_inodes(d->info.index, &id, 1) != 1)
+		return -1;
+	fd = open(d->info.image, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	if (!fstat(fd, &st) && st.st_dev == id.dev && st.st_ino == id.ino)
+		ret = image_written_by_qemu(fd);
+	close(fd);
+	return ret < 0 ? -1 : ret;
 }
 
 static void read_settings(uint32_t index, struct device_settings *s)
@@ -211,6 +277,7 @@ static int get_desc(int ctl, uint32_t index, struct device_desc *d)
 	if (ioctl(ctl, QSNAP_IOC_GET_INFO, &d->info) < 0)
 		return -errno;
 	read_settings(index, &d->set);
+	d->written = read_written(d);
 	ret = read_backing(index, &d->backing);
 	if (!ret)
 		ret = read_partitions(index, &d->partitions);
@@ -270,6 +337,10 @@ static void json_desc(struct json *j, const struct device_desc *d)
 		json_string(j, "encryption", in->cipher);
 	else
 		json_null(j, "encryption");
+	if (d->written >= 0)
+		json_bool(j, "image_written", d->written);
+	else
+		json_null(j, "image_written");
 	if (d->set.recheck_ms >= 0) {
 		json_open_object(j, "settings");
 		json_bool(j, "direct_io", d->set.direct_io > 0);
@@ -329,6 +400,10 @@ static void text_info(const struct device_desc *d)
 	if (in->flags & QSNAP_INFO_F_ENCRYPTED)
 		printf("  encrypted:     %s, decrypted by the module\n",
 		       shown(in->cipher));
+	if (d->written > 0)
+		printf("  in use:        the image is open for writing by another process (QEMU's lock)%s\n",
+		       is_snapshot(d) ? "; the snapshot is stable" :
+		       ": the current state changes under the device");
 	if (in->flags & QSNAP_INFO_F_AUTOCLEAR)
 		printf("  autoclear:     detaches by itself when its last user closes it\n");
 	for (i = 0; i < d->backing.n; i++)
@@ -428,19 +503,70 @@ int parse_json_opt(const char *cmd, int argc, char **argv,
 	return -1;
 }
 
+/*
+ * Whether device @index reads the file @st (anywhere in its chain); -1
+ * after saying so when the module does not tell.
+ */
+static int device_reads(uint32_t index, const struct stat *st)
+{
+	struct file_id ids[2 * (1 + QSNAP_MAX_BACKING)];
+	int n, i;
+
+	n = read_inodes(index, ids, sizeof(ids) / sizeof(ids[0]));
+	if (n < 0) {
+		warnx(QSNAP_DEV_FMT ": the loaded qsnap module does not show the files a device reads: it is older than 0.8",
+		      index);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (ids[i].dev == st->st_dev && ids[i].ino == st->st_ino)
+			return 1;
+		/* A block device by any of its nodes. */
+		if (S_ISBLK(st->st_mode) && ids[i].rdev == st->st_rdev)
+			return 1;
+	}
+	return 0;
+}
+
 int cmd_list(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "json",	no_argument,		NULL, 'J' },
+		{ "image",	required_argument,	NULL, 'j' },
+		{ "associated",	required_argument,	NULL, 'j' },	/* losetup's */
+		{ "help",	no_argument,		NULL, 'h' },
+		{ }
+	};
+	const char *image = NULL;
 	struct device_desc d;
+	struct stat st;
 	uint32_t *idx;
 	bool json = false;
 	struct json j;
-	int ctl, n, i, ret, rows = 0;
+	int ctl, n, i, c, ret, rows = 0;
 
-	ret = parse_json_opt("list", argc, argv, &json);
-	if (ret >= 0)
-		return ret;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "Jj:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'J':
+			json = true;
+			break;
+		case 'j':
+			image = optarg;
+			break;
+		case 'h':
+			cmd_help("list", stdout);
+			return 0;
+		default:
+			return usage_error("list", NULL);
+		}
+	}
 	if (optind != argc)
 		return usage_error("list", "list takes no arguments");
+	if (image && stat(image, &st)) {
+		warnx("%s: %s", shown(image), strerror(errno));
+		return 1;
+	}
 	ctl = open_control();
 	if (ctl < 0)
 		return 1;
@@ -455,6 +581,13 @@ int cmd_list(int argc, char **argv)
 		json_open_array(&j, "qsnapdevices");
 	}
 	for (i = 0; i < n; i++) {
+		if (image) {
+			ret = device_reads(idx[i], &st);
+			if (ret < 0)
+				break;
+			if (!ret)
+				continue;
+		}
 		ret = get_desc(ctl, idx[i], &d);
 		if (ret == -ENODEV)
 			continue;	/* detached meanwhile */
@@ -479,7 +612,7 @@ int cmd_list(int argc, char **argv)
 	}
 	free(idx);
 	close(ctl);
-	return 0;
+	return i < n ? 1 : 0;
 }
 
 int cmd_info(int argc, char **argv)

@@ -159,7 +159,7 @@ static void test_keyring_keys(struct qsnap_attach *a, const __u8 *vk, int vk_siz
 	a->index = QSNAP_INDEX_ANY;
 	a->size = 0;
 	for (i = 0; i < 3; i++)
-		syscall(SYS_keyctl, KEYCTL_INVALIDATE, id[i]);
+		syscall(SYS_keyctl, KEYCTL_UNLINK, id[i], KEY_SPEC_USER_KEYRING);
 	expect_refusal(a, ENOKEY, "no logon key 'qsnap:right' can be read",
 		       "keyring: ... and is refused once the key is gone");
 }

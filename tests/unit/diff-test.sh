@@ -221,6 +221,46 @@ ok=$?
 [ $ok = 0 ] || echo "# $(cat "$W/out" "$W/err" | tr '\n' ' ')"
 tap_emit $ok "diff of a LUKS-encrypted image without a key: the changed cluster"
 
+# No key option on a terminal: qsnapctl asks, without echo; a wrong
+# passphrase is refused before the kernel is asked, the right one gets
+# past libcryptsetup (on to the module, which the host has not).
+pty_attach() {	# PASSPHRASE: the terminal's transcript, then "exit N"
+	python3 - "$W/qsnapctl" "$W/luks.qcow2" "$1" <<'PY'
+import os, pty, sys, time
+tool, image, passphrase = sys.argv[1:4]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(tool, [tool, "attach", image, "--snapshot", "s1"])
+out = b""
+def read_until(want, timeout=20):
+    global out
+    end = time.time() + timeout
+    while want not in out and time.time() < end:
+        try:
+            out += os.read(fd, 4096)
+        except OSError:
+            break
+read_until(b"Passphrase for ")
+os.write(fd, passphrase.encode() + b"\n")
+read_until(b"\0")	# to the end
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace") + "\nexit %d\n" % os.waitstatus_to_exitcode(status))
+PY
+}
+out=$(pty_attach wrong-pw-123)
+grep -q "^Passphrase for $W/luks.qcow2: " <<< "$out" &&
+	grep -q "no key slot of $W/luks.qcow2 matches the passphrase" <<< "$out" &&
+	! grep -q wrong-pw-123 <<< "$out" && [ "$(tail -n 1 <<< "$out")" = "exit 1" ]
+ok=$?
+[ $ok = 0 ] || echo "# $(tr '\r\n' '  ' <<< "$out")"
+tap_emit $ok "attach on a terminal without a key: asks without echo; a wrong passphrase: exit 1, no key slot matches"
+out=$(pty_attach pass)
+grep -q "^Passphrase for " <<< "$out" && ! grep -q "no key slot" <<< "$out" &&
+	! grep -q "is encrypted" <<< "$out"
+ok=$?
+[ $ok = 0 ] || echo "# $(tr '\r\n' '  ' <<< "$out")"
+tap_emit $ok "... the right passphrase unlocks the key slot"
+
 # Bash completion offers the snapshots of the IMAGE on the line, also
 # when an option comes before it.
 got=$(PATH=$W:$PATH bash -c '
