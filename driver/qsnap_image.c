@@ -26,6 +26,7 @@
 #include <linux/blkdev.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 
@@ -55,28 +56,56 @@ struct qsnap_image *qsnap_image_alloc(void)
 }
 
 /*
+ * What O_DIRECT reads of @file need, for file offsets and lengths and for
+ * memory: a block device's logical block size and DMA alignment; nothing
+ * on NFS, whose direct reads take any offset, length and buffer
+ * (fs/nfs/direct.c), so a sector; on a local disk's file system, what it
+ * says.  Return: false where direct reads are not known to work (no
+ * block device under the file system, or it says none).
+ */
+static bool qsnap_image_dio_align(struct file *file, unsigned int *offset_align,
+				  unsigned int *mem_align)
+{
+	struct inode *inode = file_inode(file);
+	struct block_device *bdev;
+
+	if (S_ISBLK(inode->i_mode)) {
+		bdev = I_BDEV(file->f_mapping->host);
+		*offset_align = bdev_logical_block_size(bdev);
+		*mem_align = bdev_dma_alignment(bdev) + 1;
+		return true;
+	}
+	if (inode->i_sb->s_magic == NFS_SUPER_MAGIC) {
+		*offset_align = SECTOR_SIZE;
+		*mem_align = SECTOR_SIZE;
+		return true;
+	}
+	if (!inode->i_sb->s_bdev)
+		return false;
+	return qsnap_compat_dio_align(file, offset_align, mem_align);
+}
+
+/*
  * A second open of the file that data clusters are read from, with
  * O_DIRECT and the credentials of whoever opened the first: a request
- * then reads straight from the disk into its own pages, as loop does with
- * direct I/O.  Metadata and compressed clusters still go through the page
- * cache.  Left NULL where the file system cannot do it (or the image is a
- * block device), and data is read buffered.
+ * then reads straight from the disk (the block device, the NFS server)
+ * into its own pages, as loop does with direct I/O.  Metadata and
+ * compressed clusters still go through the page cache.  Left NULL where
+ * the file system cannot do it, and data is read buffered.
  */
 static void qsnap_image_open_direct(struct qsnap_image *im)
 {
 	struct file *file = im->data_file ?: im->file;
-	struct inode *inode = file_inode(file);
 	struct file *direct;
 
-	if (!im->set.direct_io || !S_ISREG(inode->i_mode) ||
-	    !inode->i_sb->s_bdev)
+	if (!im->set.direct_io)
 		return;
 	direct = dentry_open(&file->f_path, O_RDONLY | O_LARGEFILE | O_DIRECT,
 			     file->f_cred);
 	if (IS_ERR(direct))
 		return;
-	if (!qsnap_compat_dio_align(direct, &im->direct_align,
-				    &im->direct_mem_align)) {
+	if (!qsnap_image_dio_align(direct, &im->direct_align,
+				   &im->direct_mem_align)) {
 		fput(direct);
 		return;
 	}

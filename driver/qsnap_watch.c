@@ -23,7 +23,9 @@
  * check that cannot read or parse the table says nothing either: the
  * device goes on serving, says so once, and tries again later.
  */
+#include <linux/fs.h>
 #include <linux/jiffies.h>
+#include <linux/pagemap.h>
 #include <linux/slab.h>
 
 #include "qsnap.h"
@@ -54,13 +56,43 @@ void qsnap_watch_exit(struct qsnap_device *qs)
 	qcow2_snapshot_free(&qs->watch.sn);
 }
 
-/* How the watch reads the image: through the page cache, as QEMU wrote it. */
+/*
+ * qcow2_io.pread of the watch on a block device: the pages it reads are
+ * dropped from the device's page cache first.  An LV of shared storage
+ * (a cluster's volume group) is written by other hosts, which no local
+ * page cache follows.  Dirty pages (a local writer's) are kept, and are
+ * what the disk will hold.
+ */
+static int qsnap_watch_pread_bdev(void *opaque, void *buf, size_t len, u64 off)
+{
+	struct file *file = opaque;
+
+	if (len)
+		invalidate_inode_pages2_range(file->f_mapping,
+					      off >> PAGE_SHIFT,
+					      (off + len - 1) >> PAGE_SHIFT);
+	return qsnap_file_pread(file, buf, len, off);
+}
+
+/*
+ * How the watch reads the image: through the page cache, as QEMU wrote
+ * it, made to see other hosts' writes.  A file's attributes are asked
+ * of its file system's server (AT_STATX_FORCE_SYNC; a local file system
+ * has them already): NFS then drops the cached pages of a file another
+ * client changed, and the size is the server's.  A block device's pages
+ * are read from the device (qsnap_watch_pread_bdev()).
+ */
 static void qsnap_watch_io(struct qsnap_device *qs, struct qcow2_io *io)
 {
 	struct file *file = qsnap_top(qs)->im->file;
+	bool bdev = S_ISBLK(file_inode(file)->i_mode);
+	struct kstat st;
 
+	/* A failure leaves the cached size; the reads then say what is wrong. */
+	if (!bdev)
+		vfs_getattr(&file->f_path, &st, STATX_SIZE, AT_STATX_FORCE_SYNC);
 	*io = (struct qcow2_io) {
-		.pread = qsnap_file_pread,
+		.pread = bdev ? qsnap_watch_pread_bdev : qsnap_file_pread,
 		.opaque = file,
 		.file_size = qsnap_file_size(file),
 	};

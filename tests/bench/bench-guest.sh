@@ -82,6 +82,17 @@ $X/qemu-nbd --fork -r --object "secret,id=s,file=$D/luks.pw" --image-opts -l s1 
 	-c /dev/nbd$n "driver=qcow2,file.filename=$D/luks.qcow2,encrypt.key-secret=s" &&
 	sleep 1 && [ "$(blockdev --getsize64 /dev/nbd$n)" -gt 0 ] &&
 	add qemu-nbd-luks /dev/nbd$n
+# The 1 GiB image on NFS: the guest's own kernel server exports /data
+# over loopback (the nfs suite's set-up), qsnap and qemu-nbd read it
+# through the NFS client.
+n=$((n + 1))
+if (. /bin/suites/nfs.sh && nfs_setup) > /tmp/nfs-err 2>&1; then
+	add qsnap-nfs "$(qsnapctl attach /mnt/nfs-data/bench/bench.qcow2 --snapshot s1)"
+	nbd_attach /dev/nbd$n /mnt/nfs-data/bench/bench.qcow2 s1 &&
+		add qemu-nbd-nfs /dev/nbd$n
+else
+	echo "guest: no NFS rows, the NFS set-up failed: $(cat /tmp/nfs-err)"
+fi
 
 # REPS rounds; in each, every mode is measured on every device back to
 # back, every other round in reverse order.  Under TCG on a shared host

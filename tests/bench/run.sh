@@ -31,8 +31,13 @@ ko=$(vm_build_module "$krel")
 	echo "REPS=${BENCH_REPS:-10} RUNTIME=${BENCH_RUNTIME:-4}"
 	cat "$TOP/tests/bench/bench-guest.sh"
 } > "$B/bench-guest.sh"
-VM_EXTRA_MODULES="loop nbd xts gf128mul cryptd crypto_simd aesni-intel" \
-VM_EXTRA_BINS="fio qemu-nbd losetup" \
+NFS_UTILS=$CACHE/nfs-utils	# tests/vm/deps.sh unpacks it
+VM_EXTRA_MODULES="loop nbd xts gf128mul cryptd crypto_simd aesni-intel
+		  sunrpc grace auth_rpcgss nfs_acl lockd netfs fscache
+		  dns_resolver nfs nfsv4 nfsd" \
+VM_EXTRA_BINS="fio qemu-nbd losetup $NFS_UTILS/usr/sbin/rpc.nfsd
+	       $NFS_UTILS/usr/sbin/rpc.mountd $NFS_UTILS/usr/sbin/exportfs
+	       $NFS_UTILS/sbin/mount.nfs" \
 	vm_initramfs "$krel" "$ko" "$B/bench-guest.sh" "$B/initrd.gz"
 # The data disk is served from host memory (tmpfs) where it fits: hosts
 # that reclaim cold page cache proactively (DAMON pageout, on the machines
@@ -112,6 +117,8 @@ END {
 	row("qsnap-zstd", "qemu-nbd-zstd")
 	row("qsnap-luks", "qemu-nbd-luks")
 	row("qsnap-luks", "qsnap-snapshot")
+	row("qsnap-nfs", "qemu-nbd-nfs")
+	row("qsnap-nfs", "qsnap-snapshot")
 	# MemFree moves by more than ten devices sharing one image take.
 	memtxt = mem > 0 ? sprintf("%d KiB per device", mem) : "MemFree per device below its noise"
 	printf "\n1 TiB image, %d snapshots: attach %d ms, detach %d ms, %s (mean of 10 devices of the last snapshot)\n", snaps, att, det, memtxt

@@ -12,6 +12,9 @@
 # Outputs (under $QSNAP_CACHE, default /var/cache/qsnap):
 #   kernels/<release>/vmlinuz          the guest kernel
 #   kernels/<release>/modules/...      its /lib/modules/<release> tree
+#   nfs-utils/...                      nfs-kernel-server and nfs-common
+#                                      unpacked (not installed: no NFS
+#                                      service on the host), for the guests
 # and the headers are installed system-wide, so
 #   /lib/modules/<release>/build       is a KDIR for each kernel.
 set -euo pipefail
@@ -25,7 +28,8 @@ HOST_PKGS=(qemu-system-x86 qemu-utils busybox-static sparse make gcc libc6-dev
 	   dmsetup xfsprogs	# the overlay, and XFS made in the guests
 	   lvm2			# volume groups inside snapshots
 	   btrfs-progs dosfstools ntfs-3g	# more file systems made in the guests
-	   libcryptsetup-dev cryptsetup-bin keyutils)	# encrypted images
+	   libcryptsetup-dev cryptsetup-bin keyutils	# encrypted images
+	   libwrap0)		# rpc.mountd's library, for the guests' NFS server
 BPO_LIST=/etc/apt/sources.list.d/qsnap-bookworm-backports.sources
 
 log() { echo "deps: $*" >&2; }
@@ -112,6 +116,25 @@ unpack_kernel() {
 	echo "$rel"
 }
 
+# The NFS server and client programs the guests run, unpacked from their
+# packages into $CACHE/nfs-utils; installing them would start NFS services
+# (and load nfsd) on the host.
+unpack_nfs_utils() {
+	local dir=$CACHE/nfs-utils tmp
+	[ -x "$dir/usr/sbin/rpc.mountd" ] && [ -x "$dir/sbin/mount.nfs" ] &&
+		return 0
+	apt_update
+	tmp=$(mktemp -d)
+	log "downloading nfs-kernel-server nfs-common"
+	(cd "$tmp" && apt-get download -qq nfs-kernel-server nfs-common >&2)
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	for deb in "$tmp"/*.deb; do
+		dpkg-deb -x "$deb" "$dir"
+	done
+	rm -rf "$tmp"
+}
+
 main() {
 	mkdir -p "$CACHE/kernels"
 	apt_install "${HOST_PKGS[@]}" "$@"
@@ -127,6 +150,7 @@ main() {
 		rels+=("$rel")
 	done
 	printf '%s\n' "${rels[@]}" > "$CACHE/kernels/list"
+	unpack_nfs_utils
 	log "kernels: ${rels[*]}"
 }
 
@@ -136,6 +160,10 @@ check() {
 	mapfile -t miss < <(missing_pkgs "${HOST_PKGS[@]}")
 	if [ ${#miss[@]} -gt 0 ]; then
 		log "missing packages: ${miss[*]}; run make deps (as root)"
+		exit 1
+	fi
+	if [ ! -x "$CACHE/nfs-utils/usr/sbin/rpc.mountd" ]; then
+		log "no NFS programs in $CACHE/nfs-utils; run make deps (as root)"
 		exit 1
 	fi
 	if [ ! -s "$CACHE/kernels/list" ]; then

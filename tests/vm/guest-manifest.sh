@@ -15,11 +15,14 @@ run_manifest_one_per_image() {
 	run_manifest_sel
 }
 
-# run_same FILE ID: the "same" cases of FILE (a=sha b=size c=qsnapctl
-# options): each device's size and SHA-256 equal QEMU's export's.  ID
-# names the scratch file, so that two can run at once.
+# run_same FILE ID [DIR PREFIX]: the "same" cases of FILE (a=sha b=size
+# c=qsnapctl options): each device's size and SHA-256 equal QEMU's
+# export's.  ID names the scratch file, so that two can run at once.  The
+# images are read from DIR ($D/img), the cases named PREFIX NAME.
 run_same() {
+	_dir=${3:-$D/img} _prefix=${4:-}
 	while IFS="$TAB" read -r kind name image snap a b c rest; do
+		name="$_prefix$name"
 		# libcryptsetup unlocks serpent and twofish key slots through
 		# AF_ALG, which fails for XTS in the 6.1 guest (EIO; 6.12 and
 		# the sanitizer kernel pass): a known gap, said as a skip.
@@ -29,7 +32,7 @@ run_same() {
 			continue ;;
 		esac
 		# shellcheck disable=SC2086
-		if ! dev=$(qs_attach "$D/img/$image" "$snap" $c 2>/tmp/err.$2); then
+		if ! dev=$(qs_attach "$_dir/$image" "$snap" $c 2>/tmp/err.$2); then
 			fail "$name" "attach failed: $(cat /tmp/err.$2)"
 			continue
 		fi

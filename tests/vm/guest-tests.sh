@@ -18,5 +18,5 @@ mount -o ro /dev/vda $D || { echo "Bail out! cannot mount the data disk"; exit 1
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 insmod /lib/modules/qsnap.ko || { echo "Bail out! insmod qsnap.ko failed"; exit 1; }
 
-run_suites differential hostile ioctl crypt lifecycle trust tool mount places
+run_suites differential hostile ioctl crypt lifecycle trust tool mount places nfs
 check "rmmod at the end" "" rmmod qsnap

@@ -162,6 +162,7 @@ want_kernel() {
 	return 1
 }
 
+NFS_UTILS=$CACHE/nfs-utils	# tests/vm/deps.sh unpacks it
 for krel in $(vm_kernels); do
 	short=${krel%%-*}
 	want_kernel "$(echo "$short" | cut -d. -f1,2)" || continue
@@ -174,17 +175,21 @@ for krel in $(vm_kernels); do
 	# device-mapper devices, and qsnapctl mount puts its overlay on them.
 	# (ntfs3 is not in Debian's 6.1 cloud kernel: ntfs-3g over fuse there)
 	# The ciphers of encrypted images are modules too, and libcryptsetup
-	# unlocks key slots of those OpenSSL lacks through AF_ALG.
+	# unlocks key slots of those OpenSSL lacks through AF_ALG.  The NFS
+	# suite runs the kernel's NFS server and client over loopback.
 	VM_EXTRA_MODULES="loop dm-mod dm-bufio dm-snapshot libcrc32c xfs
 			  xor raid6_pq zstd_compress btrfs fat vfat nls_cp437
 			  nls_ascii nls_utf8 nls_iso8859-1 ntfs3 fuse
 			  authenc essiv xts gf128mul cryptd crypto_simd aesni-intel
 			  af_alg algif_skcipher
 			  cast_common cast5_generic serpent_generic twofish_common
-			  twofish_generic" \
+			  twofish_generic
+			  sunrpc grace auth_rpcgss nfs_acl lockd netfs fscache
+			  dns_resolver nfs nfsv4 nfsd" \
 	VM_EXTRA_BINS="jq qemu-io qemu-img apparmor_parser sha256sum dmsetup sfdisk
 		       mkfs.ext4 mkfs.xfs lvm mkfs.fat mkfs.btrfs mkntfs ntfscp ntfs-3g
-		       keyctl" \
+		       keyctl $NFS_UTILS/usr/sbin/rpc.nfsd $NFS_UTILS/usr/sbin/rpc.mountd
+		       $NFS_UTILS/usr/sbin/exportfs $NFS_UTILS/sbin/mount.nfs" \
 		run_guest "$short" "$krel" "$ko" "$TOP/tests/vm/guest-tests.sh"
 	run_install_guest "$short" "$krel"
 done

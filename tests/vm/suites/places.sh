@@ -3,8 +3,8 @@
 # Images where users keep them: qcow2 written onto block devices (a
 # device-mapper linear device, LVM logical volumes, a 3-deep chain whose
 # backing files are LVs named by path and relatively), an LV removed under
-# a device; images a running QEMU holds open for writing; qsnapctl list
-# --image.
+# a device; the watch on shared storage that another host writes; images
+# a running QEMU holds open for writing; qsnapctl list --image.
 # Needs guest-lib.sh, D, TAB; lvm, dmsetup, qemu-img and qemu-io in the guest.
 
 VG=qsnapimg
@@ -150,6 +150,8 @@ places_lv_removed() {
 		fail "LV removed under a device: attach" "$(cat /tmp/err)"
 		return
 	fi
+	dio=$(cat /sys/block/${dev#/dev/}/qsnap/direct_io)
+	check "an LV read with direct I/O (direct_io 1)" "direct_io $dio" [ "$dio" = 1 ]
 	check "lvchange -an of an LV a device reads is refused" "" \
 		sh -c "! lvm lvchange -q -an $VG/copy > /dev/null 2>&1"
 	# Nothing of the LV in the page cache: the module must read it.
@@ -167,6 +169,51 @@ places_lv_removed() {
 		sh -c "[ $rc != 0 ] && grep -q 'Input/output error' /tmp/err"
 	check "... and the device detaches" "" qsnapctl detach "$dev"
 	dmsetup remove $VG-copy > /dev/null 2>&1
+}
+
+# An LV of shared storage that another host writes: here an image on a
+# dm linear device over a loop device, its snapshot deleted through the
+# loop device, whose page cache is not the dm device's (as another
+# host's is not ours).  The watch must read past the dm device's cached
+# pages and fail the reads.
+places_watch_shared() {
+	rm -f /tmp/shared.raw
+	truncate -s 40M /tmp/shared.raw
+	back=$(losetup -f) && losetup "$back" /tmp/shared.raw &&
+	dd if=$D/img/zstd-64k.qcow2 of="$back" bs=1M conv=fsync status=none &&
+	dmsetup create qsnap-shared --table "0 $((40 * 2048)) linear $back 0" || {
+		fail "shared storage: an image on a dm device over a loop device" \
+			"losetup, dd or dmsetup failed"
+		return
+	}
+	# the kernel's own node: without udev, /dev/mapper's may not be made
+	node=/dev/dm-$(dmsetup info -c --noheadings -o minor qsnap-shared | tr -d " ")
+	if dev=$(qsnapctl attach "$node" --snapshot packed \
+		 --recheck-ms 100 2>/tmp/err); then
+		want=$(places_want zstd-64k.qcow2 packed)
+		got=$(sha_of "$dev")
+		check "shared storage: the snapshot read before, equals QEMU's" \
+			"$got vs $want" [ "$got" = "$want" ]
+		dio=$(cat /sys/block/${dev#/dev/}/qsnap/direct_io)
+		check "... a block device read with direct I/O (direct_io 1)" \
+			"direct_io $dio" [ "$dio" = 1 ]
+		# The other host: the same disk through another device.
+		qemu-img snapshot -d packed "$back"
+		sleep 1
+		dd if="$dev" of=/dev/null bs=64k count=1 iflag=direct 2>/tmp/err
+		rc=$?
+		check "... deleted through another device: reads fail with EIO" \
+			"exit $rc: $(cat /tmp/err)" \
+			sh -c "[ $rc != 0 ] && grep -q 'Input/output error' /tmp/err"
+		check "... and the kernel says why" "$(dmesg | tail -n 5)" \
+			sh -c "dmesg | grep -q '${dev#/dev/}: .*snapshot .*packed.* was deleted'"
+		qsnapctl detach "$dev"
+	else
+		fail "shared storage: attach" "$(cat /tmp/err)"
+	fi
+	dmsetup remove qsnap-shared
+	losetup -d "$back"
+	rm -f /tmp/shared.raw
 }
 
 # wait_ofd_locks: until some process holds an OFD lock (qemu-io opened
@@ -252,7 +299,8 @@ suite_places() {
 	places_chains
 	places_lv_removed
 	places_vg_remove
+	places_watch_shared
 	check "... nothing of them is left" "$(qsnapctl list; dmsetup ls)" \
 		sh -c "[ -z \"\$(qsnapctl list | tail -n +2)\" ] &&
-		       ! dmsetup ls | grep -q '$VG\|qsnap-lin'"
+		       ! dmsetup ls | grep -q '$VG\|qsnap-lin\|qsnap-shared'"
 }
