@@ -13,7 +13,9 @@ pass() { echo "ok - $1"; }
 
 # run_suites KIND...: source /bin/suites/KIND.sh and run suite_KIND, for
 # each KIND in order that /etc/qsnap-suites names (one per line; every
-# KIND when the file is empty: make check-vm SUITES=...).
+# KIND when the file is empty: make check-vm SUITES=...).  Each suite's
+# "time: KIND START END" line (uptime, seconds) goes into make check's
+# timing lines.
 run_suites() {
 	for _suite in "$@"; do
 		if [ -s /etc/qsnap-suites ] &&
@@ -21,7 +23,10 @@ run_suites() {
 			continue
 		fi
 		. "/bin/suites/$_suite.sh"
+		read -r _suite_t0 _ < /proc/uptime
 		"suite_$_suite"
+		read -r _suite_t1 _ < /proc/uptime
+		echo "time: $_suite ${_suite_t0%.*} ${_suite_t1%.*}"
 	done
 }
 # section NAME: the tests that follow are counted under NAME in the

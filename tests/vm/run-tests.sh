@@ -51,7 +51,7 @@ vm_data_disk "$BUILD/images" "$BUILD/data.ext4"
 # VM_TIMEOUT bounds the guest (seconds; the sanitizer kernel's takes ~36
 # minutes here).
 run_guest() {
-	local label=$1 krel=$2 ko=$3 script=$4 tag=${5:-} log start line complaints
+	local label=$1 krel=$2 ko=$3 script=$4 tag=${5:-} log start line complaints suite t0 t1
 	vm_initramfs "$krel" "$ko" "$script" "$BUILD/$krel/initrd$tag.gz"
 	log=$BUILD/$krel/console$tag.log
 	vm_log "$label: booting (console: $log)"
@@ -78,8 +78,11 @@ run_guest() {
 			emit 1 "[$label] ${line#not ok*- }" ;;
 		"section: "*)
 			kind=${line#section: } ;;
+		"time: "*)
+			read -r _ suite t0 t1 <<< "$line"
+			echo "# time: [$label] suite $suite: $((t1 - t0)) s" ;;
 		esac
-	done < <(grep -aE '^((not )?ok( [0-9]+)? - |section: )' "$log")
+	done < <(grep -aE '^((not )?ok( [0-9]+)? - |section: |time: [a-z]+ [0-9]+ [0-9]+$)' "$log")
 	kind=$outer
 
 	grep -q '^guest: done' "$log"
