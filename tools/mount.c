@@ -14,7 +14,6 @@
 #include <libmount.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
@@ -22,6 +21,7 @@
 
 #include "keys.h"
 #include "lvm.h"
+#include "ntfs.h"
 #include "overlay.h"
 #include "probe.h"
 #include "qsnapctl.h"
@@ -225,27 +225,6 @@ static int mount_ntfs(const char *src, const char *opts, const char *dir)
 	return rc;
 }
 
-/*
- * Windows hibernated, or shut down with Fast Startup (a hibernation of
- * the kernel session), leaves "hibr" at the start of hiberfil.sys; it is
- * what ntfs-3g checks before a read-write mount.
- */
-static bool ntfs_hibernated(const char *dir)
-{
-	char path[PATH_MAX], sig[4];
-	ssize_t n;
-	int fd;
-
-	if (snprintf(path, sizeof(path), "%s/hiberfil.sys", dir) >= (int)sizeof(path))
-		return false;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0)
-		return false;
-	n = pread(fd, sig, sizeof(sig), 0);
-	close(fd);
-	return n == sizeof(sig) && !strncasecmp(sig, "hibr", sizeof(sig));
-}
-
 /* A mount point that is already one would hide what is there. */
 static bool is_mount_point(const char *dir)
 {
@@ -257,6 +236,28 @@ static bool is_mount_point(const char *dir)
 	free(real);
 	mnt_unref_table(tb);
 	return found;
+}
+
+/*
+ * Neither NTFS driver replays the journal ($LogFile), overlay or not:
+ * say so, and what the volume says of how Windows left it.
+ */
+static void ntfs_notes(const char *src, const char *dir)
+{
+	uint16_t flags = 0;
+	int fd = open(src, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (ntfs_volume_flags(fd, &flags))
+			flags = 0;	/* the driver took it: nothing more to say */
+		close(fd);
+	}
+	if (ntfs_hibernated(dir))
+		warnx("Windows was hibernated (or shut down with Fast Startup) when the snapshot was taken: the files are as they were before it hibernated, and what it wrote since is only in hiberfil.sys");
+	else
+		warnx("NTFS's journal is not replayed: if Windows was running or hibernated (Fast Startup) when the snapshot was taken, what it wrote last may be missing");
+	if (flags & NTFS_VOLUME_IS_DIRTY)
+		warnx("the NTFS volume is marked dirty (Windows crashed, or found an error and scheduled chkdsk): it is mounted read-only as it is, and some files may be inconsistent");
 }
 
 /* Mount @c as @rq asks (and say so); 0, or -1 after saying why. */
@@ -276,11 +277,8 @@ static int mount_candidate(const struct mount_request *rq,
 	free(opts);
 	if (ret)
 		return -1;
-	/* Neither NTFS driver replays its journal ($LogFile), overlay or not. */
-	if (ntfs && ntfs_hibernated(rq->dir))
-		warnx("Windows was hibernated (or shut down with Fast Startup) when the snapshot was taken: the files are as they were before it hibernated, and what it wrote since is only in hiberfil.sys");
-	else if (ntfs)
-		warnx("NTFS's journal is not replayed: if Windows was running or hibernated (Fast Startup) when the snapshot was taken, what it wrote last may be missing");
+	if (ntfs)
+		ntfs_notes(src, rq->dir);
 	else if (rq->no_overlay && strcmp(c->type, "vfat"))
 		warnx("mounted without replaying the %s journal: what the guest wrote just before the snapshot may be missing",
 		      c->type);

@@ -189,8 +189,9 @@ for krel in $(vm_kernels); do
 			  twofish_generic
 			  sunrpc grace auth_rpcgss nfs_acl lockd netfs fscache
 			  dns_resolver nfs nfsv4 nfsd" \
+	VM_TEST_MODULES=$kmods \
 	VM_EXTRA_BINS="jq qemu-io qemu-img apparmor_parser sha256sum dmsetup sfdisk
-		       mkfs.ext4 mkfs.xfs lvm mkfs.fat mkfs.btrfs mkntfs ntfscp ntfs-3g
+		       mkfs.ext4 mkfs.xfs lvm mkfs.fat mkfs.btrfs mkntfs ntfscp ntfsfix ntfsinfo ntfs-3g
 		       keyctl $NFS_UTILS/usr/sbin/rpc.nfsd $NFS_UTILS/usr/sbin/rpc.mountd
 		       $NFS_UTILS/usr/sbin/exportfs $NFS_UTILS/sbin/mount.nfs" \
 		run_guest "$short" "$krel" "$ko" "$TOP/tests/vm/guest-tests.sh"

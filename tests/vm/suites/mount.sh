@@ -305,21 +305,35 @@ gpt_image() {
 	losetup -d "$_loop"
 }
 
-# ntfs_hibernate RAW IMAGE: hiberfil.sys as Windows leaves it when it
-# hibernates written into RAW's NTFS (partition 5), that partition copied
-# into IMAGE's current state, and snapshot "hibernated" of it taken
-ntfs_hibernate() {
+# ntfs_snapshot RAW IMAGE NAME: how Windows leaves an NTFS it hibernated
+# (NAME hibernated: hiberfil.sys starting "hibr") or that chkdsk is to
+# check (NAME dirty: ntfsfix sets the dirty flag, as Windows does after a
+# crash) made of RAW's NTFS (partition 5), that partition copied into
+# IMAGE's current state, and snapshot NAME taken.
+ntfs_snapshot() {
 	_loop=$(losetup -f) && losetup -P "$_loop" "$1" || return 1
 	_p=/sys/block/${_loop#/dev/}/${_loop#/dev/}p5
-	{ printf HIBR; head -c 4092 /dev/zero; } > /tmp/hiberfil.sys
-	ntfscp -q "${_loop}p5" /tmp/hiberfil.sys hiberfil.sys &&
-		dd if="${_loop}p5" of=/tmp/p5.raw bs=1M 2>/dev/null
+	case $3 in
+	hibernated)
+		{ printf HIBR; head -c 4092 /dev/zero; } > /tmp/hiberfil.sys
+		# -f: ntfscp refuses a volume marked dirty otherwise.  Its
+		# "WARNING: Dirty volume mount was forced" would read as a
+		# kernel complaint on the console.
+		ntfscp -q -f "${_loop}p5" /tmp/hiberfil.sys hiberfil.sys > /tmp/ntfscp.err 2>&1
+		_rc=$?
+		[ $_rc = 0 ] || cat /tmp/ntfscp.err >&2
+		rm -f /tmp/hiberfil.sys ;;
+	dirty)
+		ntfsfix "${_loop}p5" > /dev/null &&
+			ntfsinfo -f -m "${_loop}p5" 2>/dev/null | grep -q 'Volume Flags: .*DIRTY'
+		_rc=$? ;;
+	esac
+	[ $_rc = 0 ] && dd if="${_loop}p5" of=/tmp/p5.raw bs=1M 2>/dev/null
 	_rc=$?
 	_start=$(($(cat $_p/start) * 512)) _size=$(($(cat $_p/size) * 512))
 	losetup -d "$_loop"
-	rm -f /tmp/hiberfil.sys
 	[ $_rc = 0 ] && qemu-io -c "write -s /tmp/p5.raw $_start $_size" "$2" > /dev/null &&
-		qemu-img snapshot -c hibernated "$2"
+		qemu-img snapshot -c "$3" "$2"
 	_rc=$?
 	rm -f /tmp/p5.raw
 	return $_rc
@@ -341,9 +355,10 @@ mount_gpt() {
 	fi
 	qemu-img convert -f raw -O qcow2 /tmp/gpt.raw "$img" &&
 	qemu-img snapshot -c gpt "$img" &&
-	ntfs_hibernate /tmp/gpt.raw "$img" &&
+	ntfs_snapshot /tmp/gpt.raw "$img" dirty &&
+	ntfs_snapshot /tmp/gpt.raw "$img" hibernated &&
 	qemu-io -c 'write -P 0x55 0 2M' "$img" > /dev/null ||
-		fail "gpt: snapshots gpt and hibernated made" ""
+		fail "gpt: snapshots gpt, dirty and hibernated made" ""
 	rm -f /tmp/gpt.raw
 	before=$(sha_of "$img")
 	qsnapctl mount "$img" --snapshot gpt /mnt/snap > /dev/null 2>/tmp/err
@@ -364,8 +379,9 @@ mount_gpt() {
 			if [ $t = ntfs ]; then
 				check "gpt: ... with a note that NTFS's journal is not replayed" \
 					"$(cat /tmp/err)" grep -q "journal is not replayed" /tmp/err
-				check "gpt: ... and no word of hibernation" \
-					"$(cat /tmp/err)" sh -c "! grep -q 'Windows was hibernated' /tmp/err"
+				check "gpt: ... and no word of hibernation or of a dirty volume" \
+					"$(cat /tmp/err)" \
+					sh -c "! grep -qE 'Windows was hibernated|marked dirty' /tmp/err"
 				# The kernel's ntfs3 where it has one, else ntfs-3g.
 				drv=fuseblk
 				grep -qw ntfs3 /proc/filesystems && drv=ntfs3
@@ -379,17 +395,25 @@ mount_gpt() {
 			qsnapctl detach --all
 		fi
 	done
-	# Windows hibernated in the snapshot: read-only, with a note.
-	if qsnapctl mount "$img" --snapshot hibernated --partition 5 /mnt/snap > /dev/null 2>/tmp/err; then
-		check "ntfs: a hibernated Windows mounts read-only, saying it was hibernated" \
-			"$(cat /tmp/err); $(grep ' /mnt/snap ' /proc/mounts)" \
-			sh -c "grep -q 'Windows was hibernated' /tmp/err &&
-			       grep -q ' /mnt/snap [^ ]* ro,' /proc/mounts &&
-			       cmp -s /mnt/snap/marker /tmp/want-marker5"
-		umount /mnt/snap
-	else
-		fail "ntfs: a hibernated Windows mounts read-only" "$(cat /tmp/err)"
-	fi
+	# Windows hibernated in the snapshot, or its volume marked dirty:
+	# read-only, with a note.  (The hibernated one is marked dirty too:
+	# ntfsfix refuses a hibernated volume, so dirty is made first.)
+	for s in dirty hibernated; do
+		case $s in
+		dirty)	note="marked dirty" what="an NTFS marked dirty" ;;
+		*)	note="Windows was hibernated" what="a hibernated Windows" ;;
+		esac
+		if qsnapctl mount "$img" --snapshot $s --partition 5 /mnt/snap > /dev/null 2>/tmp/err; then
+			check "ntfs: $what mounts read-only, saying so" \
+				"$(cat /tmp/err); $(grep ' /mnt/snap ' /proc/mounts)" \
+				sh -c "grep -q '$note' /tmp/err &&
+				       grep -q ' /mnt/snap [^ ]* ro,' /proc/mounts &&
+				       cmp -s /mnt/snap/marker /tmp/want-marker5"
+			umount /mnt/snap
+		else
+			fail "ntfs: $what mounts read-only" "$(cat /tmp/err)"
+		fi
+	done
 	# Two copies of one btrfs: a temporary fsid for the second on 6.7+.
 	qsnapctl mount "$img" --snapshot gpt --partition 4 /mnt/snap > /dev/null 2>&1
 	qsnapctl mount "$img" --snapshot gpt --partition 4 /mnt/snap2 > /dev/null 2>/tmp/err
