@@ -42,6 +42,20 @@ vm_build_module() {
 	echo "$dir/driver/qsnap.ko"
 }
 
+# vm_build_test_modules KREL [KDIR]: tests/selftests/kmod/ built against
+# KREL's headers (or KDIR); prints the modules' paths.
+vm_build_test_modules() {
+	local krel=$1 kdir=${2:-/lib/modules/$1/build} dir=$BUILD/$1/kmod
+	rm -rf "$dir"
+	cp -r "$TOP/tests/selftests/kmod" "$dir"
+	if ! make -s -C "$kdir" M="$dir" W=1 modules > "$BUILD/$krel/kmod.log" 2>&1 ||
+	   grep -E 'warning:|error:' "$BUILD/$krel/kmod.log" >&2; then
+		cat "$BUILD/$krel/kmod.log" >&2
+		return 1
+	fi
+	ls "$dir"/*.ko
+}
+
 # Guest binaries: qsnapctl (with libmount and libblkid, which Debian ships
 # as shared libraries only: vm_initramfs copies them), and the static
 # tests: the ioctl test, the fault injection test, the parallel readers,
@@ -153,6 +167,9 @@ vm_initramfs() {
 	done
 	for f in ${VM_EXTRA_BINS:-}; do
 		vm_copy_binary "$root" "$f"
+	done
+	for f in ${VM_TEST_MODULES:-}; do	# loaded by the tests themselves
+		cp "$f" "$root/lib/modules/"
 	done
 	if [ -n "${VM_EXTRA_TREE:-}" ]; then	# a DESTDIR to lay over /
 		cp -a "$VM_EXTRA_TREE/." "$root/"

@@ -174,6 +174,8 @@ for krel in $(vm_kernels); do
 		continue
 	fi
 	emit 0 "[$short] module builds without warnings"
+	kmods=$(vm_build_test_modules "$krel")
+	emit $? "[$short] test modules build without warnings"
 	# The mount suite makes file systems and volume groups on loop and
 	# device-mapper devices, and qsnapctl mount puts its overlay on them.
 	# (ntfs3 is not in Debian's 6.1 cloud kernel: ntfs-3g over fuse there)
@@ -209,6 +211,8 @@ run_sanitizer_tier() {
 		emit 0 "[debug] sanitizer kernel builds (KASAN, kmemleak, lockdep, UBSAN)"
 		if ko=$(vm_build_module debug "$tree"); then
 			emit 0 "[debug] module builds without warnings"
+			kmods=$(vm_build_test_modules debug "$tree")
+			emit $? "[debug] test modules build without warnings"
 			# KASAN finds what slub_debug=FZPU's red zones and
 			# poisoning find, with the allocation and free stacks:
 			# both on every allocation only cost time here (KFENCE
@@ -216,6 +220,7 @@ run_sanitizer_tier() {
 			VM_KERNEL=$tree/arch/x86/boot/bzImage VM_DEBUG_APPEND= \
 			VM_APPEND="pci=noacpi kasan_multi_shot" VM_TIMEOUT=3000 \
 			VM_EXTRA_BINS="jq qemu-io qemu-img sha256sum dmsetup sfdisk mkfs.ext4 lvm" \
+			VM_TEST_MODULES=$kmods \
 				run_guest debug debug "$ko" "$TOP/tests/vm/debug-guest.sh"
 		else
 			emit 1 "[debug] module builds without warnings"
