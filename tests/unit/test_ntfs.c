@@ -172,26 +172,24 @@ static void usa_past_block(int fd, long rec, unsigned int size)
 	poke(fd, rec + 4, "\xfc\x01", 2);	/* over the block's tail */
 }
 
-static void attrs_loop(int fd, long rec, unsigned int size)
+/* Write @len over the length field of $Volume's record's first attribute. */
+static void first_attr_length(int fd, long rec, const char *len)
 {
 	unsigned char h[2];
-	unsigned int off;
 
 	if (pread(fd, h, 2, rec + 0x14) != 2)
 		return;
-	off = h[0] | h[1] << 8;
-	poke(fd, rec + off + 4, "\0\0\0\0", 4);	/* an attribute of length 0 */
+	poke(fd, rec + (h[0] | h[1] << 8) + 4, len, 4);
+}
+
+static void attrs_loop(int fd, long rec, unsigned int size)
+{
+	first_attr_length(fd, rec, "\0\0\0\0");	/* an attribute of length 0 */
 }
 
 static void attr_too_long(int fd, long rec, unsigned int size)
 {
-	unsigned char h[2];
-	unsigned int off;
-
-	if (pread(fd, h, 2, rec + 0x14) != 2)
-		return;
-	off = h[0] | h[1] << 8;
-	poke(fd, rec + off + 4, "\x00\x10\x00\x00", 4);	/* 4096 bytes */
+	first_attr_length(fd, rec, "\x00\x10\x00\x00");	/* 4096 bytes */
 }
 
 static void no_volume_info(int fd, long rec, unsigned int size)
