@@ -11,6 +11,8 @@
 
 #include <linux/blkdev.h>
 #include <linux/blk-mq.h>
+#include <linux/mm.h>
+#include <linux/uio.h>
 
 /*
  * v6.9 ("block: pass a queue_limits argument to blk_mq_alloc_disk") and
@@ -72,6 +74,60 @@ static void fn##_bdev(struct gendisk *disk, fmode_t mode)		\
 {									\
 	fn(disk);							\
 }
+#endif
+
+/*
+ * v6.18 ("iov_iter: remove iov_iter_is_aligned"): the block layer checks
+ * the alignment of direct I/O itself while it splits bios, and fails a
+ * misaligned one with -EINVAL.  Without the helper qsnap lets the file
+ * check: qsnap_read_data_sync() answers -EINVAL from the O_DIRECT file
+ * with a buffered read of the same range.
+ */
+#ifdef QSNAP_HAVE_IOV_ITER_IS_ALIGNED
+static inline bool qsnap_iter_dio_aligned(const struct iov_iter *iter,
+					  unsigned int addr_mask,
+					  unsigned int len_mask)
+{
+	return iov_iter_is_aligned(iter, addr_mask, len_mask);
+}
+#else
+static inline bool qsnap_iter_dio_aligned(const struct iov_iter *iter,
+					  unsigned int addr_mask,
+					  unsigned int len_mask)
+{
+	return true;
+}
+#endif
+
+/*
+ * v6.18 ("mm: remove nth_page()"): the pages of one bio_vec are
+ * contiguous in the memory map on every configuration, so page + n is
+ * the n-th page.  Before it, SPARSEMEM without VMEMMAP needed the pfn.
+ */
+#ifdef QSNAP_HAVE_NTH_PAGE
+#define qsnap_nth_page(page, n)	nth_page(page, n)
+#else
+#define qsnap_nth_page(page, n)	((page) + (n))
+#endif
+
+/*
+ * v7.2: blk_mq_ops->init_request() takes the NUMA node as an int
+ * (NUMA_NO_NODE is -1), not an unsigned int.
+ */
+#ifdef QSNAP_HAVE_INIT_REQUEST_INT_NODE
+typedef int qsnap_numa_node_t;
+#else
+typedef unsigned int qsnap_numa_node_t;
+#endif
+
+/*
+ * v7.3: struct bvec_iter's bi_bvec_done ("bytes done in the current
+ * bio_vec") is called bi_offset.
+ */
+#ifdef QSNAP_HAVE_BVEC_ITER_OFFSET
+#define qsnap_bvec_iter_done(iter)	((iter).bi_offset)
+#else
+#define qsnap_bvec_iter_done(iter)	((iter).bi_bvec_done)
 #endif
 
 #endif /* QSNAP_COMPAT_H */

@@ -22,6 +22,7 @@
 #include <linux/uio.h>
 
 #include "qsnap.h"
+#include "qsnap_compat.h"
 
 /* Pieces one 512-byte sector may be split into across bio_vecs. */
 #define QSNAP_CRYPT_SG	4
@@ -302,7 +303,7 @@ static int qsnap_crypt_sector_sg(struct scatterlist *sg,
 		off = (*bv)->bv_offset + *skip;
 		take = min3(need, (size_t)(*bv)->bv_len - *skip,
 			    PAGE_SIZE - offset_in_page(off));
-		sg_set_page(&sg[n++], nth_page((*bv)->bv_page, off >> PAGE_SHIFT),
+		sg_set_page(&sg[n++], qsnap_nth_page((*bv)->bv_page, off >> PAGE_SHIFT),
 			    take, offset_in_page(off));
 		*skip += take;
 		need -= take;

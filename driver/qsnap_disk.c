@@ -129,8 +129,9 @@ static int qsnap_emit_inode(char *buf, int len, const struct file *f)
 	const struct inode *inode = file_inode(f);
 	int n;
 
-	n = sysfs_emit_at(buf, len, "%u:%u %lu", MAJOR(inode->i_sb->s_dev),
-			  MINOR(inode->i_sb->s_dev), inode->i_ino);
+	/* i_ino is an unsigned long before v7.1, a u64 since. */
+	n = sysfs_emit_at(buf, len, "%u:%u %llu", MAJOR(inode->i_sb->s_dev),
+			  MINOR(inode->i_sb->s_dev), (u64)inode->i_ino);
 	if (S_ISBLK(inode->i_mode))
 		n += sysfs_emit_at(buf, len + n, " %u:%u", MAJOR(inode->i_rdev),
 				   MINOR(inode->i_rdev));
@@ -660,7 +661,12 @@ void qsnap_devices_memory(unsigned int *devices, size_t *bytes)
 /* Register the block major; qsnap_disk_exit() undoes it. */
 int qsnap_disk_init(void)
 {
-	qsnap_autoclear_wq = alloc_workqueue("qsnap_autoclear", 0, 0);
+	/*
+	 * Unbound: the work detaches a device from whatever CPU is free.
+	 * Since v7.2 a workqueue that names neither WQ_UNBOUND nor
+	 * WQ_PERCPU draws a WARNING at creation.
+	 */
+	qsnap_autoclear_wq = alloc_workqueue("qsnap_autoclear", WQ_UNBOUND, 0);
 	if (!qsnap_autoclear_wq)
 		return -ENOMEM;
 	qsnap_major = register_blkdev(0, "qsnap");

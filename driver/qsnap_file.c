@@ -11,6 +11,7 @@
 #include <linux/uio.h>
 
 #include "qsnap.h"
+#include "qsnap_compat.h"
 
 /*
  * Read @len bytes at @off; the part past the end of the file reads as zeros
@@ -90,8 +91,8 @@ struct file *qsnap_data_file(const struct qsnap_image *im,
 	iov_iter_truncate(&sub, len);
 	/* As the block layer checks it: addresses, then segment lengths. */
 	if (im->direct && !((pos | len) & (im->direct_align - 1)) &&
-	    iov_iter_is_aligned(&sub, im->direct_mem_align - 1,
-				im->direct_align - 1))
+	    qsnap_iter_dio_aligned(&sub, im->direct_mem_align - 1,
+				   im->direct_align - 1))
 		return im->direct;
 	return im->data_file ?: im->file;
 }

@@ -41,6 +41,7 @@
 #include <linux/uio.h>
 
 #include "qsnap.h"
+#include "qsnap_compat.h"
 
 /*
  * One walk over a request, or over a part of it: how it may read, and how
@@ -308,7 +309,7 @@ static int qsnap_read_bio(struct qsnap_device *qs, struct qsnap_walk *w,
 		nr++;
 	iov_iter_bvec(&iter, ITER_DEST,
 		      __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter), nr, len);
-	iter.iov_offset = bio->bi_iter.bi_bvec_done;
+	iter.iov_offset = qsnap_bvec_iter_done(bio->bi_iter);
 	iov_iter_advance(&iter, skip);
 	iov_iter_truncate(&iter, todo);
 
@@ -513,7 +514,7 @@ static void qsnap_complete_rq(struct request *rq)
 }
 
 static int qsnap_init_request(struct blk_mq_tag_set *set, struct request *rq,
-			      unsigned int hctx_idx, unsigned int numa_node)
+			      unsigned int hctx_idx, qsnap_numa_node_t numa_node)
 {
 	struct qsnap_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	unsigned int i;
