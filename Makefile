@@ -2,14 +2,18 @@
 #
 # qsnap: make            build driver/qsnap.ko and tools/qsnapctl
 #        make KDIR=...   build the module against another kernel's build tree
+#        make KERNEL=7.3 build the module for a pinned test kernel
+#                        (tests/kernels.conf), in its build root if it has one
 #        make deps       install the packages and guest kernels the tests need
+#        make kernels-newer  say which pinned kernels Debian has moved past
 #        make check      the whole test suite (make deps first; about an hour)
 #        make check-host the host tiers: unit, diff, lint, 60 s of fuzzing
-#        make check-vm   the VM tier; KERNELS="6.12" (or "6.1 6.12 debug")
-#                        picks the guests, SUITES="hostile,differential"
+#        make check-vm   the VM tier; KERNELS="7.3" (or "6.1 7.3 debug",
+#                        names of tests/kernels.conf) picks the guests,
+#                        SUITES="hostile,differential"
 #                        the kinds of tests (tests/vm/suites/)
 #        make demo       boot a VM and show a snapshot mounted from /dev/qsnap0
-#        make lint       checkpatch + sparse over the driver, both kernels
+#        make lint       checkpatch, sparse on every pinned kernel, i386
 #        make fuzz       fuzz the qcow2 format code (FUZZ_TIME seconds, 300)
 #        make bench      qsnap vs loop vs qemu-nbd in a VM (not part of check)
 #        make install    module, qsnapctl (and mount.qsnap), man page, udev
@@ -31,13 +35,21 @@ export CFLAGS
 FUZZ_TIME ?= 300
 
 .PHONY: all module tools clean clean-module deps check check-host check-vm \
-	unit demo lint fuzz bench \
+	unit demo lint fuzz bench kernels-newer \
 	install install-module install-tools uninstall
 
 all: module tools
 
+# KERNEL names a pinned test kernel: its headers, where they build.
+ifeq ($(KERNEL),)
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) CONFIG_BLK_DEV_QSNAP=m W=1 modules
+else
+module:
+	TOP=$(CURDIR) bash -c '. tests/kernels.sh && \
+		kernel_make "$(KERNEL)" -C "$$(kernel_kdir "$(KERNEL)")" \
+			M=$(CURDIR) CONFIG_BLK_DEV_QSNAP=m W=1 modules'
+endif
 
 tools:
 	$(MAKE) -C tools
@@ -64,6 +76,9 @@ demo:
 
 lint:
 	bash tests/lint.sh
+
+kernels-newer:
+	bash tests/kernels-newer.sh
 
 fuzz:
 	bash tests/fuzz/run.sh $(FUZZ_TIME)

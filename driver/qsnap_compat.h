@@ -111,13 +111,25 @@ static inline bool qsnap_iter_dio_aligned(const struct iov_iter *iter,
 #endif
 
 /*
- * v7.2: blk_mq_ops->init_request() takes the NUMA node as an int
- * (NUMA_NO_NODE is -1), not an unsigned int.
+ * v7.2 ("blk-mq: pass the NUMA node to ->init_request as an int"):
+ * NUMA_NO_NODE is -1.  QSNAP_DEFINE_INIT_REQUEST(fn) defines fn##_mq(),
+ * the blk_mq_ops entry for either signature, calling the
+ * version-independent int fn(struct request *rq).
  */
 #ifdef QSNAP_HAVE_INIT_REQUEST_INT_NODE
-typedef int qsnap_numa_node_t;
+#define QSNAP_DEFINE_INIT_REQUEST(fn)					\
+static int fn##_mq(struct blk_mq_tag_set *set, struct request *rq,	\
+		   unsigned int hctx_idx, int numa_node)		\
+{									\
+	return fn(rq);							\
+}
 #else
-typedef unsigned int qsnap_numa_node_t;
+#define QSNAP_DEFINE_INIT_REQUEST(fn)					\
+static int fn##_mq(struct blk_mq_tag_set *set, struct request *rq,	\
+		   unsigned int hctx_idx, unsigned int numa_node)	\
+{									\
+	return fn(rq);							\
+}
 #endif
 
 /*

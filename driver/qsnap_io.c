@@ -513,8 +513,7 @@ static void qsnap_complete_rq(struct request *rq)
 	blk_mq_end_request(rq, errno_to_blk_status(cmd->error));
 }
 
-static int qsnap_init_request(struct blk_mq_tag_set *set, struct request *rq,
-			      unsigned int hctx_idx, qsnap_numa_node_t numa_node)
+static int qsnap_init_request(struct request *rq)
 {
 	struct qsnap_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	unsigned int i;
@@ -525,8 +524,10 @@ static int qsnap_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	return 0;
 }
 
+QSNAP_DEFINE_INIT_REQUEST(qsnap_init_request)
+
 const struct blk_mq_ops qsnap_mq_ops = {
 	.queue_rq	= qsnap_queue_rq,
 	.complete	= qsnap_complete_rq,
-	.init_request	= qsnap_init_request,
+	.init_request	= qsnap_init_request_mq,
 };

@@ -59,7 +59,7 @@ static int luks_parse_mode(struct qcow2_image *img, const char *spec)
 			return qcow2_error(img, EINVAL,
 					   "LUKS IV hash in \"%.32s\" is not a hash name",
 					   spec);
-		strcpy(c->ivhash, colon + 1);
+		luks_copy_name(c->ivhash, colon + 1, strlen(colon + 1));
 	}
 	if (strcmp(c->mode, "xts") && strcmp(c->mode, "cbc") &&
 	    strcmp(c->mode, "ecb") && strcmp(c->mode, "ctr"))
@@ -183,8 +183,8 @@ static int qcow2_luks_open(struct qcow2_image *img, const struct qcow2_io *io)
 		return qcow2_error(img, EINVAL, "LUKS cipher name is not a cipher name");
 	if (!luks_name_ok(h.hash_spec, sizeof(h.hash_spec)))
 		return qcow2_error(img, EINVAL, "LUKS hash spec is not a hash name");
-	strcpy(c->cipher, h.cipher_name);
-	strcpy(c->hash, h.hash_spec);
+	luks_copy_name(c->cipher, h.cipher_name, strlen(h.cipher_name));
+	luks_copy_name(c->hash, h.hash_spec, strlen(h.hash_spec));
 	ret = luks_parse_mode(img, h.cipher_mode);
 	if (ret)
 		return ret;
@@ -237,8 +237,8 @@ int qcow2_crypto_open(struct qcow2_image *img, const struct qcow2_io *io)
 
 	if (img->crypt_method == QCOW2_CRYPT_AES) {
 		/* QEMU's qcrypto_block_qcow_init(): AES-128-CBC, plain64. */
-		strcpy(c->cipher, "aes");
-		strcpy(c->mode, "cbc");
+		luks_copy_name(c->cipher, "aes", strlen("aes"));
+		luks_copy_name(c->mode, "cbc", strlen("cbc"));
 		c->ivgen = QCOW2_IV_PLAIN64;
 		c->key_bytes = 16;
 		c->guest_iv = true;

@@ -25,7 +25,7 @@ if [ ! -f "$B/data.ext4" ] || [ "$B/disk/bench" -nt "$B/data.ext4" ]; then
 fi
 vm_build_guest_tools > /dev/null
 
-krel=$(vm_kernels | grep '^6\.12\.' | head -n 1)
+krel=$(kernel_field 6.12 release)	# the pinned kernel the figures are for
 ko=$(vm_build_module "$krel")
 {
 	echo "REPS=${BENCH_REPS:-10} RUNTIME=${BENCH_RUNTIME:-4}"

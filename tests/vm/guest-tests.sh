@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
-# The in-guest test suite of the 6.1 and 6.12 guests: run by /init with
+# The in-guest test suite of the Debian kernels' guests: run by /init with
 # qsnap.ko loaded and the data disk (images + manifest made by
 # tests/images/make-images.sh) at /dev/vda.  One kind of test per file in
 # tests/vm/suites/, each run by its suite_KIND function; make check-vm
@@ -13,7 +13,9 @@
 
 TAB=$(printf '\t')
 D=/data
-QSNAP_PROFILE=full
+# full, or compact (one snapshot per image, fewer lifecycle rounds) for
+# the kernels between the oldest and the newest (tests/kernels.conf).
+QSNAP_PROFILE=$(cat /etc/qsnap-profile 2>/dev/null || echo full)
 mount -o ro /dev/vda $D || { echo "Bail out! cannot mount the data disk"; exit 1; }
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 insmod /lib/modules/qsnap.ko || { echo "Bail out! insmod qsnap.ko failed"; exit 1; }

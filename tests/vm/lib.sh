@@ -10,6 +10,7 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${QSNAP_CACHE:-/var/cache/qsnap}
 BUILD=${QSNAP_BUILD:-$TOP/build}
 . "$TOP/tests/module-tree.sh"
+. "$TOP/tests/kernels.sh"
 export QSNAP_CACHE=$CACHE
 
 # Virtio modules in load order; those built into a kernel are skipped.
@@ -17,20 +18,36 @@ VIRTIO_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev v
 
 vm_log() { echo "vm: $*" >&2; }
 
-# The kernel releases deps.sh unpacked, one a line.
+# The pinned kernels' releases (tests/kernels.conf), oldest first.
 vm_kernels() {
-	cat "$CACHE/kernels/list"
+	local name
+	for name in $(kernels_names); do
+		kernel_field "$name" release
+	done
+}
+
+# vm_make KREL [KDIR] MAKE-ARGS...: make for kernel KREL: against KDIR
+# when it is given (a tree built here), else against KREL's headers, on
+# the host or in its build root (tests/kernels.sh).
+vm_make() {
+	local krel=$1 kdir=$2
+	shift 2
+	if [ -n "$kdir" ]; then
+		make -C "$kdir" "$@"
+	else
+		kernel_make "$(kernel_name "$krel")" -C "/lib/modules/$krel/build" "$@"
+	fi
 }
 
 # Build qsnap.ko for kernel $1 (against KDIR $2, default its headers) in a
 # private copy of the tree (kbuild writes next to the sources, and two
 # kernels must not share objects).  Prints the path of the module.
 vm_build_module() {
-	local krel=$1 kdir=${2:-/lib/modules/$1/build} dir=$BUILD/$1/src
+	local krel=$1 kdir=${2:-} dir=$BUILD/$1/src
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	copy_module_tree "$dir"
-	make -s -C "$kdir" M="$dir" CONFIG_BLK_DEV_QSNAP=m \
+	vm_make "$krel" "$kdir" -s M="$dir" CONFIG_BLK_DEV_QSNAP=m \
 		W=1 modules >&2 2> "$BUILD/$krel/build.log" || {
 		cat "$BUILD/$krel/build.log" >&2
 		return 1
@@ -45,10 +62,10 @@ vm_build_module() {
 # vm_build_test_modules KREL [KDIR]: tests/selftests/kmod/ built against
 # KREL's headers (or KDIR); prints the modules' paths.
 vm_build_test_modules() {
-	local krel=$1 kdir=${2:-/lib/modules/$1/build} dir=$BUILD/$1/kmod
+	local krel=$1 kdir=${2:-} dir=$BUILD/$1/kmod
 	rm -rf "$dir"
 	cp -r "$TOP/tests/selftests/kmod" "$dir"
-	if ! make -s -C "$kdir" M="$dir" W=1 modules > "$BUILD/$krel/kmod.log" 2>&1 ||
+	if ! vm_make "$krel" "$kdir" -s M="$dir" W=1 modules > "$BUILD/$krel/kmod.log" 2>&1 ||
 	   grep -E 'warning:|error:' "$BUILD/$krel/kmod.log" >&2; then
 		cat "$BUILD/$krel/kmod.log" >&2
 		return 1
@@ -142,7 +159,8 @@ vm_install() {
 # names more modules of the kernel to load first (e.g. "loop nbd"),
 # VM_EXTRA_BINS host programs to copy with their libraries (e.g. fio),
 # VM_SUITES the kinds of tests the guest runs (tests/vm/suites/: "hostile
-# differential", commas or blanks; all when empty).
+# differential", commas or blanks; all when empty), VM_PROFILE how much of
+# each (full, or compact: guest-tests.sh).
 # VM_EXTRA_TREE a directory to copy over the root.  If GUEST_SCRIPT mounts
 # a root at /newroot, /init switches to it instead of powering off.
 vm_initramfs() {
@@ -187,6 +205,7 @@ vm_initramfs() {
 	cp "$TOP"/tests/vm/suites/*.sh "$root/bin/suites/"
 	# The kinds of tests to run, one per line; an empty file: all.
 	local suites=${VM_SUITES:-}
+	echo "${VM_PROFILE:-full}" > "$root/etc/qsnap-profile"
 	: > "$root/etc/qsnap-suites"
 	[ -z "$suites" ] || printf '%s\n' ${suites//,/ } > "$root/etc/qsnap-suites"
 	cp "$script" "$root/bin/guest-main.sh"

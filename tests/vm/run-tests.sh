@@ -151,12 +151,14 @@ run_install_guest() {	# SHORT KREL
 	kind="builds and consoles"
 }
 
-# QSNAP_KERNELS (make check-vm KERNELS=...): the guests to run, e.g. "6.12"
-# or "6.1 debug"; all of them (6.1, 6.12 and the sanitizer kernel, debug)
-# when empty.  A kernel's install guest runs with it.  QSNAP_SUITES (make
-# check-vm SUITES=...): the kinds of tests the guests run, the names of
-# tests/vm/suites/*.sh ("hostile,differential"); all when empty.
-export VM_SUITES=${QSNAP_SUITES:-}
+# QSNAP_KERNELS (make check-vm KERNELS=...): the guests to run, by their
+# names in tests/kernels.conf ("7.3", "6.1 debug"); all of them and the
+# sanitizer kernel (debug) when empty.  A "full" kernel runs every suite
+# (and, when it builds on the host, its install guest); a "compact" one
+# the suites of COMPACT_SUITES, shorter (guest-tests.sh).  QSNAP_SUITES (make check-vm SUITES=...):
+# the kinds of tests the guests run, the names of tests/vm/suites/*.sh
+# ("hostile,differential"); all when empty.
+COMPACT_SUITES="differential ioctl lifecycle mount"
 want_kernel() {
 	[ -z "${QSNAP_KERNELS:-}" ] && return 0
 	case " ${QSNAP_KERNELS//,/ } " in
@@ -165,10 +167,31 @@ want_kernel() {
 	return 1
 }
 
+# kernel_suites TIER: the suites a kernel of TIER runs, as VM_SUITES
+# takes them ("" is every suite); "none" when SUITES leaves it nothing.
+kernel_suites() {
+	local want=${QSNAP_SUITES//,/ } s out=
+	if [ "$1" = full ]; then
+		echo "$want"
+		return
+	fi
+	for s in $COMPACT_SUITES; do
+		case " $want " in
+		"  "|*" $s "*) out+="$s " ;;
+		esac
+	done
+	echo "${out:-none}"
+}
+
 NFS_UTILS=$CACHE/nfs-utils	# tests/vm/deps.sh unpacks it
-for krel in $(vm_kernels); do
+for name in $(kernels_names); do
+	krel=$(kernel_field "$name" release)
 	short=${krel%%-*}
-	want_kernel "$(echo "$short" | cut -d. -f1,2)" || continue
+	tier=$(kernel_field "$name" tier)
+	want_kernel "$name" || continue
+	VM_SUITES=$(kernel_suites "$tier")
+	[ "$VM_SUITES" = none ] && continue
+	VM_PROFILE=$tier
 	if ! ko=$(vm_build_module "$krel"); then
 		emit 1 "[$short] module builds without warnings"
 		continue
@@ -197,7 +220,10 @@ for krel in $(vm_kernels); do
 		       keyctl $NFS_UTILS/usr/sbin/rpc.nfsd $NFS_UTILS/usr/sbin/rpc.mountd
 		       $NFS_UTILS/usr/sbin/exportfs $NFS_UTILS/sbin/mount.nfs" \
 		run_guest "$short" "$krel" "$ko" "$TOP/tests/vm/guest-tests.sh"
-	run_install_guest "$short" "$krel"
+	# DKMS and make install run against the host's headers.
+	if [ "$tier" = full ] && [ -z "$(kernel_root "$name")" ]; then
+		run_install_guest "$short" "$krel"
+	fi
 done
 
 # The sanitizer tier: a KASAN/kmemleak/lockdep/UBSAN 6.12 kernel built
@@ -217,6 +243,7 @@ run_sanitizer_tier() {
 			# poisoning find, with the allocation and free stacks:
 			# both on every allocation only cost time here (KFENCE
 			# keeps its default sampling).
+			VM_SUITES=${QSNAP_SUITES:-} VM_PROFILE=sanitizer \
 			VM_KERNEL=$tree/arch/x86/boot/bzImage VM_DEBUG_APPEND= \
 			VM_APPEND="pci=noacpi kasan_multi_shot" VM_TIMEOUT=3000 \
 			VM_EXTRA_BINS="jq qemu-io qemu-img sha256sum dmsetup sfdisk mkfs.ext4 lvm" \
