@@ -34,8 +34,13 @@ for name in $(kernels_names); do
 			{ echo "$name: cannot update the apt lists of $key" >&2; exit 2; }
 		updated[$key]=1
 	fi
+	# The suite's own lines, and its security and point-release updates
+	# (bookworm's kernel comes from bookworm-security): the newest.
 	ver=$(kernel_apt "$name" apt-cache madison linux-image-cloud-amd64 |
-		awk -F'|' -v s=" $suite/main" 'index($3, s) { gsub(/ /, "", $2); print $2; exit }')
+		awk -F'|' -v s="$suite" '{ split($3, w, " "); sub("/.*", "", w[2]) }
+			w[2] == s || w[2] == s "-security" || w[2] == s "-updates" {
+				gsub(/ /, "", $2); print $2 }' |
+		sort -V | tail -n 1)
 	if [ -z "$ver" ]; then
 		echo "$name: $suite lists no linux-image-cloud-amd64" >&2
 		exit 2
