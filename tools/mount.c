@@ -32,9 +32,11 @@
  * @snapshot:	its snapshot (id or name), or NULL for the current state
  * @partition:	partition number, 0 to pick the only file system
  * @lv:		"VG/LV": a logical volume of a volume group in the snapshot
+ * @no_backing:	read the image alone, not the backing files it names
  * @no_overlay:	mount the read-only device itself, without journal replay
  * @overlay_bytes: the overlay's copy-on-write store
  * @options:	more mount options (-o), or NULL
+ * @fstype:	the file system type the admin named (-t, fstype=), or NULL
  * @dir:	the mount point
  * @quiet:	print nothing on success (mount.qsnap: mount(8) prints nothing)
  */
@@ -43,12 +45,33 @@ struct mount_request {
 	const char *snapshot;
 	int partition;
 	const char *lv;
+	bool no_backing;
 	bool no_overlay;
 	uint64_t overlay_bytes;
 	const char *options;
+	const char *fstype;
 	const char *dir;
 	bool quiet;
 };
+
+/*
+ * The file systems qsnapctl mounts by what probing finds (as systemd's
+ * image dissection allows a list): the common ones of Linux and Windows
+ * guests and of installation media.  Every kernel file system parser is
+ * exposed to the image's author; another type is mounted only when the
+ * admin names it (-t TYPE).
+ */
+static const char *const fs_allowed[] = {
+	"ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "exfat", "ntfs",
+	"iso9660", "udf", "squashfs", "erofs", "f2fs", NULL
+};
+
+/*
+ * Options an image cannot have: its setuid binaries and device nodes are
+ * the image author's (udisks2 mounts every removable medium the same way).
+ * They go last, so that no option of the user's comes after them.
+ */
+#define MOUNT_FORCED_OPTIONS	"nosuid,nodev,ro"
 
 static bool is_pv(const struct fs_candidate *c)
 {
@@ -139,7 +162,8 @@ static bool add_option(char *buf, size_t len, const char *opt)
 /*
  * The options for @c: read-only, what its file system needs to mount
  * without replaying a journal (--no-overlay) or next to a copy of itself,
- * then the user's.  NULL after saying why it cannot be mounted.
+ * then the user's, then MOUNT_FORCED_OPTIONS.  NULL after saying why it
+ * cannot be mounted.
  */
 static char *mount_options(const struct mount_request *rq,
 			   const struct fs_candidate *c)
@@ -166,6 +190,7 @@ static char *mount_options(const struct mount_request *rq,
 	}
 	if (rq->options)
 		fits &= add_option(opts, sizeof(opts), rq->options);
+	fits &= add_option(opts, sizeof(opts), MOUNT_FORCED_OPTIONS);
 	if (!fits) {
 		warnx("mount options too long");
 		return NULL;
@@ -260,14 +285,41 @@ static void ntfs_notes(const char *src, const char *dir)
 		warnx("the NTFS volume is marked dirty (Windows crashed, or found an error and scheduled chkdsk): it is mounted read-only as it is, and some files may be inconsistent");
 }
 
+/*
+ * May @c's file system be mounted?  One of fs_allowed[], or the type the
+ * admin named.  false after saying why not.
+ */
+static bool fs_type_allowed(const struct mount_request *rq,
+			    const struct fs_candidate *c)
+{
+	const char *const *t;
+
+	if (rq->fstype) {
+		if (!strcmp(rq->fstype, c->type))
+			return true;
+		warnx("%s: the file system is %s, not %s", c->dev,
+		      c->type[0] ? shown(c->type) : "unknown", shown(rq->fstype));
+		return false;
+	}
+	for (t = fs_allowed; *t; t++)
+		if (!strcmp(*t, c->type))
+			return true;
+	warnx("%s: file system type %s is not one qsnapctl mounts from an image by itself (ext2/3/4, xfs, btrfs, vfat, exfat, ntfs, iso9660, udf, squashfs, erofs, f2fs): name it with -t %s (fstype=%s for mount.qsnap) to mount it anyway",
+	      c->dev, shown(c->type), shown(c->type), shown(c->type));
+	return false;
+}
+
 /* Mount @c as @rq asks (and say so); 0, or -1 after saying why. */
 static int mount_candidate(const struct mount_request *rq,
 			   const struct fs_candidate *c, const char *src)
 {
-	char *opts = mount_options(rq, c);
 	bool ntfs = !strcmp(c->type, "ntfs");
+	char *opts;
 	int ret;
 
+	if (!fs_type_allowed(rq, c))
+		return -1;
+	opts = mount_options(rq, c);
 	if (!opts)
 		return -1;
 	if (ntfs)
@@ -452,7 +504,8 @@ static int mount_snapshot(const struct mount_request *rq)
 		arg.flags |= QSNAP_ATTACH_F_SNAPSHOT;
 		snprintf(arg.snapshot, sizeof(arg.snapshot), "%s", rq->snapshot);
 	}
-	if (attach_image(rq->image, &arg, false, false))
+	/* The backing chain on stderr, as attach prints it. */
+	if (attach_image(rq->image, &arg, rq->no_backing, !rq->quiet))
 		return 1;
 
 	n = probe_candidates(arg.index, &cands);
@@ -496,6 +549,31 @@ out:
 	return ret;
 }
 
+/*
+ * A -o option that would take MOUNT_FORCED_OPTIONS away: 0 if there is
+ * none in @opts, else -1 after naming it.
+ */
+static int check_user_options(const char *opts)
+{
+	static const char *const taken[] = { "suid", "dev", NULL };
+	const char *const *t;
+	const char *p = opts;
+	size_t len;
+
+	while (p && *p) {
+		len = strcspn(p, ",");
+		for (t = taken; *t; t++) {
+			if (strlen(*t) == len && !strncmp(p, *t, len)) {
+				warnx("-o %s: qsnapctl mounts a snapshot nosuid,nodev whatever the options: its setuid programs and device nodes are the image's",
+				      *t);
+				return -1;
+			}
+		}
+		p += len + (p[len] == ',');
+	}
+	return 0;
+}
+
 /* "N" or "VG/LV" (--partition, partition=): 0, or -1 if it is neither. */
 static int parse_partition(const char *s, struct mount_request *rq)
 {
@@ -521,8 +599,10 @@ int cmd_mount(int argc, char **argv)
 		{ "snapshot",	required_argument, NULL, 's' },
 		{ "partition",	required_argument, NULL, 'p' },
 		{ "no-overlay",	no_argument,	   NULL, 'N' },
+		{ "no-backing",	no_argument,	   NULL, 'B' },
 		{ "overlay-size", required_argument, NULL, 'S' },
 		{ "options",	required_argument, NULL, 'o' },
+		{ "type",	required_argument, NULL, 't' },
 		{ "key-file",	required_argument, NULL, 'k' },
 		{ "key-desc",	required_argument, NULL, 'K' },
 		{ "help",	no_argument,	   NULL, 'h' },
@@ -531,7 +611,7 @@ int cmd_mount(int argc, char **argv)
 	struct mount_request rq = { .overlay_bytes = OVERLAY_DEFAULT_BYTES };
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:p:o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:p:o:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			rq.snapshot = optarg;
@@ -545,6 +625,9 @@ int cmd_mount(int argc, char **argv)
 		case 'N':
 			rq.no_overlay = true;
 			break;
+		case 'B':
+			rq.no_backing = true;
+			break;
 		case 'S':
 			if (parse_size(optarg, &rq.overlay_bytes))
 				return usage_error("mount",
@@ -553,6 +636,9 @@ int cmd_mount(int argc, char **argv)
 			break;
 		case 'o':
 			rq.options = optarg;
+			break;
+		case 't':
+			rq.fstype = optarg;
 			break;
 		case 'k':
 			if (keys_add_file(optarg))
@@ -574,6 +660,8 @@ int cmd_mount(int argc, char **argv)
 			    strlen(rq.snapshot) >= QSNAP_NAME_MAX))
 		return usage_error("mount", "invalid snapshot id or name '%s'",
 				   rq.snapshot);
+	if (check_user_options(rq.options))
+		return 1;
 	rq.image = argv[optind];
 	rq.dir = argv[optind + 1];
 	return mount_snapshot(&rq);
@@ -627,6 +715,8 @@ static int helper_option(struct mount_request *rq, char *opt)
 			return -1;
 	} else if (!strcmp(opt, "no-overlay")) {
 		rq->no_overlay = true;
+	} else if (!strcmp(opt, "no-backing")) {
+		rq->no_backing = true;
 	} else if (!strncmp(opt, "overlay-size=", 13)) {
 		if (parse_size(opt + 13, &rq->overlay_bytes))
 			return -1;
@@ -635,6 +725,8 @@ static int helper_option(struct mount_request *rq, char *opt)
 			return -1;
 	} else if (!strncmp(opt, "key-desc=", 9)) {
 		keys_set_desc(opt + 9);
+	} else if (!strncmp(opt, "fstype=", 7) && opt[7]) {
+		rq->fstype = opt + 7;
 	} else if (!strcmp(opt, "ro") || !strcmp(opt, "rw") ||
 		   !strcmp(opt, "defaults")) {
 		/* always read-only (the overlay is what takes writes) */
@@ -648,8 +740,8 @@ static int helper_option(struct mount_request *rq, char *opt)
  * mount.qsnap SOURCE DIR [-sfnv] [-N NS] [-o OPTIONS] [-t TYPE]: the
  * helper mount(8) runs for "mount -t qsnap" and fstab lines (util-linux's
  * helper protocol).  Options of ours: snapshot=S, partition=N or VG/LV,
- * no-overlay, overlay-size=SIZE, key-file=FILE, key-desc=DESC; the others
- * go to the file system.
+ * no-overlay, no-backing, overlay-size=SIZE, key-file=FILE, key-desc=DESC, fstype=TYPE;
+ * the others go to the file system.
  */
 int cmd_mount_helper(int argc, char **argv)
 {
@@ -677,7 +769,7 @@ int cmd_mount_helper(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 2) {
-		warnx("usage: mount.qsnap IMAGE DIR [-o snapshot=S,partition=N|VG/LV,no-overlay,overlay-size=SIZE,key-file=FILE,...]");
+		warnx("usage: mount.qsnap IMAGE DIR [-o snapshot=S,partition=N|VG/LV,no-overlay,no-backing,overlay-size=SIZE,fstype=TYPE,key-file=FILE,...]");
 		free(opts);
 		return EXIT_USAGE;
 	}
@@ -701,6 +793,11 @@ int cmd_mount_helper(int argc, char **argv)
 				 "%s%s", *rest ? "," : "", opt);
 	}
 	rq.options = *rest ? rest : NULL;
+	if (check_user_options(rq.options)) {
+		free(rest);
+		free(opts);
+		return 1;
+	}
 	rq.image = helper_source(argv[optind], source, sizeof(source));
 	rq.dir = argv[optind + 1];
 	ret = fake ? 0 : mount_snapshot(&rq);

@@ -72,12 +72,12 @@ static const struct command {
 	  "  -l, --lazy              a device in use is detached when its last user\n"
 	  "                          closes it (umount -l's idea), not refused\n" },
 	{ "mount", cmd_mount,
-	  "mount IMAGE [--snapshot ID|NAME] [--partition N|VG/LV] [--no-overlay]\n"
-	  "         [--overlay-size SIZE] [-o OPTIONS] [--key-file FILE]... DIR",
+	  "mount IMAGE [--snapshot ID|NAME] [--partition N|VG/LV] [--no-overlay] [--no-backing]\n"
+	  "         [--overlay-size SIZE] [-o OPTIONS] [-t TYPE] [--key-file FILE]... DIR",
 	  "mount the file system of a snapshot (default: the current state)\n"
 	  "read-only on DIR and print the device mounted; a throw-away writable\n"
 	  "layer in memory takes the journal replay of a crash-consistent\n"
-	  "snapshot; umount DIR undoes everything",
+	  "snapshot; always nosuid,nodev; umount DIR undoes everything",
 	  "  -s, --snapshot ID|NAME  the snapshot: an id first, then a name\n"
 	  "  -p, --partition N       the file system on partition N (needed when\n"
 	  "                          there are several)\n"
@@ -87,8 +87,11 @@ static const struct command {
 	  "      --no-overlay        mount the read-only device itself, without\n"
 	  "                          replaying the journal (ext4 noload, XFS\n"
 	  "                          norecovery, btrfs rescue=nologreplay)\n"
+	  "      --no-backing        read the image alone, not its backing files\n"
 	  "      --overlay-size SIZE memory for the layer's writes (default 1G)\n"
-	  "  -o, --options OPTIONS   more mount options\n"
+	  "  -o, --options OPTIONS   more mount options (not suid, dev)\n"
+	  "  -t, --type TYPE         mount a file system of TYPE, also one that\n"
+	  "                          is not mounted from images by itself\n"
 	  "      --key-file FILE     an encrypted image's passphrase (as attach's)\n"
 	  "      --key-desc DESC     a key of the kernel keyring (as attach's)\n" },
 	{ "list", cmd_list,

@@ -4,6 +4,8 @@
  * CAP_SYS_ADMIN (as an ambient capability, so it survives exec).  Lets the
  * VM tests run qsnapctl as an unprivileged user allowed to attach, to show
  * that it opens images and backing files with that user's permissions.
+ * as_nobody --plain CMD [ARG...]: as nobody with no capability at all, an
+ * ordinary local user (what a mounted snapshot must not make root).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,12 +32,21 @@ static int set_caps(__u32 mask)
 int main(int argc, char **argv)
 {
 	const __u32 admin = 1U << CAP_SYS_ADMIN;
+	int plain = argc > 1 && !strcmp(argv[1], "--plain");
 
+	argv += plain;
+	argc -= plain;
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s CMD [ARG...]\n", argv[0]);
+		fprintf(stderr, "usage: as_nobody [--plain] CMD [ARG...]\n");
 		return 2;
 	}
-	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) || setgroups(0, NULL) ||
+	if (plain) {
+		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534)) {
+			fprintf(stderr, "as_nobody: %s\n", strerror(errno));
+			return 125;
+		}
+	} else if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) || setgroups(0, NULL) ||
 	    setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534) ||
 	    set_caps(admin) ||
 	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SYS_ADMIN, 0, 0)) {

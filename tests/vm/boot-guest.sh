@@ -153,6 +153,8 @@ mkdir -p /mnt/h
 if mount -t qsnap -o snapshot=fs1 $D/img/ext4.qcow2 /mnt/h 2>/tmp/err; then
 	check "mount -t qsnap -o snapshot=fs1 (mount.qsnap): every file is the snapshot's" \
 		"" sh -c "cd /mnt/h && sha256sum -c -s $D/img/fs1.sums"
+	check "... mounted nosuid,nodev" "$(grep ' /mnt/h ' /proc/mounts)" \
+		sh -c "grep ' /mnt/h ext4 ' /proc/mounts | grep -q ',nosuid,nodev,'"
 	umount /mnt/h
 	check "... umount leaves no device" "$($Q list)" settled
 else
@@ -162,6 +164,8 @@ echo "$D/img/ext4.qcow2 /mnt/h qsnap snapshot=fs1,no-overlay,noauto 0 0" >> /etc
 if mount /mnt/h 2>/tmp/err; then
 	check "an fstab line (qsnap snapshot=fs1,no-overlay): mount DIR mounts it" \
 		"" sh -c "cd /mnt/h && sha256sum -c -s $D/img/fs1.sums"
+	check "... mounted nosuid,nodev" "$(grep ' /mnt/h ' /proc/mounts)" \
+		sh -c "grep ' /mnt/h ext4 ' /proc/mounts | grep -q ',nosuid,nodev,'"
 	umount /mnt/h
 	check "... umount leaves no device" "$($Q list)" settled
 else

@@ -76,7 +76,7 @@ vm_build_test_modules() {
 # Guest binaries: qsnapctl (with libmount and libblkid, which Debian ships
 # as shared libraries only: vm_initramfs copies them), and the static
 # tests: the ioctl test, the fault injection test, the parallel readers,
-# as_nobody, the diff checker.
+# as_nobody, print_euid, the diff checker.
 vm_build_guest_tools() {
 	local out=$BUILD/guest-bin
 	mkdir -p "$out"
@@ -89,6 +89,8 @@ vm_build_guest_tools() {
 		"$TOP/tests/selftests/qsnap_readers.c"
 	gcc -static -O2 -Wall -Wextra -o "$out/as_nobody" \
 		"$TOP/tests/selftests/as_nobody.c"
+	gcc -static -O2 -Wall -Wextra -o "$out/print_euid" \
+		"$TOP/tests/selftests/print_euid.c"
 	gcc -static -O2 -Wall -Wextra -o "$out/qsnap_diffcheck" \
 		"$TOP/tests/selftests/qsnap_diffcheck.c"
 	gcc -static -O2 -Wall -Wextra -o "$out/qsnap_killopen" \

@@ -492,6 +492,60 @@ mount_no_module() {
 	insmod /lib/modules/qsnap.ko
 }
 
+# mount_untrusted: an image's setuid programs and device nodes gain an
+# unprivileged host user nothing (qsnapctl mounts nosuid,nodev, and -o
+# cannot undo it); a file system type outside the list is refused unless
+# named with -t; nothing is left behind by a refusal.
+mount_untrusted() {
+	rm -rf /tmp/evil
+	mkdir -p /tmp/evil/tree
+	cp /bin/print_euid /tmp/evil/tree/euid
+	chmod 4755 /tmp/evil/tree/euid
+	mknod -m 666 /tmp/evil/tree/blk b 7 7	# /dev/loop7
+	mknod -m 666 /tmp/evil/tree/chr c 1 3	# /dev/null
+	mkfs.ext4 -q -F -d /tmp/evil/tree /tmp/evil/fs.raw 16M > /dev/null 2>&1
+	qemu-img convert -f raw -O qcow2 /tmp/evil/fs.raw /tmp/evil/evil.qcow2
+	qemu-img snapshot -c s /tmp/evil/evil.qcow2
+	if qsnapctl mount /tmp/evil/evil.qcow2 --snapshot s /mnt/snap > /dev/null 2>/tmp/err; then
+		check "hostile image: mounted nosuid,nodev" "$(grep ' /mnt/snap ' /proc/mounts)" \
+			sh -c "grep ' /mnt/snap ext4 ' /proc/mounts | grep -q ',nosuid,nodev,'"
+		got=$(as_nobody --plain /mnt/snap/euid 2>&1)
+		check "hostile image: its setuid-root program runs as nobody, not root" \
+			"euid $got" [ "$got" = 65534 ]
+		for node in blk:block chr:character; do
+			check "hostile image: its 0666 ${node#*:} device node cannot be opened by nobody" "" \
+				as_nobody --plain sh -c "! (exec 3< /mnt/snap/${node%%:*}) 2>/dev/null &&
+					! (exec 3<> /mnt/snap/${node%%:*}) 2>/dev/null"
+		done
+		umount /mnt/snap
+		check "... umount leaves nothing" "$(leftovers)" settled
+	else
+		fail "hostile image: qsnapctl mount" "$(cat /tmp/err)"
+	fi
+	for o in suid dev ro,suid; do
+		expect_exit 1 "-o ${o#ro,}: qsnapctl mounts a snapshot nosuid,nodev" \
+			qsnapctl mount /tmp/evil/evil.qcow2 --snapshot s -o $o /mnt/snap
+	done
+	check "... refused before anything is attached" "$(leftovers)" settled
+	# A file system libblkid knows that is not on the list: a cramfs
+	# superblock's magic is all it takes to be probed as one.
+	head -c 4M /dev/zero > /tmp/evil/cramfs.raw
+	printf '\105\075\315\050' | dd of=/tmp/evil/cramfs.raw conv=notrunc 2>/dev/null
+	qemu-img convert -f raw -O qcow2 /tmp/evil/cramfs.raw /tmp/evil/cramfs.qcow2
+	expect_exit 1 "file system type cramfs is not one qsnapctl mounts from an image by itself" \
+		qsnapctl mount /tmp/evil/cramfs.qcow2 /mnt/snap
+	check "... nothing left behind" "$(leftovers)" settled
+	qsnapctl mount -t cramfs /tmp/evil/cramfs.qcow2 /mnt/snap > /dev/null 2>/tmp/err
+	check "... -t cramfs lets it through to the kernel (which then refuses the fake)" \
+		"$(cat /tmp/err)" sh -c "! grep -q 'is not one qsnapctl mounts' /tmp/err &&
+					 grep -q 'mount /dev/' /tmp/err"
+	umount /mnt/snap 2>/dev/null
+	check "... nothing left behind" "$(leftovers)" settled
+	expect_exit 1 "the file system is cramfs, not xfs" \
+		qsnapctl mount -t xfs /tmp/evil/cramfs.qcow2 /mnt/snap
+	rm -rf /tmp/evil
+}
+
 suite_mount() {
 	section "qsnapctl mount"
 	mkdir -p /mnt/snap /mnt/snap2
@@ -503,6 +557,7 @@ suite_mount() {
 		check "failed mounts leave nothing attached" "$(leftovers)" settled
 		return
 	fi
+	mount_untrusted
 	mount_attach_overlay
 	mount_crash xfs
 	mount_partitions
