@@ -8,6 +8,7 @@
  */
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/pagemap.h>
 #include <linux/slab.h>
 
 #include "qsnap.h"
@@ -93,6 +94,15 @@ int qsnap_layer_open(struct qsnap_layer *layer, int fd, u32 format, int data_fd)
 		return PTR_ERR(file);
 	im->file = file;
 	im->format = format;
+	/*
+	 * A block device's page cache follows no other host, nor another
+	 * path to the same storage (an LV under another name, a multipath
+	 * member): drop its clean pages, so that the header, the snapshot
+	 * table and the L1/L2 tables are read as the device holds them now.
+	 * A local writer's dirty pages stay: they are what the disk will hold.
+	 */
+	if (S_ISBLK(file_inode(file)->i_mode))
+		invalidate_inode_pages2(file->f_mapping);
 	im->path = qsnap_file_path(file);
 	if (!im->path)
 		return -ENOMEM;

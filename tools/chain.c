@@ -8,16 +8,23 @@
  * magic, else raw).  Unlike QEMU, protocol names (nbd:, json:, ...) are
  * refused: qsnap reads local files only.
  */
+#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "chain.h"
+
+/* Images are larger than 2 GiB: 32-bit builds need large-file support. */
+_Static_assert(sizeof(off_t) == 8, "build with -D_FILE_OFFSET_BITS=64");
 
 /* qcow2_io.pread over the file descriptor *@opaque. */
 int fd_pread(void *opaque, void *buf, size_t len, u64 off)
@@ -56,30 +63,134 @@ const char *file_kind(mode_t mode)
 }
 
 /*
- * Open an image (or a data file) read-only.  O_NONBLOCK, so that a FIFO
- * cannot hang the open; anything but a regular file or a block device is
- * refused (-EINVAL, *st says what it is); O_NONBLOCK is cleared again
- * before the fd is used.  Return: the fd, or -errno.
+ * Open an image (or a data file) read-only.  The path is first opened
+ * O_PATH, which opens nothing (no device driver's open, no FIFO's), and
+ * anything but a regular file or a block device is refused there (-EINVAL,
+ * *st says what it is): a name in an image cannot make qsnapctl open a
+ * watchdog, a tape or a terminal, or wait on a FIFO.  Then that same
+ * inode is opened for reading through /proc/self/fd, with the permission
+ * checks of a plain open.  Return: the fd, or -errno.
  */
 int open_image_file(const char *path, struct stat *st)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), err;
+	int pfd = open(path, O_PATH | O_CLOEXEC), fd, err;
+	char self[64];
 
-	if (fd < 0)
+	if (pfd < 0)
 		return -errno;
-	if (fstat(fd, st) < 0)
-		goto fail;
+	if (fstat(pfd, st) < 0) {
+		err = errno;
+		close(pfd);
+		return -err;
+	}
 	if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode)) {
-		close(fd);
+		close(pfd);
 		return -EINVAL;
 	}
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
-		goto fail;
-	return fd;
-fail:
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	fd = open(self, O_RDONLY | O_CLOEXEC);
 	err = errno;
-	close(fd);
-	return -err;
+	close(pfd);
+	if (fd < 0)
+		return access("/proc/self/fd", F_OK) ? -ENOSYS : -err;
+	/*
+	 * A block device's clean cached pages may predate another host's
+	 * writes (shared storage, another path to the same LV): read the
+	 * image as the device holds it now, as the module does at attach.
+	 */
+	if (S_ISBLK(st->st_mode))
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	return fd;
+}
+
+static int __attribute__((format(printf, 3, 4)))
+chain_fail(struct chain *c, int err, const char *fmt, ...);
+
+/*
+ * An image can expose at most what its owner could read.  When root
+ * follows the chain of an image that someone else owns, the backing and
+ * data files it names are opened with that owner's file system uid, gid
+ * and groups, so that the kernel's own permission checks decide, as they
+ * would for the owner (fsuid 0 -> non-zero also drops root's
+ * CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH for those opens).  An image
+ * owned by root may name what root can read; a caller that is not root
+ * opens everything with its own rights anyway.
+ */
+static int owner_setup(struct chain *c, const struct stat *top)
+{
+	struct passwd *pw;
+	int n = 0;
+
+	if (geteuid() != 0 || top->st_uid == 0)
+		return 0;
+	c->owner_uid = top->st_uid;
+	c->owner_gid = top->st_gid;
+	pw = getpwuid(top->st_uid);
+	if (pw) {
+		c->owner_gid = pw->pw_gid;
+		getgrouplist(pw->pw_name, pw->pw_gid, NULL, &n);
+		c->owner_groups = calloc(n ? n : 1, sizeof(gid_t));
+		if (!c->owner_groups ||
+		    getgrouplist(pw->pw_name, pw->pw_gid, c->owner_groups, &n) < 0)
+			return chain_fail(c, ENOMEM, "out of memory");
+		c->owner_ngroups = n;
+	}
+	c->as_owner = true;
+	return 0;
+}
+
+/* Become the image's owner for the file system (see owner_setup()). */
+static int owner_enter(const struct chain *c)
+{
+	if (!c->as_owner)
+		return 0;
+	if (setgroups(c->owner_ngroups, c->owner_groups))
+		return -errno;
+	setfsgid(c->owner_gid);
+	setfsuid(c->owner_uid);
+	if ((uid_t)setfsuid(-1) != c->owner_uid ||
+	    (gid_t)setfsgid(-1) != c->owner_gid)
+		return -EPERM;
+	return 0;
+}
+
+static void owner_leave(const struct chain *c)
+{
+	gid_t none;
+
+	if (!c->as_owner)
+		return;
+	setfsuid(geteuid());
+	setfsgid(getegid());
+	/* root's own groups: those it had (qsnapctl runs with none added) */
+	if (setgroups(c->root_ngroups, c->root_ngroups ? c->root_groups : &none))
+		err(1, "setgroups");
+}
+
+/* open_image_file() of a file named by an image, as its owner. */
+static int open_named_file(const struct chain *c, const char *path,
+			   struct stat *st)
+{
+	int fd = owner_enter(c);
+
+	if (!fd)
+		fd = open_image_file(path, st);
+	owner_leave(c);
+	return fd;
+}
+
+/* Why a file an image names could not be opened: strerror, or more. */
+static const char *named_error(const struct chain *c, int err, char *buf,
+			       size_t len)
+{
+	if (c->as_owner && (err == EACCES || err == EPERM)) {
+		snprintf(buf, len, "%s: the image's owner (uid %u) cannot read it, and an image may name only what its owner can read",
+			 strerror(err), (unsigned int)c->owner_uid);
+		return buf;
+	}
+	if (err == ENOSYS)
+		return "cannot reopen it: /proc is not mounted";
+	return strerror(err);
 }
 
 static int __attribute__((format(printf, 3, 4)))
@@ -131,18 +242,29 @@ static int open_layer(struct chain *c, unsigned int i, char *path,
 	unsigned int j;
 
 	l->path = path;
-	l->fd = open_image_file(path, &st);
+	l->fd = named_by ? open_named_file(c, path, &st) :
+			   open_image_file(path, &st);
 	if (l->fd == -EINVAL)
 		return chain_fail(c, EINVAL, "%s%s%s: %s, not an image (a regular file or block device)",
 				  path, named_by ? ", named by " : "",
 				  named_by ? named_by : "", file_kind(st.st_mode));
 	if (l->fd < 0) {
 		int err = -l->fd;
+		char why[256];
 
 		if (named_by)
 			return chain_fail(c, err, "backing file %s (named by %s): %s; --no-backing attaches the image without it",
-					  path, named_by, strerror(err));
-		return chain_fail(c, err, "%s: %s", path, strerror(err));
+					  path, named_by,
+					  named_error(c, err, why, sizeof(why)));
+		return chain_fail(c, err, "%s: %s", path,
+				  err == ENOSYS ? named_error(c, err, why, sizeof(why)) :
+				  strerror(err));
+	}
+	if (!named_by) {
+		int ret = owner_setup(c, &st);
+
+		if (ret)
+			return ret;
 	}
 	l->dev = st.st_dev;
 	l->ino = st.st_ino;
@@ -175,13 +297,17 @@ static int load_qcow2(struct chain *c, struct chain_layer *l)
 	l->data_path = path_combine(l->path, l->img.data_file);
 	if (!l->data_path)
 		return chain_fail(c, ENOMEM, "out of memory");
-	l->data_fd = open_image_file(l->data_path, &st);
+	l->data_fd = open_named_file(c, l->data_path, &st);
 	if (l->data_fd == -EINVAL)
 		return chain_fail(c, EINVAL, "data file %s (named by %s): %s, not a regular file or block device",
 				  l->data_path, l->path, file_kind(st.st_mode));
-	if (l->data_fd < 0)
+	if (l->data_fd < 0) {
+		char why[256];
+
 		return chain_fail(c, -l->data_fd, "data file %s (named by %s): %s",
-				  l->data_path, l->path, strerror(-l->data_fd));
+				  l->data_path, l->path,
+				  named_error(c, -l->data_fd, why, sizeof(why)));
+	}
 	return 0;
 }
 
@@ -228,6 +354,15 @@ int chain_open(struct chain *c, const char *image, bool no_backing)
 	memset(c, 0, sizeof(*c));
 	for (unsigned int i = 0; i < 1 + QSNAP_MAX_BACKING; i++)
 		c->layers[i].fd = c->layers[i].data_fd = -1;
+	c->root_ngroups = getgroups(0, NULL);
+	if (c->root_ngroups > 0) {
+		c->root_groups = calloc(c->root_ngroups, sizeof(gid_t));
+		if (!c->root_groups)
+			return chain_fail(c, ENOMEM, "out of memory");
+		c->root_ngroups = getgroups(c->root_ngroups, c->root_groups);
+	}
+	if (c->root_ngroups < 0)
+		c->root_ngroups = 0;
 	path = strdup(image);
 	if (!path)
 		return chain_fail(c, ENOMEM, "out of memory");
@@ -292,4 +427,7 @@ void chain_close(struct chain *c)
 		free(l->data_path);
 	}
 	c->n = 0;
+	free(c->owner_groups);
+	free(c->root_groups);
+	c->owner_groups = c->root_groups = NULL;
 }

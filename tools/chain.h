@@ -2,8 +2,8 @@
 /*
  * Backing chain resolution for qsnapctl: the module never opens a path
  * named inside an image, so the tool follows the chain with the same format
- * code, opens every file read-only with the caller's own permissions, and
- * passes the fds.
+ * code, opens every file read-only (the files the image names with the
+ * rights of the image's owner), and passes the fds.
  */
 #ifndef QSNAPCTL_CHAIN_H
 #define QSNAPCTL_CHAIN_H
@@ -38,6 +38,14 @@ struct chain {
 	 * (which validates it again) gives the errno; this says why.
 	 */
 	char top_err[QCOW2_ERR_MAX];
+	/* Files the image names are opened as its owner (chain.c). */
+	bool as_owner;
+	uid_t owner_uid;
+	gid_t owner_gid;
+	gid_t *owner_groups;
+	int owner_ngroups;
+	gid_t *root_groups;	/* the caller's, restored after */
+	int root_ngroups;
 };
 
 int fd_pread(void *opaque, void *buf, size_t len, u64 off);

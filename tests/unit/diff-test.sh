@@ -143,6 +143,71 @@ for f in fifo:FIFO dir.qcow2:directory; do
 		tap_emit $ok "$cmd of a ${f#*:}: refused at once, saying it is a ${f#*:}"
 	done
 done
+# Files an image names are never opened before they are known to be
+# regular files or block devices: a FIFO named as the backing file is
+# refused without being opened (a writer waiting on it stays waiting),
+# and so is a character device.
+mkfifo "$W/backing-fifo"
+(: > "$W/backing-fifo"; touch "$W/fifo-writer-released") &
+writer=$!
+qemu-img create -q -f qcow2 -u -b "$W/backing-fifo" -F raw "$W/fifo-backed.qcow2" 1M
+timeout 10 "$W/qsnapctl" attach "$W/fifo-backed.qcow2" 2> "$W/err"
+rc=$?
+sleep 0.5
+[ $rc = 1 ] && grep -q "backing-fifo, named by .*fifo-backed.qcow2: a FIFO, not an image" "$W/err" &&
+	[ ! -e "$W/fifo-writer-released" ]
+ok=$?
+[ $ok = 0 ] || echo "# exit $rc: $(cat "$W/err"); writer released: $([ -e "$W/fifo-writer-released" ] && echo yes || echo no)"
+tap_emit $ok "a FIFO named as backing file: refused as a FIFO, never opened (its writer still waits)"
+kill "$writer" 2> /dev/null
+exec 9<> "$W/backing-fifo"	# let the writer's open finish, if it still waits
+wait "$writer" 2> /dev/null
+exec 9>&-
+qemu-img create -q -f qcow2 -u -b /dev/null -F raw "$W/chr-backed.qcow2" 1M
+timeout 10 "$W/qsnapctl" attach "$W/chr-backed.qcow2" 2> "$W/err"
+[ $? = 1 ] && grep -q "/dev/null, named by .*chr-backed.qcow2: a character device, not an image" "$W/err"
+tap_emit $? "a character device named as backing file: refused, saying what it is"
+
+# An image exposes at most what its owner can read: root attaching an
+# image that nobody (65534) owns opens the files it names as nobody.  A
+# root-only file named as backing or data file is refused (exit 1, the
+# reason, before the module is asked); the same image owned by root may
+# name it.  (The world-searchable directory keeps the path walk itself
+# allowed, so the refusal is the file's own permission.)
+T=$(mktemp -d)
+chmod 755 "$T"
+head -c 1M /dev/urandom > "$T/secret"
+chmod 600 "$T/secret"
+qemu-img create -q -f qcow2 -u -b "$T/secret" -F raw "$T/names-secret.qcow2" 1M
+qemu-img create -q -f qcow2 -o data_file="$T/secret-data",data_file_raw=on \
+	"$T/data-secret.qcow2" 1M
+cp "$T/secret" "$T/secret-data"
+chmod 600 "$T/secret-data"
+chown 65534:65534 "$T/names-secret.qcow2" "$T/data-secret.qcow2"
+for img in names-secret:backing data-secret:data; do
+	timeout 10 "$W/qsnapctl" attach "$T/${img%%:*}.qcow2" 2> "$W/err"
+	rc=$?
+	[ $rc = 1 ] && [ "$(wc -l < "$W/err")" = 1 ] &&
+		grep -q "${img#*:} file $T/secret.* Permission denied: the image's owner (uid 65534) cannot read it" "$W/err"
+	ok=$?
+	[ $ok = 0 ] || echo "# exit $rc: $(cat "$W/err")"
+	tap_emit $ok "root attaching nobody's image that names a root-only ${img#*:} file: refused, the owner cannot read it"
+	chown 0:0 "$T/${img%%:*}.qcow2"
+	timeout 10 "$W/qsnapctl" attach "$T/${img%%:*}.qcow2" 2> "$W/err"
+	! grep -q 'Permission denied\|cannot read' "$W/err"
+	ok=$?
+	[ $ok = 0 ] || echo "# $(cat "$W/err")"
+	tap_emit $ok "... the same image owned by root: its ${img#*:} file is opened"
+	chown 65534:65534 "$T/${img%%:*}.qcow2"
+done
+# A file the owner may read through a group: the owner's groups count.
+chgrp 65534 "$T/secret"
+chmod 640 "$T/secret"
+timeout 10 "$W/qsnapctl" attach "$T/names-secret.qcow2" 2> "$W/err"
+! grep -q 'Permission denied\|cannot read' "$W/err"
+tap_emit $? "... a backing file the owner's group may read is opened" "$(cat "$W/err")"
+rm -rf "$T"
+
 # Usage errors say what is wrong; every command has --help.
 "$W/qsnapctl" --bogus 2> "$W/err"
 [ $? = 2 ] && grep -q "unknown option '--bogus'" "$W/err"

@@ -111,6 +111,46 @@ trust_recreated_snapshot() {
 	rm -f $img
 }
 
+# An image on a block device changed through another path to the same
+# storage (here the loop device's backing file; on shared storage another
+# host, or the LV under another name): the snapshot deleted and taken
+# again over new data while a device holds the block device and its page
+# cache holds the old tables.  A new attach must read the image as the
+# device holds it now (qsnapctl and the module drop the clean cached
+# pages), not the cached header, L1 and L2 tables.
+trust_bdev_other_path() {
+	img=/tmp/bdev.qcow2 loop=/dev/loop5
+	rm -f $img
+	qemu-img create -q -f qcow2 $img 4M
+	qemu-io -c 'write -P 0x31 0 2M' $img > /dev/null
+	qemu-img snapshot -c s $img
+	qemu-io -c 'write -P 0x32 1M 2M' $img > /dev/null
+	if ! losetup $loop $img; then
+		fail "block device, changed through another path: losetup" ""
+		return
+	fi
+	holder=$(qsnapctl attach $loop 2>/tmp/err) || {
+		fail "block device, changed through another path: attach" "$(cat /tmp/err)"
+		losetup -d $loop; return; }
+	old=$(export_sha $img s)
+	first=$(qsnapctl attach $loop --snapshot s)
+	check "block device image: the snapshot reads as QEMU's export" "" \
+		[ "$(sha_of "$first")" = "$old" ]
+	sha_of "$holder" > /dev/null
+	qsnapctl detach "$first"
+	qemu-img snapshot -d s $img
+	qemu-io -c 'write -P 0x33 0 3M' $img > /dev/null
+	qemu-img snapshot -c s $img
+	new=$(export_sha $img s)
+	fresh=$(qsnapctl attach $loop --snapshot s 2>/tmp/err)
+	got=$([ -n "$fresh" ] && sha_of "$fresh")
+	check "block device image changed through another path while a device holds it: a new attach reads the new snapshot" \
+		"got $got, QEMU $new (old $old): $(cat /tmp/err)" [ "$got" = "$new" -a "$new" != "$old" ]
+	qsnapctl detach $fresh "$holder"
+	losetup -d $loop
+	rm -f $img
+}
+
 # 1000 openers killed around their open(): the device still reads, as
 # before, and is not marked gone.  The image is on the ext4 data disk,
 # whose page-cache reads fail with EINTR once a fatal signal is pending

@@ -8,6 +8,7 @@ suite_trust() {
 	section "trust: fresh attaches, re-created snapshots, killed openers, races"
 	trust_fresh_attach
 	trust_recreated_snapshot
+	trust_bdev_other_path
 	trust_killed_openers
 	trust_confined_opener
 	trust_table_read_error
