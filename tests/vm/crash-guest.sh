@@ -8,8 +8,9 @@
 export PATH=/usr/local/sbin:/usr/local/bin:/sbin:/bin
 fail() { echo "crash-guest: $*"; }
 mkdir -p /mnt/ext4 /mnt/xfs
-mkfs.ext4 -q -L crash /dev/vdb || fail "mkfs.ext4"
-mkfs.xfs -q -L crash /dev/vdc || fail "mkfs.xfs"
+# -F/-f: a second try finds the first one's file systems there.
+mkfs.ext4 -q -F -L crash /dev/vdb || fail "mkfs.ext4"
+mkfs.xfs -q -f -L crash /dev/vdc || fail "mkfs.xfs"
 mount -t ext4 /dev/vdb /mnt/ext4 || fail "mount ext4"
 mount -t xfs /dev/vdc /mnt/xfs || fail "mount xfs"
 for m in /mnt/ext4 /mnt/xfs; do

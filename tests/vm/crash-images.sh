@@ -23,8 +23,9 @@ for try in 1 2; do
 		vm_run "$krel" "$BUILD/crash/initrd.gz" "$BUILD/crash/empty.raw" \
 		"$BUILD/crash/console.log" 300 || true
 	grep -aq '^crash-guest: crashing' "$BUILD/crash/console.log" && break
+	cp "$BUILD/crash/console.log" "$BUILD/crash/console.log.try$try"
 	# A boot that never reached /init: once more (tests/vm/lib.sh)
-	vm_log "crash guest: no crash on try $try (console: $BUILD/crash/console.log)"
+	vm_log "crash guest: no crash on try $try (console: $BUILD/crash/console.log.try$try)"
 done
 log=$BUILD/crash/console.log
 said=$(grep -a '^crash-guest: ' "$log" | grep -v 'crashing$' || true)
