@@ -154,6 +154,26 @@ vm_install() {
 	echo "$dk/qsnap.ko"
 }
 
+# vm_add_module ROOT NAME: module NAME of the kernel (ROOT/.modules lists
+# its files) into ROOT's /lib/modules, after the modules it depends on
+# (modinfo's depends: they change between kernels, e.g. btrfs needs
+# libblake2b since 7.0), each once, in ROOT/lib/modules/order.  A module
+# the kernel does not have is built in, or not needed there.
+vm_add_module() {
+	local root=$1 m=$2 f d
+	grep -qx "$m" "$root/lib/modules/order" 2> /dev/null && return 0
+	f=$(grep -E "/(${m}|${m//_/-})\.ko(\.xz)?\$" "$root/.modules" | head -n 1 || true)
+	[ -n "$f" ] || return 0
+	for d in $(modinfo -F depends "$f" | tr ',' ' '); do
+		vm_add_module "$root" "$d"
+	done
+	case "$f" in
+	*.xz) xz -dc "$f" > "$root/lib/modules/$m.ko" ;;
+	*) cp "$f" "$root/lib/modules/$m.ko" ;;
+	esac
+	echo "$m" >> "$root/lib/modules/order"
+}
+
 # vm_initramfs KREL QSNAP_KO GUEST_SCRIPT OUT
 # A busybox initramfs: /init runs GUEST_SCRIPT after loading the virtio
 # modules (qsnap.ko, at /lib/modules/qsnap.ko unless QSNAP_KO is "", is
@@ -175,16 +195,13 @@ vm_initramfs() {
 	for m in $(/bin/busybox --list); do
 		[ -e "$root/bin/$m" ] || ln -s busybox "$root/bin/$m"
 	done
-	for m in $VIRTIO_MODULES ${VM_EXTRA_MODULES:-}; do
-		[ -d "$kdir" ] || break		# a kernel with virtio built in
-		f=$(find "$kdir" -name "$m.ko" -o -name "$m.ko.xz" | head -n 1)
-		[ -n "$f" ] || continue
-		case "$f" in
-		*.xz) xz -dc "$f" > "$root/lib/modules/$m.ko" ;;
-		*) cp "$f" "$root/lib/modules/$m.ko" ;;
-		esac
-		echo "$m" >> "$root/lib/modules/order"
-	done
+	if [ -d "$kdir" ]; then		# else a kernel with virtio built in
+		find "$kdir" -name '*.ko' -o -name '*.ko.xz' > "$root/.modules"
+		for m in $VIRTIO_MODULES ${VM_EXTRA_MODULES:-}; do
+			vm_add_module "$root" "$m"
+		done
+		rm -f "$root/.modules"
+	fi
 	for f in ${VM_EXTRA_BINS:-}; do
 		vm_copy_binary "$root" "$f"
 	done

@@ -529,7 +529,7 @@ mount_untrusted() {
 	check "... refused before anything is attached" "$(leftovers)" settled
 	# A file system libblkid knows that is not on the list: a cramfs
 	# superblock's magic is all it takes to be probed as one.
-	head -c 4M /dev/zero > /tmp/evil/cramfs.raw
+	dd if=/dev/zero of=/tmp/evil/cramfs.raw bs=1M count=4 2>/dev/null
 	printf '\105\075\315\050' | dd of=/tmp/evil/cramfs.raw conv=notrunc 2>/dev/null
 	qemu-img convert -f raw -O qcow2 /tmp/evil/cramfs.raw /tmp/evil/cramfs.qcow2
 	expect_exit 1 "file system type cramfs is not one qsnapctl mounts from an image by itself" \
