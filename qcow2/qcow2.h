@@ -80,6 +80,13 @@ struct qcow2_snapshot {
 
 /* Bytes of a volume key, at most: LUKS1 with a 512-bit XTS key. */
 #define QCOW2_KEY_MAX		64
+/*
+ * The most PBKDF2 iterations a LUKS header may ask (a key slot's, or the
+ * volume key digest's).  QEMU and cryptsetup time theirs to 2 s and 125 ms
+ * of the machine that made the image, some millions on today's CPUs; an
+ * image asking 2^31 would keep an attach hashing for an hour.
+ */
+#define QCOW2_LUKS_ITER_MAX	(1U << 26)
 
 /* How the IV of a 512-byte sector is made from its number. */
 enum qcow2_ivgen {

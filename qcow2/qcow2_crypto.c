@@ -122,6 +122,12 @@ static int luks_check_slots(struct qcow2_image *img,
 			return qcow2_error(img, EINVAL,
 					   "LUKS key slot %u: iteration count is zero",
 					   i);
+		if (active == LUKS1_SLOT_ENABLED &&
+		    be32_to_cpu(s->iterations) > QCOW2_LUKS_ITER_MAX)
+			return qcow2_error(img, EINVAL,
+					   "LUKS key slot %u: %u PBKDF2 iterations (at most %u)",
+					   i, be32_to_cpu(s->iterations),
+					   QCOW2_LUKS_ITER_MAX);
 		enabled |= active == LUKS1_SLOT_ENABLED;
 		if (start < header_sectors)
 			return qcow2_error(img, EINVAL,
@@ -199,6 +205,10 @@ static int qcow2_luks_open(struct qcow2_image *img, const struct qcow2_io *io)
 	if (!c->mk_digest_iterations)
 		return qcow2_error(img, EINVAL,
 				   "LUKS volume key digest iteration count is zero");
+	if (c->mk_digest_iterations > QCOW2_LUKS_ITER_MAX)
+		return qcow2_error(img, EINVAL,
+				   "LUKS volume key digest: %u PBKDF2 iterations (at most %u)",
+				   c->mk_digest_iterations, QCOW2_LUKS_ITER_MAX);
 	memcpy(c->mk_digest, h.mk_digest, sizeof(c->mk_digest));
 	memcpy(c->mk_digest_salt, h.mk_digest_salt, sizeof(c->mk_digest_salt));
 	payload = be32_to_cpu(h.payload_offset);

@@ -319,6 +319,22 @@ ok=$?
 [ $ok = 0 ] || echo "# $(tr '\r\n' '  ' <<< "$out")"
 tap_emit $ok "attach on a terminal without a key: asks without echo; a wrong passphrase: exit 1, no key slot matches"
 
+# An image picks the PBKDF2 iteration counts its key slots and volume key
+# digest cost: 2^31 (an hour of hashing per attach) is refused before any
+# hashing, with the count, in the tool (the module parses the same way).
+luks_at=$(grep -obUaP 'LUKS\xba\xbe' "$W/luks.qcow2" | head -n 1 | cut -d: -f1)
+for f in "key slot 0:$((luks_at + 208 + 4))" "volume key digest:$((luks_at + 164))"; do
+	cp "$W/luks.qcow2" "$W/luks-iter.qcow2"
+	printf '\200\000\000\000' | dd of="$W/luks-iter.qcow2" bs=1 seek="${f#*:}" \
+		conv=notrunc 2> /dev/null
+	timeout 20 "$W/qsnapctl" snapshots "$W/luks-iter.qcow2" > /dev/null 2> "$W/err"
+	rc=$?
+	[ $rc = 1 ] && grep -q "LUKS ${f%%:*}: 2147483648 PBKDF2 iterations (at most 67108864)" "$W/err"
+	ok=$?
+	[ $ok = 0 ] || echo "# exit $rc: $(cat "$W/err")"
+	tap_emit $ok "a LUKS ${f%%:*} asking 2^31 PBKDF2 iterations: refused at once, saying so"
+done
+
 # Bash completion offers the snapshots of the IMAGE on the line, also
 # when an option comes before it.
 got=$(PATH=$W:$PATH bash -c '

@@ -636,6 +636,16 @@ static void test_luks(void)
 		  put32(LUKS_SLOT(2), 1), -EINVAL);
 	LUKS_CASE("an enabled slot with 0 iterations: EINVAL",
 		  put32(LUKS_SLOT(0) + 4, 0), -EINVAL);
+	LUKS_CASE("an enabled slot asking 2^31 PBKDF2 iterations: EINVAL",
+		  put32(LUKS_SLOT(0) + 4, 1U << 31), -EINVAL);
+	LUKS_CASE("an enabled slot at the iteration bound: decodes",
+		  put32(LUKS_SLOT(0) + 4, QCOW2_LUKS_ITER_MAX), 0);
+	LUKS_CASE("a disabled slot's iteration count is not looked at",
+		  put32(LUKS_SLOT(3) + 4, ~0U), 0);
+	LUKS_CASE("a volume key digest of 2^31 iterations: EINVAL",
+		  put32(LUKS_AT + 164, 1U << 31), -EINVAL);
+	LUKS_CASE("a volume key digest at the iteration bound: decodes",
+		  put32(LUKS_AT + 164, QCOW2_LUKS_ITER_MAX), 0);
 	LUKS_CASE("no enabled slot: EINVAL",
 		  put32(LUKS_SLOT(0), LUKS1_SLOT_DISABLED), -EINVAL);
 	LUKS_CASE("key material over the LUKS header: EINVAL",
