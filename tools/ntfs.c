@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ntfs.h"
@@ -179,13 +180,27 @@ int ntfs_volume_flags(int fd, uint16_t *flags)
 
 bool ntfs_hibernated(const char *dir)
 {
-	char path[PATH_MAX], sig[4];
+	char path[PATH_MAX], self[64], sig[4];
+	struct stat st;
 	ssize_t n;
-	int fd;
+	int pfd, fd;
 
 	if (snprintf(path, sizeof(path), "%s/hiberfil.sys", dir) >= (int)sizeof(path))
 		return false;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	/*
+	 * The file is the image author's: a symlink is not followed, and
+	 * only a regular file is opened (O_PATH opens no FIFO or device).
+	 */
+	pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
+		return false;
+	if (fstat(pfd, &st) || !S_ISREG(st.st_mode)) {
+		close(pfd);
+		return false;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	fd = open(self, O_RDONLY | O_CLOEXEC);
+	close(pfd);
 	if (fd < 0)
 		return false;
 	n = pread(fd, sig, sizeof(sig), 0);

@@ -20,7 +20,10 @@
  */
 int ntfs_volume_flags(int fd, uint16_t *flags);
 
-/* Whether @dir (a mounted NTFS) holds a hiberfil.sys that starts "hibr". */
+/*
+ * Whether @dir (a mounted NTFS) holds a hiberfil.sys, a regular file and
+ * not a symlink, that starts "hibr".
+ */
 bool ntfs_hibernated(const char *dir);
 
 #endif /* QSNAPCTL_NTFS_H */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../tap.h"
@@ -221,6 +222,47 @@ static void truncated(int fd, long rec, unsigned int size)
 		perror("ftruncate");
 }
 
+/*
+ * hiberfil.sys is the image author's: only a regular file is read.  A
+ * FIFO is not opened (a writer waiting on it stays waiting), a symlink to
+ * a file starting "hibr" is not followed, a directory is not a hibernation.
+ */
+static void test_hibernated(void)
+{
+	char d[sizeof(dir) + 16], path[sizeof(d) + 32], flag[sizeof(d) + 32];
+	char cmd[4 * sizeof(path) + 128];
+	FILE *f;
+
+	snprintf(d, sizeof(d), "%s/hib", dir);
+	snprintf(path, sizeof(path), "%s/hiberfil.sys", d);
+	snprintf(flag, sizeof(flag), "%s/writer-released", d);
+	mkdir(d, 0755);
+	f = fopen(path, "w");
+	if (f) {
+		fputs("HIBR and more", f);
+		fclose(f);
+	}
+	check(ntfs_hibernated(d), "hiberfil.sys: a regular file starting HIBR: hibernated", "");
+	unlink(path);
+	snprintf(cmd, sizeof(cmd), "printf hibr > %s/target && ln -s target %s", d, path);
+	check(!system(cmd) && !ntfs_hibernated(d),
+	      "hiberfil.sys: a symlink to a file starting hibr is not followed", "");
+	unlink(path);
+	mkdir(path, 0755);
+	check(!ntfs_hibernated(d), "hiberfil.sys: a directory is no hibernation", "");
+	rmdir(path);
+	snprintf(cmd, sizeof(cmd),
+		 "mkfifo %s && { (: > %s; touch %s) & } && sleep 0.2", path, path, flag);
+	if (system(cmd)) {
+		check(0, "hiberfil.sys: a FIFO is not opened", "mkfifo failed");
+		return;
+	}
+	check(!ntfs_hibernated(d) && !usleep(200000) && access(flag, F_OK),
+	      "hiberfil.sys: a FIFO is not opened (its waiting writer still waits)", "");
+	/* Release the writer: open the FIFO for reading ourselves. */
+	close(open(path, O_RDONLY | O_NONBLOCK));
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -248,6 +290,7 @@ int main(void)
 	damaged("an attribute past the record's end", attr_too_long, -EINVAL);
 	damaged("no VOLUME_INFORMATION", no_volume_info, -ENOENT);
 	damaged("cut short in $Volume's record", truncated, -EIO);
+	test_hibernated();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
 		perror("rm");
