@@ -322,7 +322,7 @@ tap_emit $ok "attach on a terminal without a key: asks without echo; a wrong pas
 # An image picks the PBKDF2 iteration counts its key slots and volume key
 # digest cost: 2^31 (an hour of hashing per attach) is refused before any
 # hashing, with the count, in the tool (the module parses the same way).
-luks_at=$(grep -obUaP 'LUKS\xba\xbe' "$W/luks.qcow2" | head -n 1 | cut -d: -f1)
+luks_at=$(LC_ALL=C grep -obUaP 'LUKS\xba\xbe' "$W/luks.qcow2" | head -n 1 | cut -d: -f1)
 for f in "key slot 0:$((luks_at + 208 + 4))" "volume key digest:$((luks_at + 164))"; do
 	cp "$W/luks.qcow2" "$W/luks-iter.qcow2"
 	printf '\200\000\000\000' | dd of="$W/luks-iter.qcow2" bs=1 seek="${f#*:}" \
