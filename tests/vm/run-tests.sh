@@ -172,7 +172,8 @@ want_kernel() {
 # kernel_suites TIER: the suites a kernel of TIER runs, as VM_SUITES
 # takes them ("" is every suite); "none" when SUITES leaves it nothing.
 kernel_suites() {
-	local want=${QSNAP_SUITES//,/ } s out=
+	local want=${QSNAP_SUITES:-} s out=
+	want=${want//,/ }
 	if [ "$1" = full ]; then
 		echo "$want"
 		return
