@@ -13,16 +13,20 @@
  * process can read: the module takes its description and reads it
  * itself, as dm-crypt does, and checks it against the LUKS header.
  *
- * Passphrases and keys stay in memory that is wiped before it is freed,
- * and go to the kernel in the attach ioctl only.
+ * Passphrases and keys stay in memory that is locked (kept out of swap,
+ * as far as RLIMIT_MEMLOCK allows) and wiped before it is freed, in a
+ * process that cannot be dumped or traced while it holds them, and go to
+ * the kernel in the attach ioctl only.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <libcryptsetup.h>
 #include <linux/keyctl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -80,11 +84,23 @@ void keys_forget(void)
 		wipe_free(pw[i].buf, pw[i].len + 1);
 	nr_pw = 0;
 	logon_key = false;
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
+/*
+ * Keep a secret out of swap.  Best effort: a user without CAP_IPC_LOCK
+ * may lock RLIMIT_MEMLOCK bytes only (cryptsetup's own buffers are
+ * locked by libcryptsetup).
+ */
+static void lock_secret(void *p, size_t len)
+{
+	mlock(p, len);
 }
 
 /* Take ownership of a passphrase of @len bytes at @buf. */
 static void add_passphrase(char *buf, size_t len)
 {
+	lock_secret(buf, len + 1);
 	pw[nr_pw].buf = buf;
 	pw[nr_pw].len = len;
 	nr_pw++;
@@ -197,11 +213,30 @@ static int read_key_desc(const char *desc)
 	return 0;
 }
 
+/* The terminal as it was before the prompt, for a signal to restore. */
+static int prompt_fd = -1;
+static struct termios prompt_saved;
+static const int prompt_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+#define PROMPT_SIGNALS	(sizeof(prompt_signals) / sizeof(prompt_signals[0]))
+
+/* A signal at the prompt: echo back on, then die of the signal as before. */
+static void prompt_signal(int sig)
+{
+	tcsetattr(prompt_fd, TCSAFLUSH, &prompt_saved);
+	if (write(prompt_fd, "\n", 1) < 0) {
+		/* nothing more to do on the way out */
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 /* Ask on the terminal, without echo; the newline ends the passphrase. */
 static int prompt_passphrase(const char *image)
 {
-	struct termios old, quiet;
-	size_t size = 4096, len = 0;
+	struct sigaction act = { .sa_handler = prompt_signal };
+	struct sigaction saved[PROMPT_SIGNALS];
+	struct termios quiet;
+	size_t size = 4096, len = 0, i;
 	char *buf;
 	int fd, ret = 0;
 	char ch;
@@ -214,11 +249,20 @@ static int prompt_passphrase(const char *image)
 		close(fd);
 		return -ENOMEM;
 	}
-	dprintf(fd, "Passphrase for %s: ", shown(image));
-	tcgetattr(fd, &old);
-	quiet = old;
+	lock_secret(buf, size);
+	tcgetattr(fd, &prompt_saved);
+	prompt_fd = fd;
+	sigemptyset(&act.sa_mask);
+	for (i = 0; i < PROMPT_SIGNALS; i++)
+		sigaction(prompt_signals[i], &act, &saved[i]);
+	quiet = prompt_saved;
 	quiet.c_lflag &= ~(ECHO | ECHONL);
+	/*
+	 * Echo off (and what was typed before dropped) first, the prompt
+	 * after: what is typed once the prompt shows is the passphrase.
+	 */
 	tcsetattr(fd, TCSAFLUSH, &quiet);
+	dprintf(fd, "Passphrase for %s: ", shown(image));
 	while (read(fd, &ch, 1) == 1 && ch != '\n') {
 		if (len + 1 == size) {
 			ret = -EFBIG;
@@ -226,7 +270,10 @@ static int prompt_passphrase(const char *image)
 		}
 		buf[len++] = ch;
 	}
-	tcsetattr(fd, TCSAFLUSH, &old);
+	tcsetattr(fd, TCSAFLUSH, &prompt_saved);
+	for (i = 0; i < PROMPT_SIGNALS; i++)
+		sigaction(prompt_signals[i], &saved[i], NULL);
+	prompt_fd = -1;
 	dprintf(fd, "\n");
 	close(fd);
 	explicit_bzero(&ch, sizeof(ch));
@@ -247,6 +294,8 @@ static int load_passphrases(const char *image)
 
 	if (nr_pw || logon_key)
 		return 0;
+	/* No core dump or ptrace of the same user shows a passphrase. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	for (i = 0; i < nr_key_files; i++) {
 		ret = read_key_file(key_files[i]);
 		if (ret)

@@ -319,6 +319,38 @@ ok=$?
 [ $ok = 0 ] || echo "# $(tr '\r\n' '  ' <<< "$out")"
 tap_emit $ok "attach on a terminal without a key: asks without echo; a wrong passphrase: exit 1, no key slot matches"
 
+# Ctrl-C at the prompt: the terminal gets its echo back, and qsnapctl dies
+# of SIGINT; while it waits there the passphrase buffer is locked in
+# memory (VmLck) and the process is not dumpable (its /proc files belong
+# to root, not to the user; checked as the Dumpable flag cannot be read).
+out=$(timeout 120 python3 - "$W/qsnapctl" "$W/luks.qcow2" <<'PY'
+import os, pty, sys, termios, time
+tool, image = sys.argv[1:3]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(tool, [tool, "attach", image, "--snapshot", "s1"])
+out = b""
+end = time.time() + 20
+while b"Passphrase for " not in out and time.time() < end:
+    out += os.read(fd, 4096)
+time.sleep(0.3)
+lck = [l for l in open("/proc/%d/status" % pid) if l.startswith("VmLck:")]
+echo_off = not termios.tcgetattr(fd)[3] & termios.ECHO
+os.write(fd, b"\x03")
+_, status = os.waitpid(pid, 0)
+echo_back = bool(termios.tcgetattr(fd)[3] & termios.ECHO)
+print("prompted %s echo_off %s %s sigint %s echo_back %s" % (
+    b"Passphrase for " in out, echo_off, lck[0].split()[1] if lck else "?",
+    os.WIFSIGNALED(status) and os.WTERMSIG(status) == 2, echo_back))
+PY
+)
+read -r _ prompted _ echo_off lck _ sigint _ echo_back <<< "$out"
+[ "$prompted" = True ] && [ "$echo_off" = True ] && [ "$sigint" = True ] &&
+	[ "$echo_back" = True ]
+tap_emit $? "Ctrl-C at the passphrase prompt: qsnapctl dies of SIGINT, the terminal echoes again" "$out"
+[ "${lck:-0}" -ge 4 ] 2> /dev/null
+tap_emit $? "... while it asks, the passphrase buffer is locked in memory (VmLck ${lck:-?} kB)" "$out"
+
 # An image picks the PBKDF2 iteration counts its key slots and volume key
 # digest cost: 2^31 (an hour of hashing per attach) is refused before any
 # hashing, with the count, in the tool (the module parses the same way).
