@@ -86,7 +86,7 @@ struct qcow2_snapshot {
  * of the machine that made the image, some millions on today's CPUs; an
  * image asking 2^31 would keep an attach hashing for an hour.
  */
-#define QCOW2_LUKS_ITER_MAX	(1U << 26)
+#define QCOW2_LUKS_ITER_MAX	0x4000000U	/* 2^26 */
 
 /* How the IV of a 512-byte sector is made from its number. */
 enum qcow2_ivgen {
