@@ -50,23 +50,23 @@ kernel_kdir() {
 	echo "/lib/modules/$(kernel_field "$1" release)/build"
 }
 
-# kernel_make NAME MAKE-ARGS...: make, where NAME's headers build: on the
+# kernel_run NAME COMMAND...: COMMAND where NAME's headers build: on the
 # host, or inside its build root with the tree ($TOP), the build directory
 # ($BUILD) and the current directory at their own paths, so that every
 # path means the same inside and out.
-kernel_make() {
+kernel_run() {
 	local name=$1 root
 	shift
 	root=$(kernel_root "$name") || {
-		echo "kernel_make: no kernel $name in $KERNELS_CONF" >&2
+		echo "kernel_run: no kernel $name in $KERNELS_CONF" >&2
 		return 1
 	}
 	if [ -z "$root" ]; then
-		make "$@"
+		"$@"
 		return
 	fi
 	if [ ! -x "$root/usr/bin/make" ]; then
-		echo "kernel_make: no build root $root for $name; run make deps" >&2
+		echo "kernel_run: no build root $root for $name; run make deps" >&2
 		return 1
 	fi
 	TOP=$TOP BUILD=${BUILD:-} \
@@ -81,8 +81,15 @@ kernel_make() {
 		done
 		exec chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
 			PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-			sh -c "cd \"\$0\" && exec make \"\$@\"" "$cwd" "$@"
-	' kernel_make "$root" "$PWD" "$@"
+			sh -c "cd \"\$0\" && exec \"\$@\"" "$cwd" "$@"
+	' kernel_run "$root" "$PWD" "$@"
+}
+
+# kernel_make NAME MAKE-ARGS...: make, where NAME's headers build.
+kernel_make() {
+	local name=$1
+	shift
+	kernel_run "$name" make "$@"
 }
 
 # The README's table of tested kernels, in Markdown (make lint checks

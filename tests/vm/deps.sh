@@ -238,10 +238,11 @@ make_root() {
 }
 
 # What a build root needs besides the headers: the module's build and
-# sparse, an i386 kernel tree's preparation, and qsnapctl and its unit
-# tests with that suite's compiler (make lint).
+# sparse, an i386 kernel tree's preparation, qsnapctl and its unit tests
+# with that suite's compiler (make lint), and DKMS.
 ROOT_PKGS=(libelf-dev sparse kmod bc flex bison libssl-dev cpio xz-utils wget
-	   pkg-config libblkid-dev libmount-dev libcryptsetup-dev ntfs-3g)
+	   pkg-config libblkid-dev libmount-dev libcryptsetup-dev ntfs-3g
+	   dkms)	# the install guest's DKMS build
 root_packages() {
 	local suite=$1 p miss=()
 	for p in "${ROOT_PKGS[@]}"; do

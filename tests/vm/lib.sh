@@ -122,26 +122,37 @@ vm_copy_binary() {
 }
 
 # vm_install KREL DESTDIR: what an admin gets on kernel KREL, into DESTDIR
-# (nothing of the host touched but DKMS's signing key, see docs/usage.md):
+# (nothing of the host touched but DKMS's signing key, see docs/usage.md;
+# for a kernel that builds in a root, DKMS runs there):
 # "make install" from a copy of the tree (module in lib/modules/KREL/extra,
 # qsnapctl in usr/local/sbin, man page, udev rule), then "dkms add, build,
 # install" of the same tree in private DKMS trees.  Prints the path of the
 # DKMS-built module (uncompressed).
 vm_install() {
 	local krel=$1 dest=$2 src=$BUILD/$1/install-src dk=$BUILD/$1/dkms ver
+	local name
+	name=$(kernel_name "$krel")
 	rm -rf "$src" "$dest" "$dk"
 	mkdir -p "$src" "$dest" "$dk/tree" "$dk/src" "$dk/inst/$krel"
 	copy_module_tree "$src" Makefile tools
-	make -s -C "$src" install DESTDIR="$dest" KVER="$krel" >&2 ||
+	# The module where the kernel's headers build (its suite's root for
+	# 7.x), the tools on the host: the guests run the host's binaries.
+	kernel_make "$name" -s -C "$src" install-module DESTDIR="$dest" \
+		KVER="$krel" >&2 &&
+	make -s -C "$src" install-tools DESTDIR="$dest" KVER="$krel" >&2 ||
 		return 1
 	depmod -b "$dest" "$krel"
 	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$TOP/dkms.conf")
-	make -s -C "$src" clean-module KDIR="/lib/modules/$krel/build" >&2
+	kernel_make "$name" -s -C "$src" clean-module \
+		KDIR="/lib/modules/$krel/build" >&2
+	# (DKMS 3.1 looks for the headers in the install tree unless told)
 	local opts=(--dkmstree "$dk/tree" --sourcetree "$dk/src"
-		    --installtree "$dk/inst")
-	dkms add "${opts[@]}" "$src" >&2 &&
-	dkms build "${opts[@]}" -m qsnap -v "$ver" -k "$krel" >&2 &&
-	dkms install "${opts[@]}" --no-depmod -m qsnap -v "$ver" -k "$krel" >&2 ||
+		    --installtree "$dk/inst"
+		    --kernelsourcedir "/lib/modules/$krel/build")
+	kernel_run "$name" dkms add "${opts[@]}" "$src" >&2 &&
+	kernel_run "$name" dkms build "${opts[@]}" -m qsnap -v "$ver" -k "$krel" >&2 &&
+	kernel_run "$name" dkms install "${opts[@]}" --no-depmod -m qsnap \
+		-v "$ver" -k "$krel" >&2 ||
 		return 1
 	# DKMS compresses the module as the kernel's config asks (6.12: xz).
 	local ko
