@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <libmount.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -72,6 +73,59 @@ static const char *const fs_allowed[] = {
  * They go last, so that no option of the user's comes after them.
  */
 #define MOUNT_FORCED_OPTIONS	"nosuid,nodev,ro"
+
+/*
+ * A signal (Ctrl-C, SIGTERM, a hang-up) during a mount must not leave a
+ * device, an overlay or a volume group half set up: it is noted, each
+ * step checks it (interrupted()) and undoes what the earlier ones did, and
+ * qsnapctl then dies of the signal.  The programs it runs (lvm, dmsetup)
+ * get their default handling back at exec, so a Ctrl-C from the terminal
+ * ends them too, and their step fails and is undone.
+ */
+static const int mount_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+#define NR_MOUNT_SIGNALS	(sizeof(mount_signals) / sizeof(mount_signals[0]))
+static volatile sig_atomic_t mount_signal;
+
+static void note_signal(int sig)
+{
+	mount_signal = sig;
+}
+
+static void catch_signals(struct sigaction *saved)
+{
+	struct sigaction act = { .sa_handler = note_signal,
+				 .sa_flags = SA_RESTART };
+	size_t i;
+
+	sigemptyset(&act.sa_mask);
+	for (i = 0; i < NR_MOUNT_SIGNALS; i++)
+		sigaction(mount_signals[i], &act, &saved[i]);
+}
+
+/* Put the handlers back; die of a signal that came, if @die. */
+static void release_signals(const struct sigaction *saved, bool die)
+{
+	size_t i;
+
+	for (i = 0; i < NR_MOUNT_SIGNALS; i++)
+		sigaction(mount_signals[i], &saved[i], NULL);
+	if (die && mount_signal) {
+		signal(mount_signal, SIG_DFL);
+		raise(mount_signal);
+	}
+}
+
+/* Has a signal come?  Says so once: what was set up is undone next. */
+static bool interrupted(void)
+{
+	static bool said;
+
+	if (mount_signal && !said) {
+		warnx("%s: undoing what was set up", strsignal(mount_signal));
+		said = true;
+	}
+	return mount_signal;
+}
 
 static bool is_pv(const struct fs_candidate *c)
 {
@@ -444,6 +498,8 @@ static int mount_volume_group(const struct mount_request *rq,
 		if (overlay_create(c[i].dev, ovname, rq->overlay_bytes, &ov[nov]))
 			goto out;
 		nov++;
+		if (interrupted())
+			goto out;
 	}
 	if (!nov) {
 		warnx("%s: no LVM physical volume", shown(rq->image));
@@ -455,10 +511,10 @@ static int mount_volume_group(const struct mount_request *rq,
 		goto out;
 	for (i = 0; i < m; i++)
 		pvs[i] = ov[mine[i]].dev;
-	if (lvm_activate(index, name, pvs, m, &vg))
+	if (interrupted() || lvm_activate(index, name, pvs, m, &vg))
 		goto out;
 	nlv = lvm_volumes(&vg, &lv);
-	if (nlv < 0)
+	if (nlv < 0 || interrupted())
 		goto out;
 	pick = pick_volume(rq, lv, nlv);
 	if (!pick || mount_candidate(rq, pick, pick->dev))
@@ -474,7 +530,7 @@ out:
 }
 
 /* Attach, pick, overlay, mount; prints the device mounted.  0 or 1. */
-static int mount_snapshot(const struct mount_request *rq)
+static int mount_steps(const struct mount_request *rq)
 {
 	struct fs_candidate *cands = NULL;
 	const struct fs_candidate *c = NULL;
@@ -507,6 +563,8 @@ static int mount_snapshot(const struct mount_request *rq)
 	/* The backing chain on stderr, as attach prints it. */
 	if (attach_image(rq->image, &arg, rq->no_backing, !rq->quiet))
 		return 1;
+	if (interrupted())
+		goto out_detach;
 
 	n = probe_candidates(arg.index, &cands);
 	if (n < 0) {
@@ -515,7 +573,7 @@ static int mount_snapshot(const struct mount_request *rq)
 	}
 	if (!rq->lv) {
 		c = pick(rq, cands, n);
-		if (!c)
+		if (!c || interrupted())
 			goto out_detach;
 	}
 	if (rq->lv || is_pv(c)) {
@@ -529,7 +587,7 @@ static int mount_snapshot(const struct mount_request *rq)
 				goto out_detach;
 			src = ov.dev;
 		}
-		if (mount_candidate(rq, c, src)) {
+		if (interrupted() || mount_candidate(rq, c, src)) {
 			overlay_release(&ov, false);
 			goto out_detach;
 		}
@@ -572,6 +630,21 @@ static int check_user_options(const char *opts)
 		p += len + (p[len] == ',');
 	}
 	return 0;
+}
+
+/*
+ * mount_steps() with signals held off until each step is done or undone:
+ * an interrupted mount leaves nothing behind, then ends by the signal.
+ */
+static int mount_snapshot(const struct mount_request *rq)
+{
+	struct sigaction saved[NR_MOUNT_SIGNALS];
+	int ret;
+
+	catch_signals(saved);
+	ret = mount_steps(rq);
+	release_signals(saved, ret != 0);
+	return ret;
 }
 
 /* "N" or "VG/LV" (--partition, partition=): 0, or -1 if it is neither. */

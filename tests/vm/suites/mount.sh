@@ -546,6 +546,37 @@ mount_untrusted() {
 	rm -rf /tmp/evil
 }
 
+# mount_interrupted: SIGINT or SIGTERM at any moment of a mount: it
+# either completes (and umount undoes it) or leaves nothing behind, and an
+# interrupted qsnapctl ends by the signal.
+mount_interrupted() {
+	_killed=0 _done=0 _bad=
+	for _us in 0 20000 50000 100000 200000 300000 500000 800000 1200000; do
+		for _sig in INT TERM; do
+			qsnapctl mount $D/img/ext4.qcow2 --snapshot fs1 /mnt/snap \
+				> /dev/null 2>/tmp/int.err &
+			_p=$!
+			usleep $_us
+			kill -$_sig $_p 2> /dev/null
+			wait $_p
+			_rc=$?
+			case $_rc in 130|143) _killed=$((_killed + 1)) ;; esac
+			if grep -q ' /mnt/snap ' /proc/mounts; then
+				_done=$((_done + 1))
+				umount /mnt/snap
+			fi
+			settled || _bad="$_bad SIG$_sig after ${_us}us (exit $_rc): $(leftovers | tr '\n' ' ');"
+			settled || { qsnapctl detach --all > /dev/null 2>&1
+				     dmsetup remove_all > /dev/null 2>&1; }
+		done
+	done
+	echo "# interrupted mounts: $_killed ended by the signal, $_done completed first"
+	check "a mount interrupted at any step (SIGINT, SIGTERM; 18 moments) leaves nothing behind" \
+		"$_bad" [ -z "$_bad" ]
+	check "... and some of them were interrupted half-way (ended by the signal)" \
+		"$_killed of 18" [ "$_killed" -gt 0 ]
+}
+
 suite_mount() {
 	section "qsnapctl mount"
 	mkdir -p /mnt/snap /mnt/snap2
@@ -558,6 +589,7 @@ suite_mount() {
 		return
 	fi
 	mount_untrusted
+	mount_interrupted
 	mount_attach_overlay
 	mount_crash xfs
 	mount_partitions
