@@ -186,6 +186,10 @@ lcorrupt "LUKS: 3999 stripes" stripes.qcow2 $((L + 208 + 44)) "$(be32 3999)" \
 	"Invalid argument" "LUKS key slot 0: 3999 stripes"
 lcorrupt "LUKS: a volume key digest of zero iterations" mk-iter0.qcow2 $((L + 164)) 00000000 \
 	"Invalid argument" "LUKS volume key digest iteration count is zero"
+lcorrupt "LUKS: a volume key digest of 2^31 iterations" mk-iter31.qcow2 $((L + 164)) 80000000 \
+	"Invalid argument" "LUKS volume key digest: 2147483648 PBKDF2 iterations (at most 67108864)"
+lcorrupt "LUKS: a key slot of 2^31 iterations" slot-iter31.qcow2 $((L + 208 + 4)) 80000000 \
+	"Invalid argument" "LUKS key slot 0: 2147483648 PBKDF2 iterations (at most 67108864)"
 lcorrupt "LUKS: a cipher name with template syntax" template.qcow2 $((L + 8)) 6165732900 \
 	"Invalid argument" "LUKS cipher name is not a cipher name"
 lcorrupt "LUKS: header offset not cluster-aligned" unaligned.qcow2 $((E + 8)) \
