@@ -275,7 +275,8 @@ vm_data_disk() {
 # vm_run KREL INITRD DISK CONSOLE-LOG [TIMEOUT]: boot, wait for power-off.
 # VM_KERNEL overrides the kernel image, VM_APPEND adds to its command line,
 # VM_DEBUG_APPEND replaces the SLUB debug/KFENCE options, VM_MEM sets the
-# memory (MiB, 2048), VM_EXTRA_DRIVES adds QEMU -drive options.
+# memory (MiB, 2048), VM_EXTRA_DRIVES adds QEMU -drive options,
+# VM_DISK_OPTS replaces DISK's cache=unsafe (readonly=on: guests share it).
 vm_run() {
 	local krel=$1 initrd=$2 disk=$3 log=$4 timeout=${5:-1200}
 	local kernel=${VM_KERNEL:-$CACHE/kernels/$krel/vmlinuz}
@@ -301,7 +302,7 @@ vm_run() {
 		-m "${VM_MEM:-2048}" -nographic -no-reboot -nodefaults -serial stdio \
 		-kernel "$kernel" -initrd "$initrd" \
 		-append "$append" \
-		-drive "file=$disk,format=raw,if=virtio,cache=unsafe" \
+		-drive "file=$disk,format=raw,if=virtio,${VM_DISK_OPTS:-cache=unsafe}" \
 		${VM_EXTRA_DRIVES:-} \
 		< /dev/null > "$log" 2>&1 &
 	pid=$!
