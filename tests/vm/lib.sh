@@ -47,7 +47,7 @@ vm_build_module() {
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	copy_module_tree "$dir"
-	vm_make "$krel" "$kdir" -s M="$dir" CONFIG_BLK_DEV_QSNAP=m \
+	vm_make "$krel" "$kdir" -s -j"$(nproc)" M="$dir" CONFIG_BLK_DEV_QSNAP=m \
 		W=1 modules >&2 2> "$BUILD/$krel/build.log" || {
 		cat "$BUILD/$krel/build.log" >&2
 		return 1

@@ -1,17 +1,66 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# The VM tier: for each Debian cloud kernel (6.1, 6.12), build qsnap.ko
-# against its headers, boot it under QEMU with the test images on a virtio
-# disk, run tests/vm/guest-tests.sh, and turn the console into TAP lines
-# "ok N - [kernel] test".  A console with BUG:/WARNING:/Oops/Call Trace
-# fails that kernel's "no kernel complaints" test.  Then the same for a
-# sanitizer kernel built here, with the hostile and lifecycle suites.
+# The VM tier: for each pinned Debian cloud kernel (tests/kernels.conf),
+# build qsnap.ko against its headers, boot it under QEMU with the test
+# images on a virtio disk, run tests/vm/guest-tests.sh, and turn the
+# console into TAP lines "ok N - [kernel] test".  A console with
+# BUG:/WARNING:/Oops/Call Trace fails that kernel's "no kernel complaints"
+# test.  The same for a sanitizer kernel built here (debug-guest.sh).
 #
 # Writes its TAP lines on stdout; exits 1 if any failed.
 . "$(dirname "$0")/lib.sh"
 
+# QSNAP_KERNELS (make check-vm KERNELS=...): the guests to run, by their
+# names in tests/kernels.conf ("7.3", "6.1 debug"); all of them and the
+# sanitizer kernel (debug) when empty.  A "full" kernel runs every suite
+# and its install guest; a "compact" one the suites of COMPACT_SUITES,
+# shorter (guest-tests.sh).  QSNAP_SUITES (make check-vm SUITES=...): the
+# kinds of tests the guests run, the names of tests/vm/suites/*.sh
+# ("hostile,differential"); all when empty.
+COMPACT_SUITES="differential ioctl lifecycle mount"
+want_kernel() {
+	[ -z "${QSNAP_KERNELS:-}" ] && return 0
+	case " ${QSNAP_KERNELS//,/ } " in
+	*" $1 "*) return 0 ;;
+	esac
+	return 1
+}
+
+# kernel_suites TIER: the suites a kernel of TIER runs, as VM_SUITES
+# takes them ("" is every suite); "none" when SUITES leaves it nothing.
+kernel_suites() {
+	local want=${QSNAP_SUITES:-} s out=
+	want=${want//,/ }
+	if [ "$1" = full ]; then
+		echo "$want"
+		return
+	fi
+	for s in $COMPACT_SUITES; do
+		case " $want " in
+		"  "|*" $s "*) out+="$s " ;;
+		esac
+	done
+	echo "${out:-none}"
+}
+
 mkdir -p "$BUILD"
+# The sanitizer kernel takes six minutes of both cores to build (when not
+# cached): it builds while the images are made and the modules built,
+# and its guest waits for it (debug_job).
+DEBUG=$BUILD/debug
+if want_kernel debug; then
+	mkdir -p "$DEBUG"
+	rm -f "$DEBUG"/*.rc
+	(
+		kstart=$SECONDS
+		rc=0
+		bash "$TOP/tests/vm/debug-kernel.sh" > "$DEBUG/kernel.tree" \
+			2> "$DEBUG/kernel.log" || rc=$?
+		echo $((SECONDS - kstart)) > "$DEBUG/kernel.seconds"
+		echo $rc > "$DEBUG/kernel.rc"
+	) &
+fi
 vm_log "making test images"
 bash "$TOP/tests/images/make-images.sh" "$BUILD/images"
 vm_build_guest_tools > /dev/null
@@ -216,57 +265,21 @@ install_report() {	# SHORT KREL
 	kind="builds and consoles"
 }
 
-# QSNAP_KERNELS (make check-vm KERNELS=...): the guests to run, by their
-# names in tests/kernels.conf ("7.3", "6.1 debug"); all of them and the
-# sanitizer kernel (debug) when empty.  A "full" kernel runs every suite
-# and its install guest; a "compact" one
-# the suites of COMPACT_SUITES, shorter (guest-tests.sh).  QSNAP_SUITES (make check-vm SUITES=...):
-# the kinds of tests the guests run, the names of tests/vm/suites/*.sh
-# ("hostile,differential"); all when empty.
-COMPACT_SUITES="differential ioctl lifecycle mount"
-want_kernel() {
-	[ -z "${QSNAP_KERNELS:-}" ] && return 0
-	case " ${QSNAP_KERNELS//,/ } " in
-	*" $1 "*) return 0 ;;
-	esac
-	return 1
-}
-
-# kernel_suites TIER: the suites a kernel of TIER runs, as VM_SUITES
-# takes them ("" is every suite); "none" when SUITES leaves it nothing.
-kernel_suites() {
-	local want=${QSNAP_SUITES:-} s out=
-	want=${want//,/ }
-	if [ "$1" = full ]; then
-		echo "$want"
-		return
-	fi
-	for s in $COMPACT_SUITES; do
-		case " $want " in
-		"  "|*" $s "*) out+="$s " ;;
-		esac
-	done
-	echo "${out:-none}"
-}
-
 NFS_UTILS=$CACHE/nfs-utils	# tests/vm/deps.sh unpacks it
 
 # The sanitizer tier: a KASAN/kmemleak/lockdep/UBSAN 6.12 kernel built
 # here (tests/vm/debug-kernel.sh), the hostile-image suite, the lifecycle
 # races, the trust tests and 300 attach/detach cycles, then two kmemleak
-# scans.  debug_job builds the kernel (six minutes when not cached) and
-# boots it, as the first job of the queue; debug_report says how it went.
-DEBUG=$BUILD/debug
+# scans.  debug_job waits for the kernel built in the background since
+# the start, builds the module and boots it, as the first job of the
+# queue; debug_report says how it went.
 debug_job() {
-	local kstart=$SECONDS tree ko kmods
-	mkdir -p "$DEBUG"
-	rm -f "$DEBUG"/*.rc
-	if ! tree=$(bash "$TOP/tests/vm/debug-kernel.sh" 2> "$DEBUG/kernel.log"); then
-		echo 1 > "$DEBUG/kernel.rc"
-		return
-	fi
-	echo 0 > "$DEBUG/kernel.rc"
-	echo $((SECONDS - kstart)) > "$DEBUG/kernel.seconds"
+	local tree ko kmods
+	while [ ! -f "$DEBUG/kernel.rc" ]; do
+		sleep 2
+	done
+	[ "$(cat "$DEBUG/kernel.rc")" = 0 ] || return 0
+	tree=$(cat "$DEBUG/kernel.tree")
 	if ! ko=$(vm_build_module debug "$tree"); then
 		echo 1 > "$DEBUG/module.rc"
 		return
