@@ -26,9 +26,15 @@ run_same() {
 		# libcryptsetup unlocks serpent and twofish key slots through
 		# AF_ALG, which fails for XTS in the 6.1 guest (EIO; 6.12 and
 		# the sanitizer kernel pass): a known gap, said as a skip.
+		# On Debian's 7.x kernels AF_ALG offers no cbc(cast5) at all
+		# ("cryptsetup benchmark --cipher cast5-cbc-plain64": not
+		# available; serpent-xts is), so no cast5 key slot unlocks there.
 		case "$(uname -r) $name" in
 		6.1.*serpent-xts* | 6.1.*twofish-xts*)
 			pass "$name # SKIP libcryptsetup cannot unlock it through AF_ALG on 6.1"
+			continue ;;
+		7.*cast5-cbc*)
+			pass "$name # SKIP AF_ALG of Debian's 7.x kernels has no cbc(cast5) for libcryptsetup"
 			continue ;;
 		esac
 		# shellcheck disable=SC2086
