@@ -98,7 +98,7 @@ kernels_table() {
 	echo "| kernel | Debian package | suite | compiler | tested |"
 	echo "|---|---|---|---|---|"
 	awk '!/^[[:space:]]*(#|$)/ {
-		t = $7 == "full" ? "every suite" : "compact suites"
-		printf "| %s | linux-image-%s %s | %s | %s | build, sparse, %s |\n",
+		t = $7 == "full" ? ", every suite" : $7 == "compact" ? ", compact suites" : ""
+		printf "| %s | linux-image-%s %s | %s | %s | build, sparse%s |\n",
 			$1, $2, $3, $4, $5, t }' "$KERNELS_CONF"
 }

@@ -15,7 +15,8 @@
 # names in tests/kernels.conf ("7.3", "6.1 debug"); all of them and the
 # sanitizer kernel (debug) when empty.  A "full" kernel runs every suite
 # and its install guest; a "compact" one the suites of COMPACT_SUITES,
-# shorter (guest-tests.sh).  QSNAP_SUITES (make check-vm SUITES=...): the
+# shorter (guest-tests.sh); of a "build" one the module and the test
+# modules are built, and no guest boots.  QSNAP_SUITES (make check-vm SUITES=...): the
 # kinds of tests the guests run, the names of tests/vm/suites/*.sh
 # ("hostile,differential"); all when empty.
 COMPACT_SUITES="differential ioctl lifecycle mount"
@@ -36,6 +37,7 @@ kernel_suites() {
 		echo "$want"
 		return
 	fi
+	[ "$1" = build ] && { echo build; return; }
 	for s in $COMPACT_SUITES; do
 		case " $want " in
 		"  "|*" $s "*) out+="$s " ;;
@@ -320,7 +322,7 @@ debug_report() {
 # first (the longest), then the full kernels, then the compact ones.
 want_kernel debug && QUEUE+=(debug_job)
 queued=()
-for tier_pass in full compact; do
+for tier_pass in full compact build; do
 for name in $(kernels_names); do
 	krel=$(kernel_field "$name" release)
 	short=${krel%%-*}
@@ -338,6 +340,7 @@ for name in $(kernels_names); do
 	rc=0
 	kmods=$(vm_build_test_modules "$krel") || rc=1
 	emit $rc "[$short] test modules build without warnings"
+	[ "$tier" = build ] && continue
 	# The mount suite makes file systems and volume groups on loop and
 	# device-mapper devices, and qsnapctl mount puts its overlay on them.
 	# (ntfs3 is not in Debian's 6.1 cloud kernel: ntfs-3g over fuse there)
