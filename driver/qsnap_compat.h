@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Every difference between the kernel APIs qsnap builds for (6.1, the
- * Debian 12 kernel, through 6.12 and later) lives here and nowhere else.
+ * Debian 12 kernel, through 7.3) lives here and nowhere else.
  * The QSNAP_HAVE_* macros come from the header probes in Kbuild; each shim
  * names the upstream change it covers, so it can go once the oldest
  * supported kernel has the new API.
@@ -77,8 +77,8 @@ static void fn##_bdev(struct gendisk *disk, fmode_t mode)		\
 #endif
 
 /*
- * v6.18 ("iov_iter: remove iov_iter_is_aligned"): the block layer checks
- * the alignment of direct I/O itself while it splits bios, and fails a
+ * v6.18 removed iov_iter_is_aligned(): the block layer checks the
+ * alignment of direct I/O itself while it splits bios, and fails a
  * misaligned one with -EINVAL.  Without the helper qsnap lets the file
  * check: qsnap_read_data_sync() answers -EINVAL from the O_DIRECT file
  * with a buffered read of the same range.
@@ -100,9 +100,9 @@ static inline bool qsnap_iter_dio_aligned(const struct iov_iter *iter,
 #endif
 
 /*
- * v6.18 ("mm: remove nth_page()"): the pages of one bio_vec are
- * contiguous in the memory map on every configuration, so page + n is
- * the n-th page.  Before it, SPARSEMEM without VMEMMAP needed the pfn.
+ * v6.18 removed nth_page(): the pages of one bio_vec are contiguous in
+ * the memory map on every configuration, so page + n is the n-th page.
+ * Before it, SPARSEMEM without VMEMMAP needed the pfn.
  */
 #ifdef QSNAP_HAVE_NTH_PAGE
 #define qsnap_nth_page(page, n)	nth_page(page, n)
@@ -111,8 +111,8 @@ static inline bool qsnap_iter_dio_aligned(const struct iov_iter *iter,
 #endif
 
 /*
- * v7.2 ("blk-mq: pass the NUMA node to ->init_request as an int"):
- * NUMA_NO_NODE is -1.  QSNAP_DEFINE_INIT_REQUEST(fn) defines fn##_mq(),
+ * v7.2: blk_mq_ops->init_request() takes the NUMA node as an int
+ * (NUMA_NO_NODE is -1).  QSNAP_DEFINE_INIT_REQUEST(fn) defines fn##_mq(),
  * the blk_mq_ops entry for either signature, calling the
  * version-independent int fn(struct request *rq).
  */
